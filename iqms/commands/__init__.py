@@ -1,0 +1,1 @@
+"""The ``iqms`` command groups, one module per group."""

@@ -1,0 +1,60 @@
+"""``iqms demo``: a demo clinic on its own SQLite database, nothing to install."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from iqms.commands._common import run, settings_or_exit
+from iqms.core.demo import DemoSummary, create_demo, demo_database_path
+
+
+def demo(
+    path: Annotated[
+        Path | None,
+        typer.Option(
+            "--path",
+            help="Where to create the demo database (default: DATA_DIR/demo/iqms-demo.db).",
+        ),
+    ] = None,
+) -> None:
+    """Create a fresh demo clinic (separate SQLite database) and show what is in it."""
+    settings = settings_or_exit()
+    target = path or demo_database_path(settings)
+    summary = run(lambda: create_demo(settings, path=target))
+    _print_summary(summary)
+
+
+def _print_summary(summary: DemoSummary) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]IQMS demo clinic[/bold] created at {summary.path}")
+    depts = Table(title="Departments", header_style="bold")
+    for col in ("code", "name", "ticket prefix"):
+        depts.add_column(col)
+    for row in summary.departments:
+        depts.add_row(*row)
+    console.print(depts)
+    docs = Table(title="Doctors", header_style="bold")
+    for col in ("doctor", "department", "room"):
+        docs.add_column(col)
+    for row in summary.doctors:
+        docs.add_row(*row)
+    console.print(docs)
+    accounts = Table(title="Demo accounts (passwords are new for every demo)", header_style="bold")
+    for col in ("username", "role", "password"):
+        accounts.add_column(col)
+    for row in summary.accounts:
+        accounts.add_row(*row)
+    console.print(accounts)
+    waiting = ", ".join(f"{t} ({d}, cat {c})" for t, d, c in summary.waiting)
+    console.print(
+        f"{summary.patients} patients registered; {len(summary.waiting)} tickets waiting: {waiting}"
+    )
+    console.print("\n[bold]Next[/bold]: point IQMS at the demo database and look around:")
+    console.print(f"  export IQMS_DATABASE_URL={summary.database_url}")
+    console.print("  iqms db current")

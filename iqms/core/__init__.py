@@ -1,0 +1,1 @@
+"""IQMS core: models, services, security, queue engine. No front-end imports here."""

@@ -1,0 +1,167 @@
+"""Async database access for SQLite (embedded default) and PostgreSQL (clinic LAN).
+
+One :class:`Database` per process wraps the SQLAlchemy engines and hands out
+transactions. On SQLite a write transaction takes the write lock up front
+(``BEGIN IMMEDIATE``) so that claims such as *call next* are atomic; read-only
+transactions use a second engine with deferred ``BEGIN`` so displays and
+consoles keep reading while someone writes (WAL mode).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+from sqlalchemy.pool import NullPool
+
+from iqms.core.config import Settings, normalise_database_url
+from iqms.core.errors import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def describe_url(url: URL) -> str:
+    """Where the database is, for messages (never the password)."""
+    if url.get_backend_name() == "sqlite":
+        return f"SQLite file {url.database or ':memory:'}"
+    host = url.host or "localhost"
+    port = f":{url.port}" if url.port else ""
+    return f"PostgreSQL at {host}{port}/{url.database}"
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """True when ``exc`` means the database could not be reached (not a data error)."""
+    if isinstance(exc, DatabaseUnavailable):
+        return True
+    if not isinstance(exc, DBAPIError):
+        return isinstance(exc, (ConnectionError, OSError)) and not isinstance(
+            exc, FileNotFoundError
+        )
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    sqlstate = getattr(orig, "sqlstate", None)
+    module = type(orig).__module__ if orig is not None else ""
+    if module.startswith("psycopg"):
+        if sqlstate is None:
+            return isinstance(exc, (OperationalError, InterfaceError))
+        return sqlstate.startswith("08") or sqlstate in {"57P01", "57P02", "57P03"}
+    if isinstance(exc, OperationalError):
+        message = str(orig).lower()
+        return "unable to open" in message or "disk i/o" in message
+    return False
+
+
+def _install_sqlite_hooks(engine: AsyncEngine, *, immediate: bool) -> None:
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let us emit BEGIN ourselves (see SQLAlchemy's pysqlite notes).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.close()
+
+    @event.listens_for(sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+class Database:
+    """Engines and transactions for one database URL."""
+
+    def __init__(
+        self, url: str, *, pool_size: int = 5, connect_timeout: int = 5, echo: bool = False
+    ) -> None:
+        self.url: URL = make_url(normalise_database_url(url))
+        self.backend: str = self.url.get_backend_name()
+        self.where = describe_url(self.url)
+        if self.is_sqlite:
+            path = self.url.database
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # NullPool: each transaction opens its own connection; cheap for a file.
+            self.engine = create_async_engine(self.url, poolclass=NullPool, echo=echo)
+            self.read_engine = create_async_engine(self.url, poolclass=NullPool, echo=echo)
+            _install_sqlite_hooks(self.engine, immediate=True)
+            _install_sqlite_hooks(self.read_engine, immediate=False)
+        else:
+            self.engine = create_async_engine(
+                self.url,
+                pool_size=pool_size,
+                max_overflow=pool_size * 2,
+                pool_pre_ping=True,
+                echo=echo,
+                connect_args={"connect_timeout": connect_timeout},
+            )
+            self.read_engine = self.engine
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
+        self._read_sessions = async_sessionmaker(
+            self.read_engine, expire_on_commit=False, autoflush=True
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Database:
+        return cls(
+            settings.effective_database_url,
+            pool_size=settings.db_pool_size,
+            connect_timeout=settings.db_connect_timeout,
+        )
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.backend == "sqlite"
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.backend == "postgresql"
+
+    def unavailable(self, exc: BaseException) -> DatabaseUnavailable:
+        reason = getattr(exc, "orig", None) or exc
+        first_line = (
+            str(reason).strip().splitlines()[0] if str(reason).strip() else type(reason).__name__
+        )
+        return DatabaseUnavailable(f"cannot reach the database ({self.where}): {first_line}")
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, *, readonly: bool = False) -> AsyncIterator[AsyncSession]:
+        """A session inside one transaction: committed on success, rolled back on error."""
+        maker = self._read_sessions if readonly else self._sessions
+        try:
+            async with maker() as session, session.begin():
+                yield session
+        except (DBAPIError, OSError) as exc:
+            if is_connection_error(exc):
+                raise self.unavailable(exc) from exc
+            raise
+
+    async def check(self) -> None:
+        """Raise :class:`DatabaseUnavailable` if the database cannot be reached."""
+        try:
+            async with self.read_engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except (DBAPIError, OSError) as exc:
+            raise self.unavailable(exc) from exc
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+        if self.read_engine is not self.engine:
+            await self.read_engine.dispose()

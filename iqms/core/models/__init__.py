@@ -1,0 +1,27 @@
+"""The IQMS data model (SQLAlchemy 2, UUID primary keys)."""
+
+from iqms.core.models._base import Base, UTCDateTime, utcnow
+from iqms.core.models._clinic import Appointment, Department, Device, Doctor
+from iqms.core.models._ops import AuditRecord, Notification, SyncConflict, SyncOperation
+from iqms.core.models._people import Patient, User
+from iqms.core.models._queue import QueueEntry, QueueEvent, TicketBlock, TicketCounter
+
+__all__ = [
+    "Appointment",
+    "AuditRecord",
+    "Base",
+    "Department",
+    "Device",
+    "Doctor",
+    "Notification",
+    "Patient",
+    "QueueEntry",
+    "QueueEvent",
+    "SyncConflict",
+    "SyncOperation",
+    "TicketBlock",
+    "TicketCounter",
+    "UTCDateTime",
+    "User",
+    "utcnow",
+]

@@ -1,0 +1,1 @@
+"""Accounts, passwords, tokens, permissions and the audit trail."""

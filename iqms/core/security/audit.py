@@ -1,0 +1,179 @@
+"""The audit trail: append-only, hash-chained records written in the caller's transaction.
+
+Each record stores the previous record's hash and its own SHA-256 over a
+canonical JSON encoding, so editing or deleting any record breaks the chain
+at that point. Appends are serialised (an advisory lock on PostgreSQL; the
+write lock that every SQLite write transaction takes up front), so concurrent
+writers never fork the chain.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from iqms.core.models import AuditRecord
+
+if TYPE_CHECKING:
+    from iqms.core.service import Context
+
+GENESIS_HASH = "0" * 64
+AUDIT_LOCK_KEY = 0x1A4D17  # pg_advisory_xact_lock key serialising audit appends
+
+_SECRET_MARKERS = ("password", "secret", "token", "hash", "auth")
+
+
+def scrub(details: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop anything that looks like a secret; make the rest JSON-plain."""
+    clean: dict[str, Any] = {}
+    for key, value in details.items():
+        if any(marker in key.lower() for marker in _SECRET_MARKERS):
+            clean[key] = "[redacted]"
+        elif isinstance(value, Mapping):
+            clean[key] = scrub(value)
+        else:
+            clean[key] = value
+    return json.loads(json.dumps(clean, default=str))
+
+
+def canonical(record: AuditRecord | Mapping[str, Any]) -> bytes:
+    """The bytes a record's hash covers."""
+
+    def get(key: str) -> Any:
+        return record[key] if isinstance(record, Mapping) else getattr(record, key)
+
+    at: datetime = get("at")
+    body = {
+        "seq": int(get("seq")),
+        "at": at.isoformat(timespec="microseconds"),
+        "actor_id": str(get("actor_id")) if get("actor_id") else None,
+        "actor_name": get("actor_name"),
+        "role": get("role"),
+        "action": get("action"),
+        "target_type": get("target_type"),
+        "target_id": get("target_id"),
+        "details": get("details"),
+        "prev_hash": get("prev_hash"),
+    }
+    return json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def compute_hash(record: AuditRecord | Mapping[str, Any]) -> str:
+    return hashlib.sha256(canonical(record)).hexdigest()
+
+
+async def _lock_chain(session: AsyncSession) -> None:
+    if session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
+
+
+async def log_action(
+    ctx: Context,
+    *,
+    action: str,
+    target: tuple[str, Any] | None = None,
+    details: Mapping[str, Any] | None = None,
+) -> AuditRecord:
+    """Append one audit record for the current operation, in its transaction."""
+    session = ctx.s
+    await _lock_chain(session)
+    last = (
+        await session.execute(
+            select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
+        )
+    ).first()
+    seq = (last.seq + 1) if last else 1
+    prev = last.hash if last else GENESIS_HASH
+    principal = ctx.principal
+    record = AuditRecord(
+        id=uuid.uuid4(),
+        seq=seq,
+        at=ctx.now(),
+        actor_id=principal.user_id,
+        actor_name=principal.username,
+        role=principal.role,
+        action=action,
+        target_type=target[0] if target else None,
+        target_id=str(target[1]) if target and target[1] is not None else None,
+        details=scrub(details or {}),
+        prev_hash=prev,
+    )
+    record.hash = compute_hash(record)
+    session.add(record)
+    await session.flush()
+    return record
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    seq: int
+    record_id: str | None
+    reason: str
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    checked: int
+    first_break: ChainBreak | None
+
+    @property
+    def intact(self) -> bool:
+        return self.first_break is None
+
+
+async def iter_records(session: AsyncSession, batch: int = 2000) -> AsyncIterator[AuditRecord]:
+    last_seq = 0
+    while True:
+        rows = (
+            (
+                await session.execute(
+                    select(AuditRecord)
+                    .where(AuditRecord.seq > last_seq)
+                    .order_by(AuditRecord.seq)
+                    .limit(batch)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        if not rows:
+            return
+        for row in rows:
+            yield row
+        last_seq = rows[-1].seq
+        session.expunge_all()
+
+
+async def verify_chain(session: AsyncSession) -> VerifyResult:
+    """Walk the chain in order; report the first record that does not hold."""
+    expected_prev = GENESIS_HASH
+    expected_seq = 1
+    checked = 0
+    async for rec in iter_records(session):
+        if rec.seq != expected_seq:
+            return VerifyResult(
+                checked,
+                ChainBreak(
+                    expected_seq, None, f"record {expected_seq} is missing (next is {rec.seq})"
+                ),
+            )
+        if rec.prev_hash != expected_prev:
+            return VerifyResult(
+                checked, ChainBreak(rec.seq, str(rec.id), "previous-hash link does not match")
+            )
+        if compute_hash(rec) != rec.hash:
+            return VerifyResult(
+                checked, ChainBreak(rec.seq, str(rec.id), "contents do not match the stored hash")
+            )
+        expected_prev = rec.hash
+        expected_seq += 1
+        checked += 1
+    return VerifyResult(checked, None)

@@ -1,0 +1,146 @@
+"""Role-based access control: one permission matrix, deny by default.
+
+Every core service operation names one :class:`Permission` (see
+:func:`iqms.core.service.operation`). Ownership rules (a doctor's own queue, a
+patient's own record) are checked by the operation itself with the helpers
+below.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from enum import StrEnum
+
+from iqms.core.enums import Role
+from iqms.core.errors import PermissionDenied
+
+SYSTEM_ROLE = "system"
+
+
+class Permission(StrEnum):
+    # accounts
+    USERS_MANAGE = "users.manage"
+    USERS_VIEW = "users.view"
+    OWN_PASSWORD = "users.own_password"
+    OWN_SESSION = "users.own_session"
+    # clinic setup
+    DEPARTMENTS_MANAGE = "departments.manage"
+    DEPARTMENTS_VIEW = "departments.view"
+    DOCTORS_MANAGE = "doctors.manage"
+    DOCTORS_VIEW = "doctors.view"
+    DOCTOR_STATUS = "doctors.set_status"
+    DEVICES_MANAGE = "devices.manage"
+    # patients and appointments
+    PATIENTS_CREATE = "patients.create"
+    PATIENTS_READ = "patients.read"
+    PATIENTS_UPDATE = "patients.update"
+    APPOINTMENTS_MANAGE = "appointments.manage"
+    APPOINTMENTS_CHECK_IN = "appointments.check_in"
+    # queue
+    QUEUE_ISSUE = "queue.issue"
+    QUEUE_CALL = "queue.call"
+    QUEUE_MANAGE = "queue.manage"
+    QUEUE_TRIAGE = "queue.triage"
+    QUEUE_VIEW = "queue.view"
+    QUEUE_BOARD = "queue.board"
+    QUEUE_OWN_TICKET = "queue.own_ticket"
+    EVENTS_SUBSCRIBE = "events.subscribe"
+    NUMBERS_RESERVE = "numbers.reserve"
+    # notifications
+    NOTIFICATIONS_VIEW = "notifications.view"
+    NOTIFICATIONS_MANAGE = "notifications.manage"
+    NOTIFICATIONS_SEND = "notifications.send"
+    # audit, reports, exports
+    AUDIT_VIEW = "audit.view"
+    REPORTS_VIEW = "reports.view"
+    EXPORT_RUN = "export.run"
+    # offline sync
+    SYNC_PUSH = "sync.push"
+    SYNC_CONFLICTS = "sync.conflicts"
+
+
+P = Permission
+
+_STAFF = {
+    P.OWN_PASSWORD, P.OWN_SESSION, P.DEPARTMENTS_VIEW, P.DOCTORS_VIEW, P.DOCTOR_STATUS,
+    P.PATIENTS_CREATE, P.PATIENTS_READ, P.PATIENTS_UPDATE, P.APPOINTMENTS_MANAGE,
+    P.APPOINTMENTS_CHECK_IN, P.QUEUE_ISSUE, P.QUEUE_CALL, P.QUEUE_MANAGE, P.QUEUE_TRIAGE,
+    P.QUEUE_VIEW, P.QUEUE_BOARD, P.EVENTS_SUBSCRIBE, P.NUMBERS_RESERVE, P.SYNC_PUSH,
+    P.SYNC_CONFLICTS, P.NOTIFICATIONS_VIEW,
+}  # fmt: skip
+
+_DOCTOR = {
+    P.OWN_PASSWORD, P.OWN_SESSION, P.DEPARTMENTS_VIEW, P.DOCTORS_VIEW, P.DOCTOR_STATUS,
+    P.PATIENTS_READ, P.QUEUE_CALL, P.QUEUE_TRIAGE, P.QUEUE_VIEW, P.QUEUE_BOARD,
+    P.EVENTS_SUBSCRIBE, P.SYNC_PUSH,
+}  # fmt: skip
+
+_PATIENT = {
+    P.OWN_PASSWORD, P.OWN_SESSION, P.DEPARTMENTS_VIEW, P.PATIENTS_READ, P.PATIENTS_UPDATE,
+    P.APPOINTMENTS_CHECK_IN, P.QUEUE_OWN_TICKET, P.QUEUE_BOARD, P.EVENTS_SUBSCRIBE,
+}  # fmt: skip
+
+_KIOSK = {
+    P.OWN_SESSION, P.DEPARTMENTS_VIEW, P.PATIENTS_CREATE, P.APPOINTMENTS_CHECK_IN,
+    P.QUEUE_ISSUE, P.QUEUE_BOARD, P.EVENTS_SUBSCRIBE, P.NUMBERS_RESERVE, P.SYNC_PUSH,
+}  # fmt: skip
+
+# The one permission matrix. Anything not listed is denied.
+PERMISSION_MATRIX: dict[str, frozenset[Permission]] = {
+    Role.ADMIN: frozenset(set(Permission) - {P.NOTIFICATIONS_SEND, P.QUEUE_OWN_TICKET}),
+    Role.STAFF: frozenset(_STAFF),
+    Role.DOCTOR: frozenset(_DOCTOR),
+    Role.PATIENT: frozenset(_PATIENT),
+    Role.KIOSK: frozenset(_KIOSK),
+    # Internal principal of the notification worker, the simulator and the demo seeder.
+    SYSTEM_ROLE: frozenset(Permission),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: decoded from a token, or the internal system principal."""
+
+    user_id: uuid.UUID | None
+    username: str
+    role: str
+    token_version: int = 0
+    patient_id: uuid.UUID | None = None
+    doctor_id: uuid.UUID | None = None
+    device_id: uuid.UUID | None = None
+
+    @classmethod
+    def system(cls, name: str = "system") -> Principal:
+        return cls(user_id=None, username=name, role=SYSTEM_ROLE)
+
+    @property
+    def is_system(self) -> bool:
+        return self.role == SYSTEM_ROLE
+
+
+def has_permission(principal: Principal, permission: Permission) -> bool:
+    return permission in PERMISSION_MATRIX.get(principal.role, frozenset())
+
+
+def require(principal: Principal, permission: Permission) -> None:
+    """Raise :class:`PermissionDenied` unless the principal's role grants ``permission``."""
+    if not has_permission(principal, permission):
+        raise PermissionDenied(
+            f"{principal.username} ({principal.role}) may not {permission.value.replace('.', ' ')}",
+            permission=permission.value,
+        )
+
+
+def require_own_patient(principal: Principal, patient_id: uuid.UUID | None) -> None:
+    """Patients may only touch their own record; other roles pass."""
+    if principal.role == Role.PATIENT and (
+        patient_id is None or principal.patient_id != patient_id
+    ):
+        raise PermissionDenied("patients may only see and change their own record")
+
+
+def require_own_doctor(principal: Principal, doctor_id: uuid.UUID | None) -> None:
+    """Doctors may only act on their own queue; other roles pass."""
+    if principal.role == Role.DOCTOR and (doctor_id is None or principal.doctor_id != doctor_id):
+        raise PermissionDenied("doctors may only act on their own queue")

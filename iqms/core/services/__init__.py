@@ -1,0 +1,1 @@
+"""Core services: the only API the front ends use."""

@@ -1,0 +1,1 @@
+"""The self-service kiosk that prints numbered tickets."""

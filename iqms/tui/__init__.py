@@ -1,0 +1,1 @@
+"""Textual consoles: reception, doctor, waiting-room display."""

@@ -1,0 +1,5 @@
+"""Entry point of the PyInstaller bundle."""
+
+from iqms.cli import main
+
+main()

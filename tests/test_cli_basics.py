@@ -1,0 +1,94 @@
+"""The iqms command: version, help everywhere, db commands, the demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from iqms import __version__
+from iqms.cli import app
+from iqms.core import migrate
+
+runner = CliRunner()
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == f"iqms {__version__}"
+
+
+def _walk(cmd: click.Command, path: list[str]) -> list[tuple[list[str], click.Command]]:
+    found = [(path, cmd)]
+    if isinstance(cmd, click.Group):
+        for name, sub in cmd.commands.items():
+            found += _walk(sub, [*path, name])
+    return found
+
+
+def test_every_command_and_option_has_help() -> None:
+    root = typer.main.get_command(app)
+    missing = []
+    for path, cmd in _walk(root, []):
+        if not (cmd.help or cmd.short_help):
+            missing.append(" ".join(path) or "iqms")
+        for param in cmd.params:
+            if isinstance(param, click.Option) and not param.help and not param.hidden:
+                missing.append(f"{' '.join(path)} {param.opts[0]}")
+            if isinstance(param, click.Argument) and not getattr(param, "help", None):
+                missing.append(f"{' '.join(path)} {param.name}")
+    assert missing == []
+
+
+@pytest.mark.parametrize("path", [[], ["db"], ["db", "upgrade"], ["demo"]])
+def test_help_flags(path: list[str]) -> None:
+    for flag in ("-h", "--help"):
+        result = runner.invoke(app, [*path, flag])
+        assert result.exit_code == 0, result.output
+        assert "Usage" in result.stdout
+
+
+def test_db_upgrade_and_current_on_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IQMS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("IQMS_DATABASE_URL", f"sqlite:///{tmp_path / 'clinic.db'}")
+    result = runner.invoke(app, ["db", "current"])
+    assert result.exit_code == 0
+    assert result.stdout.strip() == "none"
+    assert "no IQMS schema yet" in result.stderr
+    result = runner.invoke(app, ["db", "upgrade"])
+    assert result.exit_code == 0, result.stderr
+    result = runner.invoke(app, ["db", "current"])
+    assert result.stdout.strip() == migrate.head_revision()
+    assert "up to date" in result.stderr
+    result = runner.invoke(app, ["db", "downgrade", "base", "--yes"])
+    assert result.exit_code == 0, result.stderr
+    assert runner.invoke(app, ["db", "current"]).stdout.strip() == "none"
+
+
+def test_demo_creates_a_separate_inspectable_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IQMS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("IQMS_BCRYPT_ROUNDS", "4")
+    monkeypatch.delenv("IQMS_DATABASE_URL", raising=False)
+    result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 0, result.output
+    demo_db = tmp_path / "demo" / "iqms-demo.db"
+    assert demo_db.exists()
+    assert not (tmp_path / "iqms.db").exists(), "the demo must not touch the production database"
+    out = result.stdout
+    for expected in (
+        "General Practice",
+        "drsmith",
+        "Room 1",
+        "reception",
+        "A-001",
+        "IQMS_DATABASE_URL",
+    ):
+        assert expected in out
+    monkeypatch.setenv("IQMS_DATABASE_URL", f"sqlite:///{demo_db}")
+    assert runner.invoke(app, ["db", "current"]).stdout.strip() == migrate.head_revision()
