@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from iqms import __version__
+from iqms.commands import admin as admin_commands
 from iqms.commands import db as db_commands
 from iqms.commands import demo as demo_commands
 
@@ -39,6 +40,7 @@ def root(
 
 
 app.add_typer(db_commands.app, name="db")
+app.add_typer(admin_commands.app, name="admin")
 app.command(name="demo")(demo_commands.demo)
 
 

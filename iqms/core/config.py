@@ -102,6 +102,10 @@ class Settings(BaseSettings):
         default_factory=default_data_dir,
         description="Directory for the default SQLite database, the secret key and the journal.",
     )
+    config_dir: Path = Field(
+        default_factory=default_config_dir,
+        description="Directory for per-user state such as the stored login token.",
+    )
     database_url: str | None = Field(
         default=None,
         description="SQLAlchemy URL; default: SQLite file iqms.db in data_dir.",

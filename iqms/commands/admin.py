@@ -1,0 +1,12 @@
+"""``iqms admin``: accounts, clinic setup, audit, notifications, reports, exports."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    help="Administration: accounts, clinic setup, audit, notifications, reports.",
+    no_args_is_help=True,
+)
+
+# Each sub-group lives in its own module (iqms/commands/admin_*.py) and is added here.

@@ -1,0 +1,1 @@
+"""Notifications: the transactional outbox, message templates, providers and the worker."""
