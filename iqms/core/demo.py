@@ -43,16 +43,16 @@ DOCTORS = [
 ]
 
 PATIENTS = [
-    ("Amelia Hughes", "+447700900101", "1984-02-11", NotifyChannel.SMS, "en"),
-    ("Oliver Brown", "+447700900102", "1979-07-30", NotifyChannel.SMS, "en"),
-    ("Isla Wilson", "+447700900103", "2016-05-02", NotifyChannel.SMS, "en"),
+    ("Amelia Hughes", "+447911123101", "1984-02-11", NotifyChannel.SMS, "en"),
+    ("Oliver Brown", "+447911123102", "1979-07-30", NotifyChannel.SMS, "en"),
+    ("Isla Wilson", "+447911123103", "2016-05-02", NotifyChannel.SMS, "en"),
     ("Noah Taylor", None, "1990-12-19", NotifyChannel.NONE, "en"),
     ("Sofía Martínez", "+34600900104", "1972-03-08", NotifyChannel.SMS, "es"),
-    ("Jack Evans", "+447700900105", "1958-09-14", NotifyChannel.SMS, "en"),
-    ("Mia Roberts", "+447700900106", "2019-01-25", NotifyChannel.SMS, "en"),
-    ("Harry Walker", "+447700900107", "1966-11-03", NotifyChannel.NONE, "en"),
+    ("Jack Evans", "+447911123105", "1958-09-14", NotifyChannel.SMS, "en"),
+    ("Mia Roberts", "+447911123106", "2019-01-25", NotifyChannel.SMS, "en"),
+    ("Harry Walker", "+447911123107", "1966-11-03", NotifyChannel.NONE, "en"),
     ("Lucía García", "+34600900108", "1995-06-17", NotifyChannel.SMS, "es"),
-    ("George Wright", "+447700900109", "1948-04-29", NotifyChannel.SMS, "en"),
+    ("George Wright", "+447911123109", "1948-04-29", NotifyChannel.SMS, "en"),
 ]
 
 # (department, patient index or None for an anonymous walk-in, category, minutes ago)

@@ -1,0 +1,1 @@
+"""Pydantic schemas for input and output of each entity, with validation and examples."""
