@@ -1,0 +1,566 @@
+"""Wait estimates: how long until a waiting ticket is called, as a 50% and a 90% bound.
+
+An estimate comes from four things the database knows:
+
+* the ticket's **position** in the queue order (queue band, due time, arrival
+  time), counted with SQL;
+* the **doctors available** in its department (or, for a ticket reserved for a
+  doctor, that doctor alone), and how long the patients they are seeing now
+  have already been in the room;
+* **recent service times**, exponentially weighted, per department and per
+  doctor (a department's ``default_service_minutes`` until there is history);
+* the **recent arrival rate by triage category**: urgent patients who arrive
+  while this one waits and are due earlier will be called first.
+
+The arithmetic lives in pure functions (:func:`service_stats`,
+:func:`residual_minutes`, :func:`estimate_wait`, ...) that need no database;
+:func:`estimate_for_entry` and :func:`estimates_for_department` read the
+inputs and apply them.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
+
+from iqms.core.config import Settings
+from iqms.core.enums import DEFAULT_TRIAGE_TARGET_MINUTES, DoctorStatus, TicketStatus
+from iqms.core.models import Department, Doctor, QueueEntry
+
+# ---- tuning (minutes, weights) -------------------------------------------------------------
+#: weight of the newest service time in the exponentially weighted averages
+SERVICE_ALPHA = 0.15
+#: how many recent consultations of a department are read
+SERVICE_HISTORY = 80
+#: only consultations that ended this recently count as "recent"
+SERVICE_HISTORY_DAYS = 14
+#: the department's default service time counts as this many consultations
+DEFAULT_PRIOR_WEIGHT = 3.0
+#: a doctor's own mean is pulled towards the department's with this many consultations' weight
+DOCTOR_PRIOR_WEIGHT = 4.0
+#: spread of service times (coefficient of variation) assumed before there is history
+DEFAULT_SERVICE_CV = 0.5
+#: time constant of the arrival-rate estimate
+ARRIVAL_TAU_MINUTES = 40.0
+#: z-score of the 90% bound
+Z90 = 1.2815515655446004
+
+_BUSY = (TicketStatus.CALLED, TicketStatus.IN_SERVICE)
+
+
+@dataclass(frozen=True)
+class WaitEstimate:
+    """Estimated minutes until a ticket is called: median and 90% bound.
+
+    ``position`` is how many waiting tickets will be called before this one
+    (0 = next); ``servers`` how many available doctors can call it (0 means
+    nobody is available right now: the estimate then assumes one will be).
+    """
+
+    p50_minutes: float
+    p90_minutes: float
+    position: int
+    servers: int
+
+
+@dataclass(frozen=True)
+class ServiceStats:
+    """Typical consultation length (minutes) and its spread (coefficient of variation)."""
+
+    mean_minutes: float
+    cv: float
+    samples: int
+
+
+@dataclass(frozen=True)
+class Server:
+    """An available doctor as the estimator sees them."""
+
+    doctor_id: uuid.UUID
+    mean_minutes: float
+    cv: float
+    free_in_minutes: float  # 0 when idle; expected remaining time of the current patient
+
+
+@dataclass(frozen=True)
+class Ahead:
+    """Waiting tickets ahead of one ticket, split by whom they are reserved for."""
+
+    pool: int  # department pool (no doctor named)
+    reserved: Mapping[uuid.UUID, int] = field(default_factory=dict)  # doctor -> count
+
+    @property
+    def total(self) -> int:
+        return self.pool + sum(self.reserved.values())
+
+
+@dataclass(frozen=True)
+class DepartmentState:
+    """Everything about a department that the estimate of one of its tickets needs."""
+
+    servers: tuple[Server, ...]
+    stats: ServiceStats
+    doctor_stats: Mapping[uuid.UUID, ServiceStats]
+    # expected arrivals per minute by triage category (1..5)
+    arrival_rates: Mapping[int, float]
+    # target wait in minutes by triage category (1..5)
+    targets: Mapping[int, float]
+
+
+# ---- pure computation ----------------------------------------------------------------------
+def service_stats(
+    durations: Sequence[float],
+    *,
+    prior_mean: float,
+    prior_cv: float = DEFAULT_SERVICE_CV,
+    prior_weight: float = DEFAULT_PRIOR_WEIGHT,
+    alpha: float = SERVICE_ALPHA,
+) -> ServiceStats:
+    """Exponentially weighted mean and spread of service times (oldest first).
+
+    The prior (a default or the department's figure) counts as ``prior_weight``
+    observations made before the oldest one, so a single unusual consultation
+    does not swing the estimate and the prior fades as history accumulates.
+    """
+    prior_mean = max(prior_mean, 0.1)
+    weights = []
+    values = []
+    n = len(durations)
+    for i, d in enumerate(durations):
+        if d is None or not math.isfinite(d) or d <= 0:
+            continue
+        weights.append((1.0 - alpha) ** (n - 1 - i))
+        values.append(float(d))
+    if not values:
+        return ServiceStats(prior_mean, prior_cv, 0)
+    w0 = prior_weight * (1.0 - alpha) ** n
+    total_w = w0 + sum(weights)
+    mean = (w0 * prior_mean + sum(w * v for w, v in zip(weights, values, strict=True))) / total_w
+    # spread: weighted variance around the weighted mean, with the prior's own variance
+    prior_var = (prior_cv * prior_mean) ** 2 + (prior_mean - mean) ** 2
+    var = (
+        w0 * prior_var + sum(w * (v - mean) ** 2 for w, v in zip(weights, values, strict=True))
+    ) / total_w
+    cv = math.sqrt(max(var, 0.0)) / mean if mean > 0 else prior_cv
+    return ServiceStats(mean, min(max(cv, 0.05), 3.0), len(values))
+
+
+def _phi(x: float) -> float:
+    return 0.5 * (1.0 + math.erf(x / math.sqrt(2.0)))
+
+
+def residual_minutes(mean: float, cv: float, elapsed: float) -> float:
+    """Expected remaining minutes of a consultation that has lasted ``elapsed`` so far.
+
+    Service times are taken as lognormal with the given mean and spread; the
+    answer is E[S - e | S > e], which shrinks slowly (not to zero) for a
+    consultation that is already running long.
+    """
+    mean = max(mean, 0.01)
+    elapsed = max(elapsed, 0.0)
+    s2 = math.log(1.0 + max(cv, 0.01) ** 2)
+    s = math.sqrt(s2)
+    m = math.log(mean) - s2 / 2.0
+    if elapsed <= 0.0:
+        return mean
+    z = (m - math.log(elapsed)) / s
+    survive = _phi(z)
+    if survive < 1e-9:
+        # far beyond any usual length: it should end soon, but cannot be "now"
+        return max(0.1 * mean, 0.5)
+    partial = math.exp(m + s2 / 2.0) * _phi(z + s)
+    return max(partial / survive - elapsed, 0.0)
+
+
+def lognormal_bounds(mean: float, variance: float) -> tuple[float, float]:
+    """Median and 90th percentile of a lognormal with this mean and variance."""
+    if mean <= 0.0:
+        return 0.0, 0.0
+    if variance <= 0.0:
+        return mean, mean
+    s2 = math.log(1.0 + variance / mean**2)
+    m = math.log(mean) - s2 / 2.0
+    return math.exp(m), math.exp(m + Z90 * math.sqrt(s2))
+
+
+def time_to_free_slot(servers: Sequence[Server], slots_needed: float) -> float:
+    """Minutes until ``slots_needed`` doctors' turns have come up (fluid model).
+
+    Doctor ``i`` is free for the first time after ``free_in_minutes`` and then
+    every ``mean_minutes``; the answer is the earliest time by which the turns
+    of all doctors add up to ``slots_needed`` (a ticket at position ``n`` needs
+    ``n + 1``). Exact for one doctor; for several it spreads turns evenly.
+    """
+    if slots_needed <= 0 or not servers:
+        return 0.0
+    events = sorted((max(s.free_in_minutes, 0.0), 1.0 / max(s.mean_minutes, 0.01)) for s in servers)
+    # Walk the breakpoints where another doctor frees up; between them turns accrue linearly.
+    count = 0.0  # turns available by time t
+    rate = 0.0  # turns per minute from doctors already free
+    t = 0.0
+    for free_at, r in events:
+        # before this doctor frees up, do the already-free ones cover the need?
+        if rate > 0 and count + rate * (free_at - t) >= slots_needed:
+            return t + (slots_needed - count) / rate
+        count += rate * (free_at - t)
+        t = free_at
+        count += 1.0  # this doctor's first turn
+        rate += r
+        if count >= slots_needed:
+            return t
+    return t + (slots_needed - count) / rate
+
+
+def overtaking_rate(
+    arrival_rates: Mapping[int, float],
+    targets: Mapping[int, float],
+    *,
+    due_in_minutes: float,
+    waited_minutes: float,
+) -> float:
+    """Expected number of later arrivals that will be called before this ticket.
+
+    An arrival of category ``c`` at time ``t`` from now is due at ``t + target(c)``
+    and is called earlier if that is before this ticket's due time; category 1
+    always goes first. Returns the count expected within ``waited_minutes``.
+    """
+    total = 0.0
+    for category, rate in arrival_rates.items():
+        if rate <= 0:
+            continue
+        if category == 1:
+            window = waited_minutes
+        else:
+            window = min(waited_minutes, max(due_in_minutes - targets.get(category, 0.0), 0.0))
+        total += rate * max(window, 0.0)
+    return total
+
+
+def estimate_wait(
+    state: DepartmentState,
+    ahead: Ahead,
+    *,
+    doctor_id: uuid.UUID | None,
+    due_in_minutes: float,
+    band: int = 1,
+) -> WaitEstimate:
+    """The wait of one ticket, given its department's state and the tickets ahead of it."""
+    servers = list(state.servers)
+    available = {s.doctor_id for s in servers}
+    if doctor_id is not None:
+        stats = state.doctor_stats.get(doctor_id, state.stats)
+        own = [s for s in servers if s.doctor_id == doctor_id]
+        n_servers = len(own)
+        me = own[0] if own else Server(doctor_id, stats.mean_minutes, stats.cv, 0.0)
+        # Pool tickets ahead are shared among the doctors on duty, in proportion to their pace.
+        total_rate = sum(1.0 / s.mean_minutes for s in servers) + (
+            0 if own else 1.0 / me.mean_minutes
+        )
+        share = (1.0 / me.mean_minutes) / total_rate
+        position = ahead.pool + ahead.reserved.get(doctor_id, 0)
+        work = ahead.reserved.get(doctor_id, 0) + ahead.pool * share
+        pool = [me]
+    else:
+        share = 1.0
+        n_servers = len(servers)
+        # Tickets reserved for a doctor who is not on duty do not hold anyone up now.
+        reserved = sum(n for d, n in ahead.reserved.items() if d in available)
+        position = ahead.pool + sum(ahead.reserved.values())
+        work = ahead.pool + reserved
+        pool = servers or [Server(uuid.UUID(int=0), state.stats.mean_minutes, state.stats.cv, 0.0)]
+
+    rate = sum(1.0 / s.mean_minutes for s in pool)  # turns per minute once all are busy
+    mean_service = len(pool) / rate
+    cv = sum(s.cv for s in pool) / len(pool)
+    # A reserved ticket is overtaken only by the arrivals its doctor takes.
+    share_new = 1.0 if doctor_id is None else share
+
+    base = time_to_free_slot(pool, work + 1.0)
+    wait = base
+    overtakers = 0.0
+    if band > 0:
+        # Fixed point: the longer the wait, the more urgent arrivals overtake it.
+        for _ in range(30):
+            overtakers = share_new * overtaking_rate(
+                state.arrival_rates,
+                state.targets,
+                due_in_minutes=due_in_minutes,
+                waited_minutes=wait,
+            )
+            new_wait = time_to_free_slot(pool, work + overtakers + 1.0)
+            if abs(new_wait - wait) < 0.01:
+                wait = new_wait
+                break
+            wait = new_wait
+    else:
+        overtakers = 0.0
+
+    idle = sum(1 for s in pool if s.free_in_minutes <= 0.0)
+    services = max(work + overtakers + 1.0 - idle, 0.0)
+    c = len(pool)
+    variance = (cv * mean_service) ** 2 * services / (c * c) + overtakers * (mean_service / c) ** 2
+    p50, p90 = lognormal_bounds(wait, variance)
+    return WaitEstimate(
+        p50_minutes=round(p50, 2),
+        p90_minutes=round(max(p90, p50), 2),
+        position=position,
+        servers=n_servers,
+    )
+
+
+def arrival_rates(
+    arrivals: Iterable[tuple[int, float]], *, tau: float = ARRIVAL_TAU_MINUTES
+) -> dict[int, float]:
+    """Arrivals per minute by category from (category, minutes ago), exponentially weighted."""
+    rates = dict.fromkeys(range(1, 6), 0.0)
+    for category, ago in arrivals:
+        if ago < 0:
+            continue
+        rates[int(category)] = rates.get(int(category), 0.0) + math.exp(-ago / tau) / tau
+    return rates
+
+
+def department_targets(department: Department) -> dict[int, float]:
+    """Target wait (minutes) per category, with the department's overrides."""
+    targets = {int(c): float(m) for c, m in DEFAULT_TRIAGE_TARGET_MINUTES.items()}
+    for key, value in (department.triage_targets or {}).items():
+        try:
+            targets[int(key)] = float(value)
+        except (TypeError, ValueError):
+            continue
+    return targets
+
+
+# ---- reading the inputs --------------------------------------------------------------------
+def _minutes(delta: timedelta) -> float:
+    return delta.total_seconds() / 60.0
+
+
+async def load_department_state(
+    session: AsyncSession, department_id: uuid.UUID, *, now: datetime
+) -> DepartmentState:
+    """Read doctors, recent service times and arrivals of a department."""
+    department = await session.get(Department, department_id)
+    default = float(department.default_service_minutes) if department else 12.0
+    targets = (
+        department_targets(department)
+        if department
+        else {int(c): float(m) for c, m in DEFAULT_TRIAGE_TARGET_MINUTES.items()}
+    )
+
+    history = (
+        await session.execute(
+            select(
+                QueueEntry.called_doctor_id,
+                QueueEntry.called_at,
+                QueueEntry.started_at,
+                QueueEntry.finished_at,
+            )
+            .where(
+                QueueEntry.department_id == department_id,
+                QueueEntry.status == TicketStatus.SERVED,
+                QueueEntry.finished_at.is_not(None),
+                QueueEntry.finished_at <= now,
+                QueueEntry.finished_at >= now - timedelta(days=SERVICE_HISTORY_DAYS),
+            )
+            .order_by(QueueEntry.finished_at.desc())
+            .limit(SERVICE_HISTORY)
+        )
+    ).all()
+    samples: list[tuple[uuid.UUID | None, float]] = []
+    for doctor, called, started, finished in reversed(history):  # oldest first
+        began = started or called
+        if called is not None and started is not None and called <= started:
+            began = called  # the doctor is taken from the call, not only from the start
+        if began is None or finished is None:
+            continue
+        samples.append((doctor, _minutes(finished - began)))
+    stats = service_stats([d for _, d in samples], prior_mean=default)
+    per_doctor: dict[uuid.UUID, ServiceStats] = {}
+    for doctor in {d for d, _ in samples if d is not None}:
+        per_doctor[doctor] = service_stats(
+            [m for d, m in samples if d == doctor],
+            prior_mean=stats.mean_minutes,
+            prior_cv=stats.cv,
+            prior_weight=DOCTOR_PRIOR_WEIGHT,
+        )
+
+    doctors = (
+        await session.execute(
+            select(Doctor.id, Doctor.status).where(Doctor.department_id == department_id)
+        )
+    ).all()
+    busy_rows = (
+        await session.execute(
+            select(QueueEntry.called_doctor_id, QueueEntry.called_at, QueueEntry.started_at).where(
+                QueueEntry.status.in_(_BUSY),
+                QueueEntry.called_doctor_id.in_([d for d, _ in doctors]),
+            )
+        )
+    ).all()
+    busy_since: dict[uuid.UUID, datetime] = {}
+    for doctor, called, started in busy_rows:
+        since = called or started
+        if doctor is None or since is None:
+            continue
+        if doctor not in busy_since or since < busy_since[doctor]:
+            busy_since[doctor] = since
+    servers = []
+    doctor_stats: dict[uuid.UUID, ServiceStats] = {}
+    for doctor_id, status in doctors:
+        ds = per_doctor.get(doctor_id, stats)
+        doctor_stats[doctor_id] = ds
+        if status != DoctorStatus.AVAILABLE:
+            continue
+        free_in = 0.0
+        if doctor_id in busy_since:
+            free_in = residual_minutes(
+                ds.mean_minutes, ds.cv, _minutes(now - busy_since[doctor_id])
+            )
+        servers.append(Server(doctor_id, ds.mean_minutes, ds.cv, free_in))
+    servers.sort(key=lambda s: str(s.doctor_id))
+
+    window = now - timedelta(minutes=ARRIVAL_TAU_MINUTES * 4)
+    arrivals = (
+        await session.execute(
+            select(QueueEntry.triage_category, QueueEntry.arrived_at).where(
+                QueueEntry.department_id == department_id,
+                QueueEntry.arrived_at >= window,
+                QueueEntry.arrived_at <= now,
+            )
+        )
+    ).all()
+    rates = arrival_rates((cat, _minutes(now - at)) for cat, at in arrivals)
+    return DepartmentState(tuple(servers), stats, doctor_stats, rates, targets)
+
+
+def _ahead_of(entry: QueueEntry) -> ColumnElement[bool]:
+    """Waiting tickets before ``entry`` in the queue order (band, due, arrival, sequence)."""
+    qe = QueueEntry
+    return or_(
+        qe.queue_band < entry.queue_band,
+        and_(
+            qe.queue_band == entry.queue_band,
+            or_(
+                qe.due_at < entry.due_at,
+                and_(
+                    qe.due_at == entry.due_at,
+                    or_(
+                        qe.arrived_at < entry.arrived_at,
+                        and_(qe.arrived_at == entry.arrived_at, qe.sequence < entry.sequence),
+                    ),
+                ),
+            ),
+        ),
+    )
+
+
+async def count_ahead(session: AsyncSession, entry: QueueEntry) -> Ahead:
+    """Count the waiting tickets ahead of ``entry`` in its department, pool and per doctor."""
+    rows = (
+        await session.execute(
+            select(QueueEntry.doctor_id, func.count())
+            .where(
+                QueueEntry.department_id == entry.department_id,
+                QueueEntry.status == TicketStatus.WAITING,
+                QueueEntry.id != entry.id,
+                _ahead_of(entry),
+            )
+            .group_by(QueueEntry.doctor_id)
+        )
+    ).all()
+    pool = 0
+    reserved: dict[uuid.UUID, int] = {}
+    for doctor, count in rows:
+        if doctor is None:
+            pool = int(count)
+        else:
+            reserved[doctor] = int(count)
+    return Ahead(pool, reserved)
+
+
+def _not_waiting(servers: int) -> WaitEstimate:
+    return WaitEstimate(0.0, 0.0, 0, servers)
+
+
+async def estimate_for_entry(
+    session: AsyncSession, entry: QueueEntry, *, now: datetime, settings: Settings
+) -> WaitEstimate:
+    """The wait estimate of one ticket (zero for a ticket that is no longer waiting)."""
+    state = await load_department_state(session, entry.department_id, now=now)
+    if entry.status != TicketStatus.WAITING:
+        return _not_waiting(len(state.servers))
+    ahead = await count_ahead(session, entry)
+    return estimate_wait(
+        state,
+        ahead,
+        doctor_id=entry.doctor_id,
+        due_in_minutes=_minutes(entry.due_at - now),
+        band=entry.queue_band,
+    )
+
+
+async def estimates_for_department(
+    session: AsyncSession, department_id: uuid.UUID, *, now: datetime, settings: Settings
+) -> dict[uuid.UUID, WaitEstimate]:
+    """Wait estimates of every waiting ticket of a department, by ticket id."""
+    state = await load_department_state(session, department_id, now=now)
+    rows = (
+        await session.execute(
+            select(QueueEntry.id, QueueEntry.doctor_id, QueueEntry.due_at, QueueEntry.queue_band)
+            .where(
+                QueueEntry.department_id == department_id,
+                QueueEntry.status == TicketStatus.WAITING,
+            )
+            .order_by(
+                QueueEntry.queue_band,
+                QueueEntry.due_at,
+                QueueEntry.arrived_at,
+                QueueEntry.sequence,
+            )
+        )
+    ).all()
+    out: dict[uuid.UUID, WaitEstimate] = {}
+    pool = 0
+    reserved: dict[uuid.UUID, int] = {}
+    for entry_id, doctor_id, due_at, band in rows:
+        out[entry_id] = estimate_wait(
+            state,
+            Ahead(pool, dict(reserved)),
+            doctor_id=doctor_id,
+            due_in_minutes=_minutes(due_at - now),
+            band=band,
+        )
+        if doctor_id is None:
+            pool += 1
+        else:
+            reserved[doctor_id] = reserved.get(doctor_id, 0) + 1
+    return out
+
+
+__all__ = [
+    "Ahead",
+    "DepartmentState",
+    "Server",
+    "ServiceStats",
+    "WaitEstimate",
+    "arrival_rates",
+    "count_ahead",
+    "department_targets",
+    "estimate_for_entry",
+    "estimate_wait",
+    "estimates_for_department",
+    "load_department_state",
+    "lognormal_bounds",
+    "overtaking_rate",
+    "residual_minutes",
+    "service_stats",
+    "time_to_free_slot",
+]
