@@ -12,4 +12,21 @@ ALL = frozenset({ADMIN, STAFF, DOCTOR, PATIENT, KIOSK})
 
 EXPECTED: dict[str, frozenset[str]] = {
     # "iqms.core.services.users.create": frozenset({ADMIN}),
+    # accounts, login, audit
+    "iqms.core.services.users.create": frozenset({ADMIN}),
+    "iqms.core.services.users.get": frozenset({ADMIN}),
+    "iqms.core.services.users.list_users": frozenset({ADMIN}),
+    "iqms.core.services.users.update": frozenset({ADMIN}),
+    "iqms.core.services.users.disable": frozenset({ADMIN}),
+    "iqms.core.services.users.enable": frozenset({ADMIN}),
+    "iqms.core.services.users.reset_password": frozenset({ADMIN}),
+    "iqms.core.services.users.set_role": frozenset({ADMIN}),
+    "iqms.core.services.users.change_own_password": frozenset({ADMIN, STAFF, DOCTOR, PATIENT}),
+    "iqms.core.services.auth.login": ALL,
+    "iqms.core.services.auth.authenticate": ALL,
+    "iqms.core.services.auth.bootstrap": ALL,
+    "iqms.core.services.auth.whoami": ALL,
+    "iqms.core.services.auth.logout_everywhere": ALL,
+    "iqms.core.services.audit.show": frozenset({ADMIN}),
+    "iqms.core.services.audit.verify": frozenset({ADMIN}),
 }

@@ -113,6 +113,54 @@ async def log_action(
 
 
 @dataclass(frozen=True)
+class AuditEntry:
+    """One audit record as the audit views show it."""
+
+    seq: int
+    at: datetime
+    actor: str
+    role: str
+    action: str
+    target_type: str | None
+    target_id: str | None
+    details: dict[str, Any]
+    hash: str
+
+    @classmethod
+    def of(cls, record: AuditRecord) -> AuditEntry:
+        return cls(
+            seq=record.seq,
+            at=record.at,
+            actor=record.actor_name,
+            role=record.role,
+            action=record.action,
+            target_type=record.target_type,
+            target_id=record.target_id,
+            details=dict(record.details or {}),
+            hash=record.hash,
+        )
+
+    @property
+    def target(self) -> str:
+        if self.target_type is None:
+            return ""
+        return f"{self.target_type}:{self.target_id}" if self.target_id else self.target_type
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": self.at.isoformat(),
+            "actor": self.actor,
+            "role": self.role,
+            "action": self.action,
+            "target_type": self.target_type,
+            "target_id": self.target_id,
+            "details": self.details,
+            "hash": self.hash,
+        }
+
+
+@dataclass(frozen=True)
 class ChainBreak:
     seq: int
     record_id: str | None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from functools import lru_cache
 
 from passlib.context import CryptContext
@@ -59,3 +60,15 @@ def verify_password(
         return crypt_context(settings).verify_and_update(password, password_hash)
     except ValueError:
         return False, None
+
+
+@lru_cache(maxsize=8)
+def _dummy_hash(scheme: HashScheme, bcrypt_rounds: int) -> str:
+    return _context(scheme, bcrypt_rounds).hash(secrets.token_urlsafe(24))
+
+
+def verify_dummy(settings: Settings, password: str) -> None:
+    """Spend as long as a real check does, for an unknown username (no timing hint)."""
+    verify_password(
+        settings, password, _dummy_hash(settings.password_scheme, settings.bcrypt_rounds)
+    )

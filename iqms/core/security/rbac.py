@@ -16,6 +16,8 @@ from iqms.core.enums import Role
 from iqms.core.errors import PermissionDenied
 
 SYSTEM_ROLE = "system"
+# Someone not yet logged in (the login and bootstrap entry points); holds no permission.
+ANONYMOUS_ROLE = "anonymous"
 
 
 class Permission(StrEnum):
@@ -113,6 +115,11 @@ class Principal:
     @classmethod
     def system(cls, name: str = "system") -> Principal:
         return cls(user_id=None, username=name, role=SYSTEM_ROLE)
+
+    @classmethod
+    def anonymous(cls, name: str = "anonymous") -> Principal:
+        """Someone who has not logged in yet: no permission at all."""
+        return cls(user_id=None, username=name, role=ANONYMOUS_ROLE)
 
     @property
     def is_system(self) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import jwt
 
@@ -46,6 +46,12 @@ def issue_token(
     return jwt.encode(payload, settings.signing_secret(), algorithm=ALGORITHM)
 
 
+def token_expiry(settings: Settings, now: datetime) -> datetime:
+    """When a token issued at ``now`` expires (whole seconds, as stored in the token)."""
+    exp = int((now + timedelta(minutes=settings.token_lifetime_minutes)).timestamp())
+    return datetime.fromtimestamp(exp, UTC)
+
+
 def decode_token(settings: Settings, token: str, *, now: datetime) -> TokenClaims:
     """Check signature and expiry (against ``now``); raise :class:`AuthenticationFailed`."""
     try:
@@ -66,7 +72,7 @@ def decode_token(settings: Settings, token: str, *, now: datetime) -> TokenClaim
             username=str(payload.get("name", "")),
             role=str(payload["role"]),
             token_version=int(payload["ver"]),
-            expires_at=datetime.fromtimestamp(int(payload["exp"])).astimezone(),
+            expires_at=datetime.fromtimestamp(int(payload["exp"]), UTC),
         )
     except (ValueError, TypeError):
         raise AuthenticationFailed("your login is not valid; log in again") from None
