@@ -29,4 +29,8 @@ EXPECTED: dict[str, frozenset[str]] = {
     "iqms.core.services.auth.logout_everywhere": ALL,
     "iqms.core.services.audit.show": frozenset({ADMIN}),
     "iqms.core.services.audit.verify": frozenset({ADMIN}),
+    # reports and exports
+    "iqms.core.services.reports.clinic_report": frozenset({ADMIN}),
+    "iqms.core.services.exports.export_queue_history": frozenset({ADMIN}),
+    "iqms.core.services.exports.export_audit_records": frozenset({ADMIN}),
 }

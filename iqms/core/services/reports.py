@@ -1,0 +1,661 @@
+"""Clinic reports: volumes, waits, service times, outcomes and triage targets.
+
+Every number is computed by aggregate queries in the database, on both
+backends: PostgreSQL uses ``percentile_cont``; SQLite, which has no percentile
+function, ranks values with window functions and interpolates in the same
+query. Nothing loads queue rows into Python, so a year of history takes
+seconds.
+
+Definitions (shown with the report):
+
+- the date range is inclusive and counts clinic service days;
+- *wait*: arrival to first call, for tickets that were called (a transferred
+  ticket counts once, in the queue it was transferred to, from its original
+  arrival);
+- *service time*: start of the consultation (or the call, if no start was
+  recorded) to its end, for served tickets;
+- *no-show* and *cancellation rates*: share of tickets with an outcome
+  (served, no-show or cancelled);
+- *within target*: waited no longer than the category's target (department
+  overrides apply);
+- hours of day are clinic time (``IQMS_TIMEZONE``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import (
+    Float,
+    Integer,
+    Select,
+    and_,
+    case,
+    cast,
+    distinct,
+    extract,
+    func,
+    literal,
+    select,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+from iqms.core.enums import TicketStatus, TriageCategory
+from iqms.core.errors import NotFound, ValidationError
+from iqms.core.models import Department, Doctor, QueueEntry, User
+from iqms.core.queue_policy import targets as triage_targets
+from iqms.core.security.audit import log_action
+from iqms.core.security.rbac import Permission
+from iqms.core.service import Context, operation
+
+MAX_RANGE_DAYS = 3 * 366 + 1
+BUSIEST_HOURS = 3
+
+QE = QueueEntry
+
+
+# ---- what a report holds ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Distribution:
+    """A sample of durations in minutes: size, mean, median and 90th percentile."""
+
+    count: int
+    mean: float | None
+    median: float | None
+    p90: float | None
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """One row of a grouped distribution (a department, category, hour or doctor)."""
+
+    key: str  # stable: department code, category number, hour "09", doctor username
+    label: str  # for people
+    minutes: Distribution
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """Ticket counts by how they ended."""
+
+    total: int = 0
+    served: int = 0
+    no_show: int = 0
+    cancelled: int = 0
+    transferred: int = 0
+    open: int = 0  # still waiting, called or in service
+
+    @property
+    def closed(self) -> int:
+        """Tickets with an outcome: served, no-show or cancelled."""
+        return self.served + self.no_show + self.cancelled
+
+    @property
+    def no_show_rate(self) -> float | None:
+        return self.no_show / self.closed if self.closed else None
+
+    @property
+    def cancellation_rate(self) -> float | None:
+        return self.cancelled / self.closed if self.closed else None
+
+
+@dataclass(frozen=True)
+class DepartmentVolume:
+    code: str
+    name: str
+    outcomes: Outcomes
+
+
+@dataclass(frozen=True)
+class DayVolume:
+    day: date
+    outcomes: Outcomes
+
+
+@dataclass(frozen=True)
+class HourLoad:
+    """Arrivals in one hour of the day (clinic time) over the range."""
+
+    hour: int
+    arrivals: int
+    per_open_day: float
+
+
+@dataclass(frozen=True)
+class TriageResult:
+    """How many called patients of a category waited no longer than its target."""
+
+    category: int
+    label: str
+    target_min: int  # departments may override targets: the range in scope
+    target_max: int
+    seen: int
+    within_target: int
+
+    @property
+    def percent_within(self) -> float | None:
+        return 100.0 * self.within_target / self.seen if self.seen else None
+
+
+@dataclass(frozen=True)
+class ReportScope:
+    date_from: date
+    date_to: date
+    timezone: str
+    department_code: str | None = None
+    department_name: str | None = None
+    doctor_username: str | None = None
+    doctor_name: str | None = None
+
+    @property
+    def days(self) -> int:
+        return (self.date_to - self.date_from).days + 1
+
+
+@dataclass(frozen=True)
+class ClinicReport:
+    """Everything ``iqms admin report`` shows."""
+
+    scope: ReportScope
+    generated_at: datetime
+    outcomes: Outcomes
+    patients: int  # distinct registered patients
+    walk_ins: int  # tickets without a registered patient
+    open_days: int  # service days with at least one ticket
+    by_source: dict[str, int]
+    by_department: list[DepartmentVolume]
+    by_day: list[DayVolume]
+    waits: Distribution
+    waits_by_department: list[Breakdown]
+    waits_by_category: list[Breakdown]
+    waits_by_hour: list[Breakdown]
+    waits_by_doctor: list[Breakdown]
+    service_times: Distribution
+    service_by_department: list[Breakdown]
+    service_by_doctor: list[Breakdown]
+    triage: list[TriageResult]
+    arrivals_by_hour: list[HourLoad] = field(default_factory=list)
+
+    @property
+    def busiest_hours(self) -> list[HourLoad]:
+        """The hours of the day with the most arrivals, busiest first."""
+        ranked = sorted(self.arrivals_by_hour, key=lambda h: (-h.arrivals, h.hour))
+        return [h for h in ranked if h.arrivals][:BUSIEST_HOURS]
+
+
+# ---- the operation ------------------------------------------------------------------------
+@operation(Permission.REPORTS_VIEW)
+async def clinic_report(
+    ctx: Context,
+    *,
+    date_from: date,
+    date_to: date,
+    department: str | None = None,
+    doctor: str | None = None,
+) -> ClinicReport:
+    """Volumes, waits, service times, outcomes and triage targets for a date range."""
+    _check_range(date_from, date_to)
+    tz = ctx.settings.tz
+    dept = await _department(ctx, department) if department else None
+    doc = await _doctor(ctx, doctor) if doctor else None
+    scope = ReportScope(
+        date_from=date_from,
+        date_to=date_to,
+        timezone=tz.key,
+        department_code=dept.code if dept else None,
+        department_name=dept.name if dept else None,
+        doctor_username=doc[1].username if doc else None,
+        doctor_name=doc[1].full_name if doc else None,
+    )
+    q = _Queries(ctx, scope, tz, dept, doc[0] if doc else None)
+    await q.load_labels()
+
+    outcomes = await q.outcomes()
+    patients, walk_ins, open_days = await q.people()
+    waits_by_category, triage = await q.waits_by_category()
+    report = ClinicReport(
+        scope=scope,
+        generated_at=ctx.now(),
+        outcomes=outcomes,
+        patients=patients,
+        walk_ins=walk_ins,
+        open_days=open_days,
+        by_source=await q.by_source(),
+        by_department=await q.by_department(),
+        by_day=await q.by_day(),
+        waits=await q.distribution(q.waits_sample(), None),
+        waits_by_department=await q.breakdown(q.waits_sample(), "department"),
+        waits_by_category=waits_by_category,
+        waits_by_hour=await q.breakdown(q.waits_sample(), "hour"),
+        waits_by_doctor=await q.breakdown(q.waits_sample(), "doctor"),
+        service_times=await q.distribution(q.service_sample(), None),
+        service_by_department=await q.breakdown(q.service_sample(), "department"),
+        service_by_doctor=await q.breakdown(q.service_sample(), "doctor"),
+        triage=triage,
+        arrivals_by_hour=await q.arrivals_by_hour(open_days),
+    )
+    await log_action(
+        ctx,
+        action="report.viewed",
+        target=("department", dept.id) if dept else None,
+        details={
+            "date_from": date_from.isoformat(),
+            "date_to": date_to.isoformat(),
+            "department": scope.department_code,
+            "doctor": scope.doctor_username,
+            "tickets": outcomes.total,
+        },
+    )
+    return report
+
+
+# ---- scope -------------------------------------------------------------------------------
+def _check_range(date_from: date, date_to: date) -> None:
+    if date_from > date_to:
+        raise ValidationError(
+            f"the start date {date_from.isoformat()} is after the end date {date_to.isoformat()}",
+            field="date_from",
+        )
+    if (date_to - date_from).days + 1 > MAX_RANGE_DAYS:
+        raise ValidationError(
+            f"a report covers at most {MAX_RANGE_DAYS} days; choose a shorter range",
+            field="date_to",
+        )
+
+
+async def _department(ctx: Context, code: str) -> Department:
+    found = (
+        await ctx.s.execute(
+            select(Department).where(func.upper(Department.code) == code.strip().upper())
+        )
+    ).scalar_one_or_none()
+    if found is None:
+        raise NotFound(f"no department with code {code!r}")
+    return found
+
+
+async def _doctor(ctx: Context, username: str) -> tuple[Doctor, User]:
+    found = (
+        await ctx.s.execute(
+            select(Doctor, User)
+            .join(User, User.id == Doctor.user_id)
+            .where(func.lower(User.username) == username.strip().lower())
+        )
+    ).first()
+    if found is None:
+        raise NotFound(f"no doctor with username {username!r}")
+    return found[0], found[1]
+
+
+def _utc_offset_segments(
+    tz: ZoneInfo, start: datetime, end: datetime
+) -> list[tuple[datetime | None, int]]:
+    """The zone's UTC offsets (minutes) between two instants, as (until, offset) segments.
+
+    The last segment has ``until=None``. Used to turn stored UTC times into
+    clinic hours on SQLite, which has no time-zone database.
+    """
+
+    def offset(at: datetime) -> int:
+        delta = at.astimezone(tz).utcoffset() or timedelta(0)
+        return int(delta.total_seconds() // 60)
+
+    segments: list[tuple[datetime | None, int]] = []
+    at = start.replace(minute=0, second=0, microsecond=0)
+    current = offset(at)
+    while at < end:
+        step = at + timedelta(hours=1)
+        if offset(step) != current:
+            lo, hi = at, step  # the change happens in (lo, hi]: find the minute
+            while hi - lo > timedelta(minutes=1):
+                mid = lo + (hi - lo) / 2
+                mid = mid.replace(second=0, microsecond=0)
+                if mid <= lo:
+                    mid = lo + timedelta(minutes=1)
+                if offset(mid) == current:
+                    lo = mid
+                else:
+                    hi = mid
+            segments.append((hi, current))
+            current = offset(hi)
+        at = step
+    segments.append((None, current))
+    return segments
+
+
+# ---- the queries ---------------------------------------------------------------------------
+class _Queries:
+    """Builds and runs the report's aggregate queries for one scope."""
+
+    def __init__(
+        self,
+        ctx: Context,
+        scope: ReportScope,
+        tz: ZoneInfo,
+        department: Department | None,
+        doctor: Doctor | None,
+    ) -> None:
+        self.ctx = ctx
+        self.scope = scope
+        self.tz = tz
+        self.pg = ctx.db.is_postgres
+        self.department = department
+        self.doctor = doctor
+        self.where: list[ColumnElement[bool]] = [
+            QE.service_date >= scope.date_from,
+            QE.service_date <= scope.date_to,
+        ]
+        if department is not None:
+            self.where.append(QE.department_id == department.id)
+        if doctor is not None:
+            self.where.append(func.coalesce(QE.called_doctor_id, QE.doctor_id) == doctor.id)
+        self.departments: dict[uuid.UUID, Department] = {}
+        self.doctors: dict[uuid.UUID, tuple[str, str]] = {}
+
+    async def load_labels(self) -> None:
+        """Departments (names, triage targets) and doctors (usernames, names): small tables."""
+        depts = (await self.ctx.s.execute(select(Department))).scalars().all()
+        self.departments = {d.id: d for d in depts}
+        rows = (
+            await self.ctx.s.execute(
+                select(Doctor.id, User.username, User.full_name).join(
+                    User, User.id == Doctor.user_id
+                )
+            )
+        ).all()
+        self.doctors = {r.id: (r.username, r.full_name) for r in rows}
+
+    # -- SQL building blocks --
+    def seconds_between(self, start: Any, end: Any) -> ColumnElement[float]:
+        if self.pg:
+            return cast(extract("epoch", end - start), Float)
+        # julianday() is precise to ~0.1 ms at today's dates; round to whole milliseconds.
+        return func.round((func.julianday(end) - func.julianday(start)) * 86400.0, 3)
+
+    def local_hour(self, column: Any) -> ColumnElement[int]:
+        if self.pg:
+            return cast(extract("hour", func.timezone(self.tz.key, column)), Integer)
+        start = datetime.combine(self.scope.date_from - timedelta(days=2), time(), UTC)
+        end = datetime.combine(self.scope.date_to + timedelta(days=2), time(), UTC)
+        segments = _utc_offset_segments(self.tz, start, end)
+        last = literal(f"{segments[-1][1]:+d} minutes")
+        if len(segments) == 1:
+            modifier: Any = last
+        else:
+            modifier = case(
+                *[(column < until, literal(f"{off:+d} minutes")) for until, off in segments[:-1]],
+                else_=last,
+            )
+        return cast(func.strftime("%H", column, modifier), Integer)
+
+    def target_minutes(self) -> ColumnElement[int]:
+        """The triage target of each ticket's category in its department (overrides apply)."""
+        defaults = triage_targets(None)
+        default_expr = case(
+            {int(c): minutes for c, minutes in defaults.items()}, value=QE.triage_category
+        )
+        whens = []
+        for dept in self.departments.values():
+            for cat, minutes in triage_targets(dept.triage_targets).items():
+                if minutes != defaults[cat]:
+                    whens.append(
+                        (
+                            and_(QE.department_id == dept.id, QE.triage_category == int(cat)),
+                            minutes,
+                        )
+                    )
+        if not whens:
+            return default_expr
+        return case(*whens, else_=default_expr)
+
+    def waits_sample(self) -> Select:
+        """Called tickets (not the transferred-away originals) with their wait in minutes."""
+        wait_s = self.seconds_between(QE.arrived_at, QE.called_at)
+        return select(
+            QE.department_id.label("department"),
+            QE.triage_category.label("category"),
+            self.local_hour(QE.arrived_at).label("hour"),
+            QE.called_doctor_id.label("doctor"),
+            (wait_s / 60.0).label("v"),
+            case((wait_s <= self.target_minutes() * 60, 1), else_=0).label("within"),
+        ).where(
+            *self.where,
+            QE.called_at.is_not(None),
+            QE.status != TicketStatus.TRANSFERRED,
+        )
+
+    def service_sample(self) -> Select:
+        """Served tickets with their consultation time in minutes."""
+        start = func.coalesce(QE.started_at, QE.called_at)
+        return select(
+            QE.department_id.label("department"),
+            QE.triage_category.label("category"),
+            self.local_hour(QE.arrived_at).label("hour"),
+            QE.called_doctor_id.label("doctor"),
+            (self.seconds_between(start, QE.finished_at) / 60.0).label("v"),
+            literal(0).label("within"),
+        ).where(
+            *self.where,
+            QE.status == TicketStatus.SERVED,
+            QE.finished_at.is_not(None),
+            start.is_not(None),
+        )
+
+    async def _grouped(self, sample: Select, key: str | None) -> list[Any]:
+        """Rows (k, n, mean, median, p90, within) of a sample, grouped by ``key``."""
+        base = sample.subquery("sample")
+        group = base.c[key] if key else None
+        if self.pg:
+            stmt = select(
+                (group if group is not None else literal(None)).label("k"),
+                func.count().label("n"),
+                func.avg(base.c.v).label("mean"),
+                func.percentile_cont(0.5).within_group(base.c.v).label("median"),
+                func.percentile_cont(0.9).within_group(base.c.v).label("p90"),
+                func.sum(base.c.within).label("within"),
+            )
+            if group is not None:
+                stmt = stmt.group_by(group)
+        else:
+            partition = [group] if group is not None else None
+            ranked = select(
+                (group if group is not None else literal(None)).label("k"),
+                base.c.v,
+                base.c.within,
+                func.row_number().over(partition_by=partition, order_by=base.c.v).label("rn"),
+                func.count().over(partition_by=partition).label("cnt"),
+            ).subquery("ranked")
+            stmt = select(
+                ranked.c.k,
+                func.count().label("n"),
+                func.avg(ranked.c.v).label("mean"),
+                _sqlite_percentile(ranked, 0.5).label("median"),
+                _sqlite_percentile(ranked, 0.9).label("p90"),
+                func.sum(ranked.c.within).label("within"),
+            )
+            if group is not None:
+                stmt = stmt.group_by(ranked.c.k)
+        return list((await self.ctx.s.execute(stmt)).all())
+
+    async def distribution(self, sample: Select, key: None) -> Distribution:
+        rows = await self._grouped(sample, key)
+        return _distribution(rows[0]) if rows else Distribution(0, None, None, None)
+
+    async def breakdown(self, sample: Select, key: str) -> list[Breakdown]:
+        rows = await self._grouped(sample, key)
+        out = [Breakdown(*self.label(key, r.k), minutes=_distribution(r)) for r in rows]
+        return sorted(out, key=_sort_key(key))
+
+    async def waits_by_category(self) -> tuple[list[Breakdown], list[TriageResult]]:
+        rows = await self._grouped(self.waits_sample(), "category")
+        breakdown = sorted(
+            (Breakdown(*self.label("category", r.k), minutes=_distribution(r)) for r in rows),
+            key=_sort_key("category"),
+        )
+        by_cat = {int(r.k): r for r in rows}
+        scoped = (
+            [self.department] if self.department is not None else list(self.departments.values())
+        )
+        per_dept = [triage_targets(d.triage_targets) for d in scoped] or [triage_targets(None)]
+        triage = []
+        for cat in TriageCategory:
+            minutes = [t[cat] for t in per_dept]
+            row = by_cat.get(int(cat))
+            triage.append(
+                TriageResult(
+                    category=int(cat),
+                    label=cat.label,
+                    target_min=min(minutes),
+                    target_max=max(minutes),
+                    seen=int(row.n) if row else 0,
+                    within_target=int(row.within or 0) if row else 0,
+                )
+            )
+        return breakdown, triage
+
+    def label(self, key: str, value: Any) -> tuple[str, str]:
+        if key == "department":
+            dept = self.departments.get(_as_uuid(value))
+            return (dept.code, dept.name) if dept else ("?", "unknown department")
+        if key == "category":
+            cat = TriageCategory(int(value))
+            return str(int(cat)), f"{int(cat)} {cat.label}"
+        if key == "hour":
+            return f"{int(value):02d}", f"{int(value):02d}:00"
+        if key == "doctor":
+            if value is None:
+                return "-", "not recorded"
+            found = self.doctors.get(_as_uuid(value))
+            return found if found else ("?", "unknown doctor")
+        raise ValueError(key)
+
+    async def outcomes(self) -> Outcomes:
+        rows = (
+            await self.ctx.s.execute(
+                select(QE.status, func.count()).where(*self.where).group_by(QE.status)
+            )
+        ).all()
+        return _outcomes({TicketStatus(s): int(n) for s, n in rows})
+
+    async def people(self) -> tuple[int, int, int]:
+        row = (
+            await self.ctx.s.execute(
+                select(
+                    func.count(distinct(QE.patient_id)),
+                    func.coalesce(func.sum(case((QE.patient_id.is_(None), 1), else_=0)), 0),
+                    func.count(distinct(QE.service_date)),
+                ).where(*self.where)
+            )
+        ).one()
+        return int(row[0]), int(row[1]), int(row[2])
+
+    async def by_source(self) -> dict[str, int]:
+        rows = (
+            await self.ctx.s.execute(
+                select(QE.source, func.count()).where(*self.where).group_by(QE.source)
+            )
+        ).all()
+        return {str(s.value if hasattr(s, "value") else s): int(n) for s, n in sorted(rows)}
+
+    async def by_department(self) -> list[DepartmentVolume]:
+        rows = (
+            await self.ctx.s.execute(
+                select(QE.department_id, QE.status, func.count())
+                .where(*self.where)
+                .group_by(QE.department_id, QE.status)
+            )
+        ).all()
+        counts: dict[uuid.UUID, dict[TicketStatus, int]] = {}
+        for dept_id, status, n in rows:
+            counts.setdefault(_as_uuid(dept_id), {})[TicketStatus(status)] = int(n)
+        out = []
+        for dept_id, by_status in counts.items():
+            code, name = self.label("department", dept_id)
+            out.append(DepartmentVolume(code=code, name=name, outcomes=_outcomes(by_status)))
+        return sorted(out, key=lambda d: d.code)
+
+    async def by_day(self) -> list[DayVolume]:
+        rows = (
+            await self.ctx.s.execute(
+                select(QE.service_date, QE.status, func.count())
+                .where(*self.where)
+                .group_by(QE.service_date, QE.status)
+            )
+        ).all()
+        counts: dict[date, dict[TicketStatus, int]] = {}
+        for day, status, n in rows:
+            counts.setdefault(day, {})[TicketStatus(status)] = int(n)
+        return [DayVolume(day=d, outcomes=_outcomes(c)) for d, c in sorted(counts.items())]
+
+    async def arrivals_by_hour(self, open_days: int) -> list[HourLoad]:
+        hour = self.local_hour(QE.arrived_at).label("hour")
+        base = select(hour).where(*self.where).subquery("arrivals")
+        rows = (
+            await self.ctx.s.execute(
+                select(base.c.hour, func.count()).group_by(base.c.hour).order_by(base.c.hour)
+            )
+        ).all()
+        return [
+            HourLoad(hour=int(h), arrivals=int(n), per_open_day=int(n) / max(open_days, 1))
+            for h, n in rows
+        ]
+
+
+def _sqlite_percentile(ranked: Any, p: float) -> ColumnElement[float]:
+    """percentile_cont(p) over each group's ranked values (linear interpolation)."""
+    pos = 1 + p * (ranked.c.cnt - 1)
+    lo = cast(pos, Integer)  # pos >= 1, so the cast floors it
+    v_lo = func.max(case((ranked.c.rn == lo, ranked.c.v)))
+    v_hi = func.max(case((ranked.c.rn == lo + 1, ranked.c.v)))
+    frac = func.max(pos - lo)
+    return v_lo + frac * (func.coalesce(v_hi, v_lo) - v_lo)
+
+
+def _distribution(row: Any) -> Distribution:
+    def num(v: Any) -> float | None:
+        return None if v is None else round(float(v), 3)
+
+    return Distribution(int(row.n), num(row.mean), num(row.median), num(row.p90))
+
+
+def _outcomes(by_status: dict[TicketStatus, int]) -> Outcomes:
+    S = TicketStatus
+    return Outcomes(
+        total=sum(by_status.values()),
+        served=by_status.get(S.SERVED, 0),
+        no_show=by_status.get(S.NO_SHOW, 0),
+        cancelled=by_status.get(S.CANCELLED, 0),
+        transferred=by_status.get(S.TRANSFERRED, 0),
+        open=sum(by_status.get(s, 0) for s in (S.WAITING, S.HELD, S.CALLED, S.IN_SERVICE)),
+    )
+
+
+def _as_uuid(value: Any) -> uuid.UUID:
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+def _sort_key(key: str) -> Any:
+    if key in ("category", "hour"):
+        return lambda b: int(b.key)
+    if key == "doctor":
+        return lambda b: (b.key == "-", b.label.lower())
+    return lambda b: b.key
+
+
+__all__: Sequence[str] = [
+    "Breakdown",
+    "ClinicReport",
+    "DayVolume",
+    "DepartmentVolume",
+    "Distribution",
+    "HourLoad",
+    "Outcomes",
+    "ReportScope",
+    "TriageResult",
+    "clinic_report",
+]
