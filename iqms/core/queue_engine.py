@@ -18,6 +18,7 @@ from inside an operation, with its session / context.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -31,9 +32,9 @@ from sqlalchemy.sql.elements import ColumnElement
 from iqms.core import queue_policy
 from iqms.core.clock import service_date as _service_date
 from iqms.core.enums import TicketSource, TicketStatus, TriageCategory
-from iqms.core.errors import Conflict, ValidationError
+from iqms.core.errors import Conflict, NotFound, ValidationError
 from iqms.core.events import TicketIssued, publish
-from iqms.core.models import Department, QueueEntry, TicketCounter
+from iqms.core.models import Department, Doctor, Patient, QueueEntry, TicketCounter, User
 from iqms.core.security.audit import log_action
 
 if TYPE_CHECKING:
@@ -327,14 +328,127 @@ async def claim_next(
     return result.scalar_one()
 
 
+# ---- finding things by what people type -------------------------------------------------------
+_TICKET_RE = re.compile(r"^\s*([A-Za-z]{1,3})\s*-?\s*0*(\d{1,6})\s*$")
+
+
+def _as_uuid(ref: object) -> uuid.UUID | None:
+    if isinstance(ref, uuid.UUID):
+        return ref
+    try:
+        return uuid.UUID(str(ref).strip())
+    except ValueError:
+        return None
+
+
+async def find_department(
+    session: AsyncSession, ref: uuid.UUID | str, *, for_update: bool = False
+) -> Department:
+    """A department by id or code (``GEN``, case-insensitive); NotFound otherwise."""
+    ref_id = _as_uuid(ref)
+    stmt = select(Department)
+    if ref_id is not None:
+        stmt = stmt.where(Department.id == ref_id)
+    else:
+        stmt = stmt.where(Department.code == str(ref).strip().upper())
+    if for_update:
+        stmt = stmt.with_for_update()
+    found = (await session.execute(stmt)).scalar_one_or_none()
+    if found is None:
+        raise NotFound(f"no department {ref!s}", field="department")
+    return found
+
+
+async def find_doctor(
+    session: AsyncSession, ref: uuid.UUID | str, *, for_update: bool = False
+) -> Doctor:
+    """A doctor by doctor id, user id or username; NotFound otherwise."""
+    ref_id = _as_uuid(ref)
+    stmt = select(Doctor).join(User, User.id == Doctor.user_id)
+    if ref_id is not None:
+        stmt = stmt.where(or_(Doctor.id == ref_id, Doctor.user_id == ref_id))
+    else:
+        stmt = stmt.where(User.username == str(ref).strip().lower())
+    if for_update:
+        stmt = stmt.with_for_update(of=Doctor)
+    found = (await session.execute(stmt)).scalar_one_or_none()
+    if found is None:
+        raise NotFound(f"no doctor {ref!s}", field="doctor")
+    return found
+
+
+async def find_patient(session: AsyncSession, ref: uuid.UUID | str) -> Patient:
+    """A patient by id or MRN; NotFound otherwise."""
+    ref_id = _as_uuid(ref)
+    stmt = select(Patient)
+    if ref_id is not None:
+        stmt = stmt.where(Patient.id == ref_id)
+    else:
+        stmt = stmt.where(Patient.mrn == str(ref).strip().upper())
+    found = (await session.execute(stmt)).scalar_one_or_none()
+    if found is None:
+        raise NotFound(f"no patient {ref!s}", field="patient")
+    return found
+
+
+def normalise_ticket_number(text_: str) -> str | None:
+    """``a42`` / ``A-042`` / ``A 42`` -> ``A-042``; None if it does not look like a ticket."""
+    match = _TICKET_RE.match(text_)
+    if not match:
+        return None
+    return format_ticket_number(match.group(1).upper(), int(match.group(2)))
+
+
+async def find_ticket(
+    session: AsyncSession,
+    ref: uuid.UUID | str,
+    *,
+    service_day: date | None = None,
+    for_update: bool = False,
+) -> QueueEntry:
+    """A ticket by id, or by number (``A-042``) on ``service_day``; NotFound otherwise.
+
+    A number is looked up on the given day; without one, the most recent ticket
+    with that number.
+    """
+    ref_id = _as_uuid(ref)
+    stmt = select(QueueEntry)
+    if ref_id is not None:
+        stmt = stmt.where(QueueEntry.id == ref_id)
+    else:
+        number = normalise_ticket_number(str(ref))
+        if number is None:
+            raise ValidationError(
+                f"{ref!s} is not a ticket number (like A-042) or ticket id", field="ticket"
+            )
+        stmt = stmt.where(QueueEntry.ticket_number == number)
+        if service_day is not None:
+            stmt = stmt.where(QueueEntry.service_date == service_day)
+        stmt = stmt.order_by(QueueEntry.service_date.desc(), QueueEntry.arrived_at.desc()).limit(1)
+    if for_update:
+        stmt = stmt.with_for_update(of=QueueEntry)
+    found = (
+        await session.execute(stmt.execution_options(populate_existing=True))
+    ).scalar_one_or_none()
+    if found is None:
+        when = f" today ({service_day.isoformat()})" if service_day and ref_id is None else ""
+        raise NotFound(f"no ticket {ref!s}{when}", field="ticket")
+    return found
+
+
 __all__ = [
     "QUEUE_ORDER",
     "TicketNumber",
     "ahead_of",
     "claim_next",
     "create_entry",
+    "find_department",
+    "find_doctor",
+    "find_patient",
+    "find_ticket",
     "format_ticket_number",
     "next_ticket_number",
+    "normalise_ticket_number",
     "rank_key",
     "reserve_block",
     "waiting_ahead",

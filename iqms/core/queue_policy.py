@@ -115,35 +115,36 @@ W, H, C, IS = (
 class Move:
     """One operation: the states it may start from and the state it leads to."""
 
-    verb: str  # what the user asked, for messages ("call", "serve", ...)
+    verb: str  # what the user asked, for messages ("mark {n} as served"; n = the ticket)
     sources: frozenset[TicketStatus]
     target: TicketStatus
 
 
 TRANSITIONS: dict[str, Move] = {
-    "call": Move("call", frozenset({W}), C),
-    "recall": Move("recall", frozenset({C}), C),
-    "start": Move("start service for", frozenset({C}), IS),
-    "serve": Move("mark as served", frozenset({IS}), TicketStatus.SERVED),
-    "no_show": Move("mark as no-show", frozenset({C}), TicketStatus.NO_SHOW),
-    "requeue": Move("put back in the queue", frozenset({C}), W),
-    "cancel": Move("cancel", frozenset({W, H}), TicketStatus.CANCELLED),
-    "transfer": Move("transfer", frozenset({W, H, C}), TicketStatus.TRANSFERRED),
-    "hold": Move("put on hold", frozenset({W, C}), H),
-    "return": Move("return to the queue", frozenset({H}), W),
-    "change_category": Move("change the category of", frozenset({W, H}), W),
+    "call": Move("call {n}", frozenset({W}), C),
+    "recall": Move("recall {n}", frozenset({C}), C),
+    "start": Move("start service for {n}", frozenset({C}), IS),
+    "serve": Move("mark {n} as served", frozenset({IS}), TicketStatus.SERVED),
+    "no_show": Move("mark {n} as a no-show", frozenset({C}), TicketStatus.NO_SHOW),
+    "requeue": Move("put {n} back in the queue", frozenset({C}), W),
+    "cancel": Move("cancel {n}", frozenset({W, H}), TicketStatus.CANCELLED),
+    "transfer": Move("transfer {n}", frozenset({W, H, C}), TicketStatus.TRANSFERRED),
+    "hold": Move("put {n} on hold", frozenset({W, C}), H),
+    "return": Move("return {n} to the queue", frozenset({H}), W),
+    "change_category": Move("change the category of {n}", frozenset({W, H}), W),
 }
 
 _STATUS_WORDS = {
     W: "waiting",
     H: "on hold",
-    C: "already called",
+    C: "called",
     IS: "in service",
-    TicketStatus.SERVED: "already served",
-    TicketStatus.NO_SHOW: "marked no-show",
+    TicketStatus.SERVED: "served",
+    TicketStatus.NO_SHOW: "a no-show",
     TicketStatus.CANCELLED: "cancelled",
     TicketStatus.TRANSFERRED: "transferred",
 }
+_ORDER = [W, H, C, IS]
 
 
 def describe_status(status: TicketStatus) -> str:
@@ -154,10 +155,10 @@ def check_transition(action: str, status: TicketStatus, ticket_number: str) -> T
     """The state ``action`` leads to from ``status``; InvalidTransition if not allowed."""
     move = TRANSITIONS[action]
     if status not in move.sources:
-        allowed = " or ".join(sorted(describe_status(s) for s in move.sources))
+        allowed = " or ".join(describe_status(s) for s in _ORDER if s in move.sources)
         raise InvalidTransition(
-            f"cannot {move.verb} ticket {ticket_number}: it is {describe_status(status)} "
-            f"(only {allowed} tickets can be)",
+            f"cannot {move.verb.format(n=ticket_number)}: it is {describe_status(status)}, "
+            f"not {allowed}",
             ticket=ticket_number,
             status=status.value,
             action=action,

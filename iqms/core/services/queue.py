@@ -1,0 +1,912 @@
+"""The queue: issue tickets, call patients, move tickets through their states, and view queues.
+
+Tickets are named by id or by number (``A-042``, looked up on today's service
+day). Every change is permission-checked, audited and published as a live
+event in one transaction; a move the state machine does not allow raises
+:class:`~iqms.core.errors.InvalidTransition` and changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import date
+from typing import Any
+
+from sqlalchemy import case, func, select
+
+from iqms.core import eta, queue_engine, queue_policy
+from iqms.core.enums import DoctorStatus, Role, TicketSource, TicketStatus, TriageCategory
+from iqms.core.errors import Conflict, InvalidTransition, PermissionDenied, ValidationError
+from iqms.core.events import (
+    TicketCalled,
+    TicketCancelled,
+    TicketCategoryChanged,
+    TicketEvent,
+    TicketHeld,
+    TicketNoShow,
+    TicketRecalled,
+    TicketReturned,
+    TicketServed,
+    TicketStarted,
+    TicketTransferred,
+    publish,
+)
+from iqms.core.models import Appointment, Department, Doctor, Patient, QueueEntry, User
+from iqms.core.schemas.queue import (
+    BoardTicket,
+    BoardView,
+    DoctorQueueView,
+    Estimate,
+    RecentCall,
+    ServingRoom,
+    TicketOut,
+    TicketStatusView,
+)
+from iqms.core.security.audit import log_action
+from iqms.core.security.rbac import Permission, require, require_own_doctor
+from iqms.core.service import Context, operation
+
+ACTIVE_STATUSES = (
+    TicketStatus.WAITING,
+    TicketStatus.HELD,
+    TicketStatus.CALLED,
+    TicketStatus.IN_SERVICE,
+)
+BOARD_NEXT_DEFAULT = 8
+BOARD_RECENT = 5
+LIST_LIMIT_MAX = 1000
+
+
+# ---- helpers ------------------------------------------------------------------------------------
+def _estimate(value: eta.WaitEstimate | None) -> Estimate | None:
+    if value is None:
+        return None
+    return Estimate(
+        p50_minutes=value.p50_minutes, p90_minutes=value.p90_minutes, servers=value.servers
+    )
+
+
+async def _department_of(ctx: Context, entry: QueueEntry) -> Department:
+    dept = await ctx.s.get(Department, entry.department_id)
+    assert dept is not None
+    return dept
+
+
+async def _ticket_out(
+    ctx: Context,
+    entry: QueueEntry,
+    *,
+    dept: Department | None = None,
+    patient_name: str | None = None,
+    estimate: eta.WaitEstimate | None = None,
+) -> TicketOut:
+    dept = dept or await _department_of(ctx, entry)
+    waiting = entry.status == TicketStatus.WAITING
+    return TicketOut(
+        id=entry.id,
+        ticket_number=entry.ticket_number,
+        service_date=entry.service_date,
+        department_id=entry.department_id,
+        department_code=dept.code,
+        status=entry.status,
+        triage_category=entry.triage_category,
+        queue_band=entry.queue_band,
+        source=entry.source,
+        patient_id=entry.patient_id,
+        patient_name=patient_name,
+        doctor_id=entry.doctor_id,
+        appointment_id=entry.appointment_id,
+        arrived_at=entry.arrived_at,
+        due_at=entry.due_at,
+        called_at=entry.called_at,
+        started_at=entry.started_at,
+        finished_at=entry.finished_at,
+        called_doctor_id=entry.called_doctor_id,
+        called_room=entry.called_room,
+        recall_count=entry.recall_count,
+        transferred_from_id=entry.transferred_from_id,
+        estimate_at_issue_minutes=entry.estimate_at_issue_minutes,
+        position=(estimate.position + 1) if (estimate is not None and waiting) else None,
+        estimate=_estimate(estimate) if waiting else None,
+    )
+
+
+async def _names(ctx: Context, patient_ids: Iterable[uuid.UUID | None]) -> dict[uuid.UUID, str]:
+    ids = {p for p in patient_ids if p is not None}
+    if not ids:
+        return {}
+    rows = await ctx.s.execute(select(Patient.id, Patient.full_name).where(Patient.id.in_(ids)))
+    return {pid: name for pid, name in rows}
+
+
+async def _audit_names_shown(ctx: Context, names: dict[uuid.UUID, str], view: str) -> None:
+    if names:
+        await log_action(
+            ctx,
+            action="queue.names_viewed",
+            details={"view": view, "patients": sorted(str(p) for p in names)},
+        )
+
+
+async def _ticket(ctx: Context, ref: uuid.UUID | str) -> QueueEntry:
+    return await queue_engine.find_ticket(ctx.s, ref, service_day=ctx.today(), for_update=True)
+
+
+async def _emit(ctx: Context, event: TicketEvent) -> None:
+    await publish(ctx, event)
+
+
+async def _record(
+    ctx: Context, entry: QueueEntry, action: str, details: dict[str, Any] | None = None
+) -> None:
+    info: dict[str, Any] = {"ticket": entry.ticket_number, "status": entry.status.value}
+    info.update(details or {})
+    await log_action(ctx, action=action, target=("queue_entry", entry.id), details=info)
+
+
+def _history(entry: QueueEntry, what: str, **values: Any) -> None:
+    """Keep a note of a step that overwrites fields (e.g. a requeue) in ``extra``."""
+    extra = dict(entry.extra or {})
+    steps = list(extra.get("history", []))
+    steps.append({"step": what, **{k: _plain(v) for k, v in values.items()}})
+    extra["history"] = steps
+    entry.extra = extra
+
+
+def _plain(value: Any) -> Any:
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    return value
+
+
+async def _calling_doctor(ctx: Context, doctor: uuid.UUID | str | None) -> Doctor:
+    """The doctor on whose behalf a call is made: the caller, or the one staff names."""
+    principal = ctx.principal
+    if principal.role == Role.DOCTOR:
+        if principal.doctor_id is None:
+            raise ValidationError(
+                "your account is not set up as a doctor with a room; ask an administrator",
+                field="doctor",
+            )
+        found = await queue_engine.find_doctor(ctx.s, principal.doctor_id)
+        if doctor is not None:
+            named = await queue_engine.find_doctor(ctx.s, doctor)
+            require_own_doctor(principal, named.id)
+    else:
+        if doctor is None:
+            raise ValidationError("name the doctor who is calling", field="doctor")
+        found = await queue_engine.find_doctor(ctx.s, doctor)
+    if found.status != DoctorStatus.AVAILABLE:
+        user = await ctx.s.get(User, found.user_id)
+        who = user.full_name if user else "the doctor"
+        raise InvalidTransition(
+            f"{who} is {found.status.value}; set the status to available to call patients"
+        )
+    return found
+
+
+def _check_own_call(ctx: Context, entry: QueueEntry) -> None:
+    """Doctors act only on the tickets they called."""
+    if ctx.principal.role == Role.DOCTOR and entry.called_doctor_id != ctx.principal.doctor_id:
+        raise PermissionDenied(
+            f"ticket {entry.ticket_number} was called by another doctor; "
+            "doctors may only act on their own patients"
+        )
+
+
+async def _active_ticket_of(
+    ctx: Context, patient_id: uuid.UUID, department_id: uuid.UUID
+) -> str | None:
+    return (
+        await ctx.s.execute(
+            select(QueueEntry.ticket_number)
+            .where(
+                QueueEntry.patient_id == patient_id,
+                QueueEntry.department_id == department_id,
+                QueueEntry.service_date == ctx.today(),
+                QueueEntry.status.in_(ACTIVE_STATUSES),
+            )
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+
+
+# ---- issuing ------------------------------------------------------------------------------------
+def _issue_source(ctx: Context, source: TicketSource | str | None) -> TicketSource:
+    if source is None:
+        return TicketSource.KIOSK if ctx.principal.role == Role.KIOSK else TicketSource.RECEPTION
+    value = str(source).strip().lower()
+    if value not in (TicketSource.KIOSK.value, TicketSource.RECEPTION.value):
+        raise ValidationError(
+            "source must be kiosk or reception (appointments use check-in)", field="source"
+        )
+    return TicketSource(value)
+
+
+@operation(Permission.QUEUE_ISSUE)
+async def issue(
+    ctx: Context,
+    *,
+    department: uuid.UUID | str,
+    patient: uuid.UUID | str | None = None,
+    triage_category: int | str | None = None,
+    doctor: uuid.UUID | str | None = None,
+    source: TicketSource | str | None = None,
+    device_id: uuid.UUID | None = None,
+) -> TicketOut:
+    """Issue a ticket (kiosk or reception); a category other than standard needs triage rights."""
+    dept = await queue_engine.find_department(ctx.s, department)
+    if not dept.active:
+        raise ValidationError(
+            f"{dept.name} ({dept.code}) is closed to new tickets", field="department"
+        )
+    category = (
+        TriageCategory.STANDARD
+        if triage_category is None
+        else queue_policy.parse_category(triage_category)
+    )
+    if category != TriageCategory.STANDARD:
+        require(ctx.principal, Permission.QUEUE_TRIAGE)
+    kind = _issue_source(ctx, source)
+    patient_id = None
+    if patient is not None:
+        found = await queue_engine.find_patient(ctx.s, patient)
+        patient_id = found.id
+        existing = await _active_ticket_of(ctx, found.id, dept.id)
+        if existing:
+            raise Conflict(
+                f"patient {found.mrn} already has ticket {existing} in {dept.code} today",
+                ticket=existing,
+            )
+    doctor_id = None
+    if doctor is not None:
+        doc = await queue_engine.find_doctor(ctx.s, doctor)
+        if doc.department_id != dept.id:
+            raise ValidationError(
+                f"that doctor works in another department, not {dept.code}", field="doctor"
+            )
+        doctor_id = doc.id
+    entry = await queue_engine.create_entry(
+        ctx,
+        department=dept,
+        source=kind,
+        patient_id=patient_id,
+        doctor_id=doctor_id,
+        triage_category=category,
+        origin_device_id=device_id or ctx.principal.device_id,
+    )
+    estimate = await eta.estimate_for_entry(ctx.s, entry, now=ctx.now(), settings=ctx.settings)
+    entry.estimate_at_issue_minutes = estimate.p50_minutes
+    await ctx.s.flush()
+    return await _ticket_out(ctx, entry, dept=dept, estimate=estimate)
+
+
+# ---- calling ------------------------------------------------------------------------------------
+async def _after_call(
+    ctx: Context, entry: QueueEntry, doctor: Doctor, *, how: str, include_name: bool
+) -> TicketOut:
+    await _record(
+        ctx,
+        entry,
+        "ticket.called",
+        {"doctor_id": str(doctor.id), "room": doctor.room, "how": how,
+         "wait_minutes": round((ctx.now() - entry.arrived_at).total_seconds() / 60, 1),
+         "name_shown": include_name and entry.patient_id is not None},
+    )  # fmt: skip
+    await _emit(ctx, TicketCalled.of(entry, occurred_at=ctx.now()))
+    names = await _names(ctx, [entry.patient_id]) if include_name else {}
+    return await _ticket_out(
+        ctx, entry, patient_name=names.get(entry.patient_id) if entry.patient_id else None
+    )
+
+
+@operation(Permission.QUEUE_CALL)
+async def call_next(
+    ctx: Context, *, doctor: uuid.UUID | str | None = None, include_name: bool = False
+) -> TicketOut | None:
+    """Call the best-ranked waiting ticket for a doctor (their own and the pool); None if none."""
+    doc = await _calling_doctor(ctx, doctor)
+    entry = await queue_engine.claim_next(
+        ctx,
+        department_id=doc.department_id,
+        doctor_id=doc.id,
+        room=doc.room,
+        called_by_id=ctx.principal.user_id,
+    )
+    if entry is None:
+        return None
+    return await _after_call(ctx, entry, doc, how="next", include_name=include_name)
+
+
+@operation(Permission.QUEUE_CALL)
+async def call(
+    ctx: Context,
+    *,
+    ticket: uuid.UUID | str,
+    doctor: uuid.UUID | str | None = None,
+    include_name: bool = False,
+) -> TicketOut:
+    """Call one specific waiting ticket (out of turn) to a doctor's room."""
+    doc = await _calling_doctor(ctx, doctor)
+    entry = await _ticket(ctx, ticket)
+    queue_policy.check_transition("call", entry.status, entry.ticket_number)
+    if entry.department_id != doc.department_id:
+        raise Conflict(f"ticket {entry.ticket_number} waits for another department")
+    if entry.doctor_id is not None and entry.doctor_id != doc.id:
+        raise Conflict(f"ticket {entry.ticket_number} is reserved for another doctor")
+    now = ctx.now()
+    entry.status = TicketStatus.CALLED
+    entry.called_at = now
+    entry.called_by_id = ctx.principal.user_id
+    entry.called_doctor_id = doc.id
+    entry.called_room = doc.room
+    await ctx.s.flush()
+    return await _after_call(ctx, entry, doc, how="specific", include_name=include_name)
+
+
+async def _mark_no_show(ctx: Context, entry: QueueEntry, *, requeue: bool, reason: str) -> None:
+    now = ctx.now()
+    if requeue:
+        queue_policy.check_transition("requeue", entry.status, entry.ticket_number)
+        _history(
+            entry,
+            "requeued",
+            at=now,
+            called_at=entry.called_at,
+            room=entry.called_room,
+            recalls=entry.recall_count,
+        )
+        entry.status = TicketStatus.WAITING
+        # Back in line behind everyone already overdue, keeping the original arrival time.
+        entry.due_at = max(entry.due_at, now)
+        event = TicketNoShow.of(entry, occurred_at=now, requeued=True)
+        entry.called_at = None
+        entry.called_room = None
+        entry.called_doctor_id = None
+        entry.called_by_id = None
+    else:
+        queue_policy.check_transition("no_show", entry.status, entry.ticket_number)
+        entry.status = TicketStatus.NO_SHOW
+        entry.finished_at = now
+        event = TicketNoShow.of(entry, occurred_at=now, requeued=False)
+    await ctx.s.flush()
+    await _record(ctx, entry, "ticket.no_show", {"requeued": requeue, "reason": reason,
+                                                  "recalls": entry.recall_count})  # fmt: skip
+    await _emit(ctx, event)
+
+
+@operation(Permission.QUEUE_CALL)
+async def recall(
+    ctx: Context,
+    *,
+    ticket: uuid.UUID | str,
+    no_show_after: int | None = None,
+    requeue_no_show: bool = False,
+) -> TicketOut:
+    """Call again; a ticket already recalled ``no_show_after`` times becomes a no-show."""
+    if no_show_after is not None and no_show_after < 0:
+        raise ValidationError("no_show_after must be 0 or more", field="no_show_after")
+    entry = await _ticket(ctx, ticket)
+    queue_policy.check_transition("recall", entry.status, entry.ticket_number)
+    _check_own_call(ctx, entry)
+    if no_show_after is not None and entry.recall_count >= no_show_after:
+        await _mark_no_show(
+            ctx,
+            entry,
+            requeue=requeue_no_show,
+            reason=f"no answer after {entry.recall_count} recalls",
+        )
+        return await _ticket_out(ctx, entry)
+    entry.recall_count += 1
+    _history(entry, "recalled", at=ctx.now())
+    await ctx.s.flush()
+    await _record(ctx, entry, "ticket.recalled", {"recalls": entry.recall_count})
+    await _emit(
+        ctx, TicketRecalled.of(entry, occurred_at=ctx.now(), recall_count=entry.recall_count)
+    )
+    return await _ticket_out(ctx, entry)
+
+
+@operation(Permission.QUEUE_CALL)
+async def start(ctx: Context, *, ticket: uuid.UUID | str) -> TicketOut:
+    """The called patient is in the room: service starts."""
+    entry = await _ticket(ctx, ticket)
+    entry.status = queue_policy.check_transition("start", entry.status, entry.ticket_number)
+    _check_own_call(ctx, entry)
+    entry.started_at = ctx.now()
+    await ctx.s.flush()
+    await _record(ctx, entry, "ticket.started")
+    await _emit(ctx, TicketStarted.of(entry, occurred_at=ctx.now()))
+    return await _ticket_out(ctx, entry)
+
+
+@operation(Permission.QUEUE_CALL)
+async def serve(ctx: Context, *, ticket: uuid.UUID | str) -> TicketOut:
+    """Service finished: the ticket is served."""
+    entry = await _ticket(ctx, ticket)
+    entry.status = queue_policy.check_transition("serve", entry.status, entry.ticket_number)
+    _check_own_call(ctx, entry)
+    entry.finished_at = ctx.now()
+    await ctx.s.flush()
+    minutes = (entry.finished_at - (entry.started_at or entry.finished_at)).total_seconds() / 60
+    await _record(ctx, entry, "ticket.served", {"service_minutes": round(minutes, 1)})
+    await _emit(ctx, TicketServed.of(entry, occurred_at=ctx.now()))
+    return await _ticket_out(ctx, entry)
+
+
+@operation(Permission.QUEUE_CALL)
+async def no_show(ctx: Context, *, ticket: uuid.UUID | str, requeue: bool = False) -> TicketOut:
+    """The called patient did not come: mark a no-show, or put the ticket back in the queue."""
+    entry = await _ticket(ctx, ticket)
+    _check_own_call(ctx, entry)
+    await _mark_no_show(ctx, entry, requeue=requeue, reason="marked by staff")
+    return await _ticket_out(ctx, entry)
+
+
+# ---- managing -----------------------------------------------------------------------------------
+@operation(Permission.QUEUE_MANAGE)
+async def cancel(ctx: Context, *, ticket: uuid.UUID | str, reason: str | None = None) -> TicketOut:
+    """Cancel a waiting or held ticket (the patient left)."""
+    entry = await _ticket(ctx, ticket)
+    entry.status = queue_policy.check_transition("cancel", entry.status, entry.ticket_number)
+    entry.finished_at = ctx.now()
+    await ctx.s.flush()
+    await _record(ctx, entry, "ticket.cancelled", {"reason": (reason or "")[:200] or None})
+    await _emit(ctx, TicketCancelled.of(entry, occurred_at=ctx.now()))
+    return await _ticket_out(ctx, entry)
+
+
+@operation(Permission.QUEUE_MANAGE)
+async def transfer(
+    ctx: Context,
+    *,
+    ticket: uuid.UUID | str,
+    department: uuid.UUID | str | None = None,
+    doctor: uuid.UUID | str | None = None,
+    reason: str | None = None,
+) -> TicketOut:
+    """Move a ticket to another department or doctor; the new ticket keeps the arrival time."""
+    if department is None and doctor is None:
+        raise ValidationError("name the department or doctor to transfer to", field="department")
+    entry = await _ticket(ctx, ticket)
+    queue_policy.check_transition("transfer", entry.status, entry.ticket_number)
+    target_doctor = await queue_engine.find_doctor(ctx.s, doctor) if doctor is not None else None
+    if department is not None:
+        target = await queue_engine.find_department(ctx.s, department)
+        if target_doctor is not None and target_doctor.department_id != target.id:
+            raise ValidationError(
+                f"that doctor works in another department, not {target.code}", field="doctor"
+            )
+    else:
+        assert target_doctor is not None
+        target = await queue_engine.find_department(ctx.s, target_doctor.department_id)
+    if not target.active:
+        raise ValidationError(f"{target.name} ({target.code}) is closed", field="department")
+    target_doctor_id = target_doctor.id if target_doctor else None
+    if target.id == entry.department_id and target_doctor_id == entry.doctor_id:
+        raise ValidationError(
+            f"ticket {entry.ticket_number} already waits in that queue", field="department"
+        )
+    now = ctx.now()
+    entry.status = TicketStatus.TRANSFERRED
+    entry.finished_at = now
+    await ctx.s.flush()
+    source_dept = await _department_of(ctx, entry)
+    new = await queue_engine.create_entry(
+        ctx,
+        department=target,
+        source=TicketSource.TRANSFER,
+        patient_id=entry.patient_id,
+        doctor_id=target_doctor_id,
+        triage_category=entry.triage_category,
+        arrived_at=entry.arrived_at,
+        service_day=ctx.today(),
+        transferred_from_id=entry.id,
+        origin_device_id=entry.origin_device_id,
+        audit_details={
+            "transferred_from": entry.ticket_number,
+            "from_department": source_dept.code,
+        },
+    )
+    await _record(
+        ctx,
+        entry,
+        "ticket.transferred",
+        {"to_ticket": new.ticket_number, "to_department": target.code,
+         "to_doctor_id": str(target_doctor_id) if target_doctor_id else None,
+         "reason": (reason or "")[:200] or None},
+    )  # fmt: skip
+    await _emit(
+        ctx,
+        TicketTransferred.of(
+            entry,
+            occurred_at=now,
+            new_entry_id=new.id,
+            new_ticket_number=new.ticket_number,
+            target_department_id=target.id,
+            target_doctor_id=target_doctor_id,
+        ),
+    )
+    estimate = await eta.estimate_for_entry(ctx.s, new, now=now, settings=ctx.settings)
+    return await _ticket_out(ctx, new, dept=target, estimate=estimate)
+
+
+@operation(Permission.QUEUE_MANAGE)
+async def hold(ctx: Context, *, ticket: uuid.UUID | str, reason: str | None = None) -> TicketOut:
+    """Take a ticket out of the calling order for now (it keeps its place when returned)."""
+    entry = await _ticket(ctx, ticket)
+    was = entry.status
+    entry.status = queue_policy.check_transition("hold", entry.status, entry.ticket_number)
+    _history(entry, "held", at=ctx.now(), was=was.value, room=entry.called_room)
+    await ctx.s.flush()
+    await _record(ctx, entry, "ticket.held", {"was": was.value,
+                                               "reason": (reason or "")[:200] or None})  # fmt: skip
+    await _emit(ctx, TicketHeld.of(entry, occurred_at=ctx.now()))
+    return await _ticket_out(ctx, entry)
+
+
+@operation(Permission.QUEUE_MANAGE)
+async def return_to_queue(ctx: Context, *, ticket: uuid.UUID | str) -> TicketOut:
+    """Put a held ticket back in the queue with its original due time."""
+    entry = await _ticket(ctx, ticket)
+    entry.status = queue_policy.check_transition("return", entry.status, entry.ticket_number)
+    entry.called_at = None
+    entry.called_room = None
+    entry.called_doctor_id = None
+    entry.called_by_id = None
+    _history(entry, "returned", at=ctx.now())
+    await ctx.s.flush()
+    await _record(ctx, entry, "ticket.returned")
+    await _emit(ctx, TicketReturned.of(entry, occurred_at=ctx.now()))
+    estimate = await eta.estimate_for_entry(ctx.s, entry, now=ctx.now(), settings=ctx.settings)
+    return await _ticket_out(ctx, entry, estimate=estimate)
+
+
+@operation(Permission.QUEUE_TRIAGE)
+async def change_category(
+    ctx: Context, *, ticket: uuid.UUID | str, triage_category: int | str
+) -> TicketOut:
+    """Set a ticket's triage category; its due time is recomputed from its arrival."""
+    category = queue_policy.parse_category(triage_category)
+    entry = await _ticket(ctx, ticket)
+    queue_policy.check_transition("change_category", entry.status, entry.ticket_number)
+    old = entry.triage_category
+    if int(category) == old:
+        return await _ticket_out(ctx, entry)
+    dept = await _department_of(ctx, entry)
+    appointment_at = None
+    if entry.appointment_id is not None:
+        appt = await ctx.s.get(Appointment, entry.appointment_id)
+        appointment_at = appt.scheduled_at if appt else None
+    old_due = entry.due_at
+    entry.triage_category = int(category)
+    entry.queue_band = queue_policy.queue_band(category)
+    entry.due_at = queue_policy.due_time(
+        entry.arrived_at, category, dept.triage_targets, appointment_at=appointment_at
+    )
+    await ctx.s.flush()
+    await _record(
+        ctx,
+        entry,
+        "ticket.category_changed",
+        {"from": old, "to": int(category), "due_from": old_due.isoformat(),
+         "due_to": entry.due_at.isoformat()},
+    )  # fmt: skip
+    await _emit(
+        ctx,
+        TicketCategoryChanged.of(
+            entry, occurred_at=ctx.now(), old_category=old, due_at=entry.due_at
+        ),
+    )
+    estimate = await eta.estimate_for_entry(ctx.s, entry, now=ctx.now(), settings=ctx.settings)
+    return await _ticket_out(ctx, entry, dept=dept, estimate=estimate)
+
+
+# ---- views --------------------------------------------------------------------------------------
+async def _status_view(ctx: Context, entry: QueueEntry) -> TicketStatusView:
+    dept = await _department_of(ctx, entry)
+    position = ahead = None
+    estimate = None
+    if entry.status == TicketStatus.WAITING:
+        ahead = await queue_engine.waiting_ahead(ctx.s, entry)
+        position = ahead + 1
+        estimate = _estimate(
+            await eta.estimate_for_entry(ctx.s, entry, now=ctx.now(), settings=ctx.settings)
+        )
+    return TicketStatusView(
+        ticket_number=entry.ticket_number,
+        department_code=dept.code,
+        department_name=dept.name,
+        status=entry.status,
+        triage_category=entry.triage_category,
+        position=position,
+        ahead=ahead,
+        estimate=estimate,
+        room=entry.called_room
+        if entry.status in (TicketStatus.CALLED, TicketStatus.IN_SERVICE)
+        else None,
+        arrived_at=entry.arrived_at,
+        called_at=entry.called_at,
+    )
+
+
+@operation(Permission.QUEUE_BOARD, readonly=True)
+async def ticket_status(ctx: Context, *, ticket: uuid.UUID | str) -> TicketStatusView:
+    """Where a ticket stands: status, tickets ahead, estimated wait, room once called."""
+    entry = await queue_engine.find_ticket(ctx.s, ticket, service_day=ctx.today())
+    return await _status_view(ctx, entry)
+
+
+@operation(Permission.QUEUE_OWN_TICKET, readonly=True)
+async def my_tickets(ctx: Context) -> list[TicketStatusView]:
+    """The signed-in patient's tickets still open today."""
+    if ctx.principal.patient_id is None:
+        return []
+    rows = (
+        await ctx.s.execute(
+            select(QueueEntry)
+            .where(
+                QueueEntry.patient_id == ctx.principal.patient_id,
+                QueueEntry.service_date == ctx.today(),
+                QueueEntry.status.in_(ACTIVE_STATUSES),
+            )
+            .order_by(QueueEntry.arrived_at)
+        )
+    ).scalars()
+    return [await _status_view(ctx, e) for e in rows]
+
+
+@operation(Permission.QUEUE_BOARD, readonly=True)
+async def board(
+    ctx: Context, *, department: uuid.UUID | str, next_count: int = BOARD_NEXT_DEFAULT
+) -> BoardView:
+    """The waiting-room board of a department: rooms now serving and the next numbers."""
+    if not 0 <= next_count <= 50:
+        raise ValidationError("next_count must be 0-50", field="next_count")
+    dept = await queue_engine.find_department(ctx.s, department)
+    now = ctx.now()
+    doctors = (
+        await ctx.s.execute(
+            select(Doctor)
+            .where(Doctor.department_id == dept.id, Doctor.status != DoctorStatus.OFF)
+            .order_by(Doctor.room)
+        )
+    ).scalars()
+    serving: list[ServingRoom] = []
+    for doc in doctors:
+        current = (
+            await ctx.s.execute(
+                select(QueueEntry)
+                .where(
+                    QueueEntry.called_doctor_id == doc.id,
+                    QueueEntry.status.in_([TicketStatus.CALLED, TicketStatus.IN_SERVICE]),
+                )
+                .order_by(QueueEntry.called_at.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+        serving.append(
+            ServingRoom(
+                room=doc.room,
+                doctor_status=doc.status,
+                ticket_number=current.ticket_number if current else None,
+                ticket_status=current.status if current else None,
+                called_at=current.called_at if current else None,
+            )
+        )
+    recent = (
+        await ctx.s.execute(
+            select(QueueEntry)
+            .where(
+                QueueEntry.department_id == dept.id,
+                QueueEntry.status.in_([TicketStatus.CALLED, TicketStatus.IN_SERVICE]),
+            )
+            .order_by(QueueEntry.called_at.desc())
+            .limit(BOARD_RECENT)
+        )
+    ).scalars()
+    waiting = await queue_engine.waiting_in_order(
+        ctx.s, department_id=dept.id, limit=next_count or None
+    )
+    estimates = await eta.estimates_for_department(ctx.s, dept.id, now=now, settings=ctx.settings)
+    count = (
+        await ctx.s.execute(
+            select(func.count())
+            .select_from(QueueEntry)
+            .where(QueueEntry.department_id == dept.id, QueueEntry.status == TicketStatus.WAITING)
+        )
+    ).scalar_one()
+    return BoardView(
+        department_id=dept.id,
+        department_code=dept.code,
+        department_name=dept.name,
+        now_serving=serving,
+        recent_calls=[
+            RecentCall(
+                ticket_number=e.ticket_number,
+                room=e.called_room,
+                called_at=e.called_at,
+                recall_count=e.recall_count,
+            )
+            for e in recent
+        ],
+        next_up=[
+            BoardTicket(
+                ticket_number=e.ticket_number,
+                triage_category=e.triage_category,
+                estimate=_estimate(estimates.get(e.id)),
+            )
+            for e in (waiting if next_count else [])
+        ],
+        waiting_count=int(count),
+        generated_at=now,
+    )
+
+
+@operation(Permission.QUEUE_VIEW)
+async def doctor_queue(
+    ctx: Context,
+    *,
+    doctor: uuid.UUID | str | None = None,
+    limit: int = 20,
+    include_names: bool = False,
+) -> DoctorQueueView:
+    """A doctor's console: their called / in-service tickets and the ones they would call next."""
+    if not 1 <= limit <= LIST_LIMIT_MAX:
+        raise ValidationError(f"limit must be 1-{LIST_LIMIT_MAX}", field="limit")
+    if doctor is None:
+        if ctx.principal.doctor_id is None:
+            raise ValidationError("name the doctor", field="doctor")
+        doctor = ctx.principal.doctor_id
+    doc = await queue_engine.find_doctor(ctx.s, doctor)
+    require_own_doctor(ctx.principal, doc.id)
+    if include_names:
+        require(ctx.principal, Permission.PATIENTS_READ)
+    user = await ctx.s.get(User, doc.user_id)
+    dept = await ctx.s.get(Department, doc.department_id)
+    assert user is not None and dept is not None
+    current = list(
+        (
+            await ctx.s.execute(
+                select(QueueEntry)
+                .where(
+                    QueueEntry.called_doctor_id == doc.id,
+                    QueueEntry.status.in_([TicketStatus.CALLED, TicketStatus.IN_SERVICE]),
+                )
+                .order_by(QueueEntry.called_at)
+            )
+        ).scalars()
+    )
+    waiting = await queue_engine.waiting_in_order(
+        ctx.s, department_id=doc.department_id, doctor_id=doc.id, limit=limit
+    )
+    count = (
+        await ctx.s.execute(
+            select(func.count())
+            .select_from(QueueEntry)
+            .where(
+                QueueEntry.department_id == doc.department_id,
+                QueueEntry.status == TicketStatus.WAITING,
+                (QueueEntry.doctor_id == doc.id) | QueueEntry.doctor_id.is_(None),
+            )
+        )
+    ).scalar_one()
+    estimates = await eta.estimates_for_department(
+        ctx.s, doc.department_id, now=ctx.now(), settings=ctx.settings
+    )
+    names = await _names(ctx, [e.patient_id for e in [*current, *waiting]]) if include_names else {}
+    await _audit_names_shown(ctx, names, "doctor_queue")
+
+    async def out(entries: Sequence[QueueEntry]) -> list[TicketOut]:
+        return [
+            await _ticket_out(
+                ctx,
+                e,
+                dept=dept,
+                patient_name=names.get(e.patient_id) if e.patient_id else None,
+                estimate=estimates.get(e.id),
+            )
+            for e in entries
+        ]
+
+    return DoctorQueueView(
+        doctor_id=doc.id,
+        doctor_name=user.full_name,
+        department_id=dept.id,
+        department_code=dept.code,
+        room=doc.room,
+        status=doc.status,
+        current=await out(current),
+        waiting=await out(waiting),
+        waiting_count=int(count),
+    )
+
+
+def _statuses(values: Iterable[TicketStatus | str] | None) -> list[TicketStatus]:
+    if values is None:
+        return list(ACTIVE_STATUSES)
+    out = []
+    for v in values:
+        try:
+            out.append(TicketStatus(str(v).strip().lower().replace("-", "_")))
+        except ValueError:
+            raise ValidationError(
+                f"unknown ticket status {v!r} (one of {', '.join(s.value for s in TicketStatus)})",
+                field="status",
+            ) from None
+    return out
+
+
+@operation(Permission.QUEUE_VIEW)
+async def queue_list(
+    ctx: Context,
+    *,
+    department: uuid.UUID | str | None = None,
+    statuses: Iterable[TicketStatus | str] | None = None,
+    day: date | None = None,
+    include_names: bool = False,
+    limit: int = 500,
+) -> list[TicketOut]:
+    """Tickets of a day (default today; open ones unless statuses are given).
+
+    Waiting tickets come in calling order with their position and estimate;
+    then held, called and in-service ones; then finished ones, latest first.
+    """
+    if not 1 <= limit <= LIST_LIMIT_MAX:
+        raise ValidationError(f"limit must be 1-{LIST_LIMIT_MAX}", field="limit")
+    if include_names:
+        require(ctx.principal, Permission.PATIENTS_READ)
+    wanted = _statuses(statuses)
+    day = day or ctx.today()
+    stmt = select(QueueEntry).where(QueueEntry.service_date == day, QueueEntry.status.in_(wanted))
+    dept: Department | None = None
+    if department is not None:
+        dept = await queue_engine.find_department(ctx.s, department)
+        stmt = stmt.where(QueueEntry.department_id == dept.id)
+    group = case(
+        (QueueEntry.status == TicketStatus.WAITING, 0),
+        (QueueEntry.status == TicketStatus.HELD, 1),
+        (QueueEntry.status == TicketStatus.CALLED, 2),
+        (QueueEntry.status == TicketStatus.IN_SERVICE, 3),
+        else_=4,
+    )
+    stmt = stmt.order_by(
+        group,
+        QueueEntry.department_id,
+        *queue_engine.QUEUE_ORDER[:-1],
+        QueueEntry.finished_at.desc(),
+        QueueEntry.sequence,
+    ).limit(limit)
+    entries = list((await ctx.s.execute(stmt)).scalars())
+    estimates: dict[uuid.UUID, eta.WaitEstimate] = {}
+    if TicketStatus.WAITING in wanted:
+        for dept_id in {e.department_id for e in entries if e.status == TicketStatus.WAITING}:
+            estimates.update(
+                await eta.estimates_for_department(
+                    ctx.s, dept_id, now=ctx.now(), settings=ctx.settings
+                )
+            )
+    names = await _names(ctx, [e.patient_id for e in entries]) if include_names else {}
+    await _audit_names_shown(ctx, names, "queue_list")
+    return [
+        await _ticket_out(
+            ctx,
+            e,
+            patient_name=names.get(e.patient_id) if e.patient_id else None,
+            estimate=estimates.get(e.id),
+        )
+        for e in entries
+    ]
+
+
+@operation(Permission.QUEUE_VIEW, readonly=True)
+async def get_ticket(ctx: Context, *, ticket: uuid.UUID | str) -> TicketOut:
+    """One ticket with its position and estimate (no patient name)."""
+    entry = await queue_engine.find_ticket(ctx.s, ticket, service_day=ctx.today())
+    estimate = None
+    if entry.status == TicketStatus.WAITING:
+        estimate = await eta.estimate_for_entry(ctx.s, entry, now=ctx.now(), settings=ctx.settings)
+    return await _ticket_out(ctx, entry, estimate=estimate)
