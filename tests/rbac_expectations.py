@@ -70,6 +70,11 @@ EXPECTED: dict[str, frozenset[str]] = {
     "iqms.core.services.queue.doctor_queue": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.queue.queue_list": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.queue.get_ticket": frozenset({ADMIN, STAFF, DOCTOR}),
+    # notifications
+    "iqms.core.services.notifications.list_notifications": frozenset({ADMIN, STAFF}),
+    "iqms.core.services.notifications.retry": frozenset({ADMIN}),
+    "iqms.core.services.notifications.retry_all_dead": frozenset({ADMIN}),
+    "iqms.core.services.notifications.queue_test_sms": frozenset({ADMIN}),
     # offline sync
     "iqms.core.services.sync.push": frozenset({ADMIN, STAFF, DOCTOR, KIOSK}),
     "iqms.core.services.sync.reserve_numbers": frozenset({ADMIN, STAFF, KIOSK}),
