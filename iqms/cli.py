@@ -10,6 +10,7 @@ from iqms import __version__
 from iqms.commands import admin as admin_commands
 from iqms.commands import db as db_commands
 from iqms.commands import demo as demo_commands
+from iqms.commands import worker as worker_commands
 
 app = typer.Typer(
     name="iqms",
@@ -42,6 +43,7 @@ def root(
 app.add_typer(db_commands.app, name="db")
 app.add_typer(admin_commands.app, name="admin")
 app.command(name="demo")(demo_commands.demo)
+app.command(name="worker")(worker_commands.worker)
 
 
 def main() -> None:

@@ -10,3 +10,6 @@ app = typer.Typer(
 )
 
 # Each sub-group lives in its own module (iqms/commands/admin_*.py) and is added here.
+from iqms.commands import admin_notifications  # noqa: E402
+
+app.add_typer(admin_notifications.app, name="notifications")

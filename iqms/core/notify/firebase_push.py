@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import uuid
 import warnings
 from typing import Any
@@ -147,10 +149,22 @@ class FirebasePushProvider(NotificationProvider):
     def close(self) -> None:
         import firebase_admin
 
+        def delete() -> None:
+            try:
+                firebase_admin.delete_app(self._app)
+            except ValueError:
+                pass  # already deleted
+
         try:
-            firebase_admin.delete_app(self._app)
-        except ValueError:
-            pass
+            asyncio.get_running_loop()
+        except RuntimeError:
+            delete()
+            return
+        # The SDK closes its async HTTP client with asyncio.run(), which cannot run
+        # inside an event loop: do it on a short-lived thread.
+        thread = threading.Thread(target=delete, name="firebase-close")
+        thread.start()
+        thread.join()
 
 
 def _code(exc: Any) -> str | None:
