@@ -23,7 +23,7 @@ import uuid
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import and_, func, literal_column, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -192,11 +192,13 @@ async def create_entry(
 
 
 # ---- ordering -----------------------------------------------------------------------------------
+#: ``status = 'waiting'`` written literally (not as a bound parameter), so that both
+#: databases can match it to the partial indexes' ``WHERE status = 'waiting'``.
+IS_WAITING: ColumnElement[bool] = QueueEntry.status == literal_column("'waiting'")
+
+
 def _scope(department_id: uuid.UUID, doctor_id: uuid.UUID | None) -> ColumnElement[bool]:
-    conditions: list[ColumnElement[bool]] = [
-        QueueEntry.department_id == department_id,
-        QueueEntry.status == TicketStatus.WAITING,
-    ]
+    conditions: list[ColumnElement[bool]] = [QueueEntry.department_id == department_id, IS_WAITING]
     if doctor_id is not None:
         conditions.append(or_(QueueEntry.doctor_id == doctor_id, QueueEntry.doctor_id.is_(None)))
     return and_(*conditions)
@@ -305,27 +307,21 @@ async def claim_next(
             update(QueueEntry)
             .where(QueueEntry.id == pick.scalar_subquery())
             .values(**values)
-            .returning(QueueEntry.id)
-            .execution_options(synchronize_session=False)
+            .returning(QueueEntry)
+            .execution_options(synchronize_session=False, populate_existing=True)
         )
-        entry_id = (await session.execute(stmt)).scalar_one_or_none()
-    else:
-        entry_id = (await session.execute(pick)).scalar_one_or_none()
-        if entry_id is not None:
-            await session.execute(
-                update(QueueEntry)
-                .where(QueueEntry.id == entry_id, QueueEntry.status == TicketStatus.WAITING)
-                .values(**values)
-                .execution_options(synchronize_session=False)
-            )
+        return (await session.execute(stmt)).scalar_one_or_none()
+    entry_id = (await session.execute(pick)).scalar_one_or_none()
     if entry_id is None:
         return None
-    result = await session.execute(
-        select(QueueEntry)
-        .where(QueueEntry.id == entry_id)
-        .execution_options(populate_existing=True)
+    stmt = (
+        update(QueueEntry)
+        .where(QueueEntry.id == entry_id, QueueEntry.status == TicketStatus.WAITING)
+        .values(**values)
+        .returning(QueueEntry)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
-    return result.scalar_one()
+    return (await session.execute(stmt)).scalar_one()
 
 
 # ---- finding things by what people type -------------------------------------------------------
@@ -437,6 +433,7 @@ async def find_ticket(
 
 
 __all__ = [
+    "IS_WAITING",
     "QUEUE_ORDER",
     "TicketNumber",
     "ahead_of",
