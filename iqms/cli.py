@@ -8,6 +8,7 @@ import typer
 
 from iqms import __version__
 from iqms.commands import admin as admin_commands
+from iqms.commands import auth as auth_commands
 from iqms.commands import db as db_commands
 from iqms.commands import demo as demo_commands
 from iqms.commands import worker as worker_commands
@@ -43,6 +44,10 @@ def root(
 app.add_typer(db_commands.app, name="db")
 app.add_typer(admin_commands.app, name="admin")
 app.command(name="demo")(demo_commands.demo)
+app.command(name="login")(auth_commands.login)
+app.command(name="logout")(auth_commands.logout)
+app.command(name="whoami")(auth_commands.whoami)
+app.command(name="passwd")(auth_commands.passwd)
 app.command(name="worker")(worker_commands.worker)
 
 

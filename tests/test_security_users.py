@@ -59,7 +59,7 @@ async def test_create_list_get_and_audit(ctx: Context) -> None:
 async def test_create_rejects_bad_input_with_clear_messages(ctx: Context) -> None:
     admin = await _admin_ctx(ctx)
     cases: list[tuple[dict[str, object], str]] = [
-        ({"username": "x", "password": RITA_PW}, "username must be 3 to 64"),
+        ({"username": "x", "password": RITA_PW}, "username must be 2 to 64"),
         ({"username": "rita", "password": "short"}, "at least 10 characters"),
         ({"username": "rita", "password": "é" * 40}, "at most 72 bytes"),
         ({"username": "rita1234567", "password": "RITA1234567"}, "same as the username"),

@@ -10,6 +10,12 @@ app = typer.Typer(
 )
 
 # Each sub-group lives in its own module (iqms/commands/admin_*.py) and is added here.
+from iqms.commands import admin_audit, admin_users  # noqa: E402
+
+app.add_typer(admin_users.app, name="users")
+app.add_typer(admin_audit.app, name="audit")
+app.command(name="bootstrap")(admin_users.bootstrap)
+
 from iqms.commands import admin_notifications  # noqa: E402
 
 app.add_typer(admin_notifications.app, name="notifications")

@@ -20,17 +20,17 @@ from iqms.core.errors import ValidationError
 from iqms.core.schemas.common import PersonName, Schema
 from iqms.core.security.rbac import Principal
 
-USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
 
 
 def normalise_username(value: object) -> str:
-    """Usernames are case-insensitive: stored lower-case, 3-64 of a-z 0-9 . _ -."""
+    """Usernames are case-insensitive: stored lower-case, 2-64 of a-z 0-9 . _ -."""
     if not isinstance(value, str):
         raise ValueError("username must be text")
     name = value.strip().lower()
     if not USERNAME_RE.fullmatch(name):
         raise ValueError(
-            "username must be 3 to 64 characters: letters, digits, '.', '_' or '-', "
+            "username must be 2 to 64 characters: letters, digits, '.', '_' or '-', "
             "starting with a letter or digit"
         )
     return name

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
@@ -28,19 +29,32 @@ if TYPE_CHECKING:
 GENESIS_HASH = "0" * 64
 AUDIT_LOCK_KEY = 0x1A4D17  # pg_advisory_xact_lock key serialising audit appends
 
-_SECRET_MARKERS = ("password", "secret", "token", "hash", "auth")
+# Keys holding secrets never reach the audit trail: any key containing one of these ...
+_SECRET_SUBSTRINGS = ("password", "passwd", "secret", "token", "credential", "api_key", "apikey")
+# ... or having one of these as a word (so "auth_header" goes, "author" stays).
+_SECRET_WORDS = frozenset({"hash", "auth", "pin", "pwd", "otp"})
+
+
+def _is_secret_key(key: str) -> bool:
+    lowered = key.lower()
+    if any(marker in lowered for marker in _SECRET_SUBSTRINGS):
+        return True
+    return any(word in _SECRET_WORDS for word in re.split(r"[^a-z0-9]+", lowered))
+
+
+def _scrub_value(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return scrub(value)
+    if isinstance(value, (list, tuple)):
+        return [_scrub_value(v) for v in value]
+    return value
 
 
 def scrub(details: Mapping[str, Any]) -> dict[str, Any]:
     """Drop anything that looks like a secret; make the rest JSON-plain."""
     clean: dict[str, Any] = {}
     for key, value in details.items():
-        if any(marker in key.lower() for marker in _SECRET_MARKERS):
-            clean[key] = "[redacted]"
-        elif isinstance(value, Mapping):
-            clean[key] = scrub(value)
-        else:
-            clean[key] = value
+        clean[str(key)] = "[redacted]" if _is_secret_key(str(key)) else _scrub_value(value)
     return json.loads(json.dumps(clean, default=str))
 
 

@@ -27,7 +27,7 @@ def _context(scheme: HashScheme, bcrypt_rounds: int) -> CryptContext:
 
 
 def crypt_context(settings: Settings) -> CryptContext:
-    return _context(settings.password_scheme, settings.bcrypt_rounds)
+    return _context(HashScheme(settings.password_scheme), settings.bcrypt_rounds)
 
 
 def check_password_rules(password: str, *, username: str | None = None) -> None:
@@ -44,6 +44,11 @@ def check_password_rules(password: str, *, username: str | None = None) -> None:
         raise ValidationError("password must not be the same as the username", field="password")
     if password.strip() == "":
         raise ValidationError("password must not be blank", field="password")
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in password):
+        raise ValidationError(
+            "password must not contain control characters (such as tab or newline)",
+            field="password",
+        )
 
 
 def hash_password(settings: Settings, password: str) -> str:
@@ -70,5 +75,7 @@ def _dummy_hash(scheme: HashScheme, bcrypt_rounds: int) -> str:
 def verify_dummy(settings: Settings, password: str) -> None:
     """Spend as long as a real check does, for an unknown username (no timing hint)."""
     verify_password(
-        settings, password, _dummy_hash(settings.password_scheme, settings.bcrypt_rounds)
+        settings,
+        password,
+        _dummy_hash(HashScheme(settings.password_scheme), settings.bcrypt_rounds),
     )

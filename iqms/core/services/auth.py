@@ -108,7 +108,7 @@ async def login(ctx: Context, *, username: str, password: str) -> LoginResult:
             ctx.bind(session).as_principal(principal),
             action="auth.login",
             target=("user", row.id),
-            details={"username": row.username, "hash_upgraded": upgraded_hash is not None},
+            details={"username": row.username, "rehashed": upgraded_hash is not None},
         )
         out = await accounts.user_out(session, row, now)
     token = issue_token(

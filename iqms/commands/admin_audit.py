@@ -1,0 +1,147 @@
+"""``iqms admin audit verify|show``: check and read the tamper-evident audit trail."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, time, timedelta
+from typing import Annotated
+from zoneinfo import ZoneInfo
+
+import typer
+
+from iqms.commands._common import (
+    CsvOpt,
+    ExitCode,
+    JsonOpt,
+    fail,
+    print_json,
+    print_rows,
+    run,
+    settings_or_exit,
+)
+from iqms.commands._session import open_context
+from iqms.core.security.audit import AuditEntry, VerifyResult
+from iqms.core.services import audit
+
+app = typer.Typer(
+    help="The audit trail: verify the hash chain, show records.", no_args_is_help=True
+)
+
+SHOW_COLUMNS = ["seq", "at", "actor", "role", "action", "target", "details"]
+
+
+def parse_when(value: str, tz: ZoneInfo, *, end: bool = False) -> datetime:
+    """An ISO date or date-time; without a zone it is clinic time. A bare date as an end
+    means the end of that day."""
+    text = value.strip()
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            when = datetime.combine(day + timedelta(days=1) if end else day, time(), tz)
+        else:
+            when = datetime.fromisoformat(text)
+    except ValueError:
+        fail(
+            f"{value!r} is not a date or time (use e.g. 2026-01-05 or 2026-01-05T14:30)",
+            ExitCode.USAGE,
+        )
+    return when if when.tzinfo is not None else when.replace(tzinfo=tz)
+
+
+@app.command()
+def verify(as_json: JsonOpt = False) -> None:
+    """Check the whole hash chain; exit 1 naming the first record that does not hold."""
+    settings = settings_or_exit()
+
+    async def go() -> VerifyResult:
+        async with open_context(settings) as ctx:
+            return await audit.verify(ctx)
+
+    result = run(go)
+    brk = result.first_break
+    if as_json:
+        print_json(
+            {
+                "intact": result.intact,
+                "checked": result.checked,
+                "first_bad_seq": brk.seq if brk else None,
+                "first_bad_id": brk.record_id if brk else None,
+                "reason": brk.reason if brk else None,
+            }
+        )
+    if brk is not None:
+        fail(
+            f"audit trail broken at record {brk.seq}: {brk.reason} "
+            f"({result.checked} records before it are intact)",
+            ExitCode.FAILURE,
+        )
+    if not as_json:
+        typer.echo(f"audit trail intact: {result.checked} records")
+
+
+@app.command()
+def show(
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="Only records by this username.")
+    ] = None,
+    action: Annotated[
+        str | None,
+        typer.Option("--action", help="Only this action, or a prefix ending in '*' (user.*)."),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", help="Only records about TYPE or TYPE:ID (e.g. user:UUID)."),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="From this date or time on (ISO; clinic time if no zone)."),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="Before this time; a bare date includes that whole day."),
+    ] = None,
+    limit: Annotated[
+        int, typer.Option("--limit", min=1, help="Show at most this many (the newest).")
+    ] = 200,
+    as_json: JsonOpt = False,
+    as_csv: CsvOpt = False,
+) -> None:
+    """Show audit records, oldest first, filtered by actor, action, target and time."""
+    settings = settings_or_exit()
+    tz = settings.tz
+    start = parse_when(since, tz) if since else None
+    end = parse_when(until, tz, end=True) if until else None
+    target_type, _, target_id = (target or "").partition(":")
+
+    async def go() -> list[AuditEntry]:
+        async with open_context(settings) as ctx:
+            return await audit.show(
+                ctx,
+                actor=actor,
+                action=action,
+                target_type=target_type or None,
+                target_id=target_id or None,
+                since=start,
+                until=end,
+                limit=limit,
+            )
+
+    entries = run(go)
+    if as_json:
+        print_json([e.as_dict() for e in entries])
+        return
+    rows = [
+        {
+            "seq": e.seq,
+            "at": e.at.astimezone(tz).strftime("%Y-%m-%d %H:%M:%S")
+            if not as_csv
+            else e.at.isoformat(),
+            "actor": e.actor,
+            "role": e.role,
+            "action": e.action,
+            "target": e.target,
+            "details": json.dumps(e.details, ensure_ascii=False, sort_keys=True),
+        }
+        for e in entries
+    ]
+    print_rows(rows, SHOW_COLUMNS, as_csv=as_csv, title="Audit trail")
