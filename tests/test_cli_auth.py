@@ -182,3 +182,22 @@ def test_login_needs_username_with_password_stdin(cli_env: Path) -> None:
     empty = iqms("login", "root", "--password-stdin", input="")
     assert empty.exit_code == 2
     assert "expected a password on standard input" in empty.stderr
+
+
+def test_bootstrap_on_a_database_without_schema_says_what_to_do(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IQMS_DATABASE_URL", f"sqlite:///{tmp_path / 'new.db'}")
+    monkeypatch.setenv("IQMS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("IQMS_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("IQMS_BCRYPT_ROUNDS", "4")
+    result = iqms(
+        "admin", "bootstrap", "root", "--full-name", "Ada", "--password-stdin", input=ROOT_PW + "\n"
+    )
+    assert result.exit_code == 9
+    assert result.stderr.strip().endswith("has no IQMS schema yet; run 'iqms db upgrade' first")
+    assert iqms("db", "upgrade").exit_code == 0
+    result = iqms(
+        "admin", "bootstrap", "root", "--full-name", "Ada", "--password-stdin", input=ROOT_PW + "\n"
+    )
+    assert result.exit_code == 0, result.output

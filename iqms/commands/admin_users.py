@@ -7,9 +7,19 @@ from typing import Annotated
 
 import typer
 
-from iqms.commands._common import CsvOpt, JsonOpt, info, print_rows, run, settings_or_exit
+from iqms.commands._common import (
+    CsvOpt,
+    ExitCode,
+    JsonOpt,
+    fail,
+    info,
+    print_rows,
+    run,
+    settings_or_exit,
+)
 from iqms.commands._session import open_context
 from iqms.commands.auth import PasswordStdinOpt, read_password
+from iqms.core import migrate
 from iqms.core.enums import Role
 from iqms.core.schemas.users import UserOut
 from iqms.core.services import auth, users
@@ -172,6 +182,11 @@ def bootstrap(
 
     async def go() -> UserOut:
         async with open_context(settings, login=False) as ctx:
+            if await migrate.current(ctx.db) is None:
+                fail(
+                    f"{ctx.db.where} has no IQMS schema yet; run 'iqms db upgrade' first",
+                    ExitCode.CONFIG,
+                )
             return await auth.bootstrap(
                 ctx, username=username, full_name=full_name, password=password
             )
