@@ -11,6 +11,7 @@ from iqms.commands import admin as admin_commands
 from iqms.commands import auth as auth_commands
 from iqms.commands import db as db_commands
 from iqms.commands import demo as demo_commands
+from iqms.commands import sync as sync_commands
 from iqms.commands import worker as worker_commands
 
 app = typer.Typer(
@@ -49,6 +50,7 @@ app.command(name="logout")(auth_commands.logout)
 app.command(name="whoami")(auth_commands.whoami)
 app.command(name="passwd")(auth_commands.passwd)
 app.command(name="worker")(worker_commands.worker)
+app.add_typer(sync_commands.app, name="sync")
 
 
 def main() -> None:

@@ -19,3 +19,7 @@ app.command(name="bootstrap")(admin_users.bootstrap)
 from iqms.commands import admin_notifications  # noqa: E402
 
 app.add_typer(admin_notifications.app, name="notifications")
+
+from iqms.commands import admin_sync  # noqa: E402
+
+app.add_typer(admin_sync.app, name="sync")

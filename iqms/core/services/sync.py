@@ -1152,7 +1152,7 @@ def _view(conflict: SyncConflict, device_name: str) -> ConflictView:
 async def resolve_conflict(
     ctx: Context,
     *,
-    conflict_id: uuid.UUID,
+    conflict_id: uuid.UUID | str,
     action: str = "keep",
     note: str | None = None,
     patient: uuid.UUID | str | None = None,
@@ -1167,9 +1167,7 @@ async def resolve_conflict(
     note = (note or "").strip() or None
     if note is not None and (len(note) > 300 or any(ord(c) < 32 for c in note)):
         raise ValidationError("the note must be one line of at most 300 characters", field="note")
-    conflict = await ctx.s.get(SyncConflict, conflict_id)
-    if conflict is None:
-        raise NotFound(f"no sync conflict {conflict_id}", field="conflict_id")
+    conflict = await _find_conflict(ctx, conflict_id)
     if conflict.status == ConflictStatus.RESOLVED:
         raise Conflict(
             f"conflict {conflict_id} was already resolved ({conflict.resolution})",
@@ -1230,6 +1228,36 @@ async def resolve_conflict(
     )
     device = await ctx.s.get(Device, conflict.device_id)
     return _view(conflict, device.name if device else "?")
+
+
+async def _find_conflict(ctx: Context, ref: uuid.UUID | str) -> SyncConflict:
+    """A conflict by id or by the first characters of its id (as listed, at least 6)."""
+    if isinstance(ref, uuid.UUID):
+        found = await ctx.s.get(SyncConflict, ref)
+        if found is None:
+            raise NotFound(f"no sync conflict {ref}", field="conflict_id")
+        return found
+    text_ = ref.strip().lower()
+    try:
+        return await _find_conflict(ctx, uuid.UUID(text_))
+    except ValueError:
+        pass
+    if len(text_) < 6 or any(ch not in "0123456789abcdef-" for ch in text_):
+        raise ValidationError(
+            f"{ref!r} is not a conflict id (give at least its first 6 characters)",
+            field="conflict_id",
+        )
+    ids = (await ctx.s.execute(select(SyncConflict.id))).scalars()
+    matches = [i for i in ids if str(i).startswith(text_)]
+    if not matches:
+        raise NotFound(f"no sync conflict {ref}", field="conflict_id")
+    if len(matches) > 1:
+        raise ValidationError(
+            f"{ref!r} matches {len(matches)} conflicts; give more of the id", field="conflict_id"
+        )
+    found = await ctx.s.get(SyncConflict, matches[0])
+    assert found is not None
+    return found
 
 
 async def _link_registration(ctx: Context, conflict: SyncConflict, patient_id: uuid.UUID) -> int:
