@@ -39,7 +39,7 @@ def _failure_message(ctx: Context) -> str:
     )
 
 
-async def _record_failure(ctx: Context, user: User | None, username: str, now: datetime) -> None:
+async def _record_failure(ctx: Context, user: User | None, now: datetime) -> None:
     """Count a failed attempt (locking the account at the threshold) and commit it."""
     async with ctx.db.transaction() as session:
         wctx = ctx.bind(session).as_principal(Principal.anonymous())
@@ -80,13 +80,13 @@ async def login(ctx: Context, *, username: str, password: str) -> LoginResult:
     user = (await ctx.s.execute(select(User).where(User.username == name))).scalar_one_or_none()
     if user is None:
         await asyncio.to_thread(verify_dummy, settings, password)
-        await _record_failure(ctx, None, name, now)
+        await _record_failure(ctx, None, now)
         raise AuthenticationFailed(_failure_message(ctx))
     ok, upgraded_hash = await asyncio.to_thread(
         verify_password, settings, password, user.password_hash
     )
     if not ok or accounts.is_locked(user, now):
-        await _record_failure(ctx, user, name, now)
+        await _record_failure(ctx, user, now)
         raise AuthenticationFailed(_failure_message(ctx))
     if not user.active:
         raise AuthenticationFailed("this account is disabled; ask an administrator")
