@@ -49,6 +49,10 @@ DOCTOR_PRIOR_WEIGHT = 4.0
 DEFAULT_SERVICE_CV = 0.5
 #: time constant of the arrival-rate estimate
 ARRIVAL_TAU_MINUTES = 40.0
+#: at most this share of the doctors' turns during a wait go to later, more urgent arrivals
+MAX_OVERTAKE_SHARE = 0.5
+#: doctors' pace drifts and arrivals bunch: widen the range beyond independent draws
+VARIANCE_INFLATION = 2.0
 #: z-score of the 90% bound
 Z90 = 1.2815515655446004
 
@@ -288,11 +292,16 @@ def estimate_wait(
     if band > 0:
         # Fixed point: the longer the wait, the more urgent arrivals overtake it.
         for _ in range(30):
-            overtakers = share_new * overtaking_rate(
-                state.arrival_rates,
-                state.targets,
-                due_in_minutes=due_in_minutes,
-                waited_minutes=wait,
+            overtakers = min(
+                share_new
+                * overtaking_rate(
+                    state.arrival_rates,
+                    state.targets,
+                    due_in_minutes=due_in_minutes,
+                    waited_minutes=wait,
+                ),
+                # Surges pass: later arrivals take at most this share of the turns meanwhile.
+                MAX_OVERTAKE_SHARE * wait * rate,
             )
             new_wait = time_to_free_slot(pool, work + overtakers + 1.0)
             if abs(new_wait - wait) < 0.01:
@@ -305,7 +314,9 @@ def estimate_wait(
     idle = sum(1 for s in pool if s.free_in_minutes <= 0.0)
     services = max(work + overtakers + 1.0 - idle, 0.0)
     c = len(pool)
-    variance = (cv * mean_service) ** 2 * services / (c * c) + overtakers * (mean_service / c) ** 2
+    variance = VARIANCE_INFLATION * (
+        (cv * mean_service) ** 2 * services / (c * c) + overtakers * (mean_service / c) ** 2
+    )
     p50, p90 = lognormal_bounds(wait, variance)
     return WaitEstimate(
         p50_minutes=round(p50, 2),
