@@ -92,3 +92,16 @@ def test_demo_creates_a_separate_inspectable_database(
         assert expected in out
     monkeypatch.setenv("IQMS_DATABASE_URL", f"sqlite:///{demo_db}")
     assert runner.invoke(app, ["db", "current"]).stdout.strip() == migrate.head_revision()
+
+
+def test_command_on_database_without_schema_says_to_upgrade(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("IQMS_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("IQMS_CONFIG_DIR", str(tmp_path / "cfg"))
+    monkeypatch.setenv("IQMS_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
+    result = runner.invoke(app, ["login", "admin", "--password-stdin"], input="whatever-pass\n")
+    assert result.exit_code == 9
+    assert result.stderr.strip().splitlines() == [
+        "iqms: error: the database has no IQMS schema (or an old one); run 'iqms db upgrade'"
+    ]

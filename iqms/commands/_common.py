@@ -90,7 +90,27 @@ def run(factory: Callable[[], Awaitable[T]]) -> T:
         if os.environ.get("IQMS_DEBUG"):
             traceback.print_exc()
         logging.getLogger("iqms").debug("unexpected error", exc_info=True)
-        fail(f"unexpected {type(exc).__name__}: {exc} (set IQMS_DEBUG=1 for details)")
+        if _missing_schema(exc):
+            fail(
+                "the database has no IQMS schema (or an old one); run 'iqms db upgrade'",
+                ExitCode.CONFIG,
+            )
+        fail(f"unexpected {type(exc).__name__}: {_first_line(exc)} (set IQMS_DEBUG=1 for details)")
+
+
+def _first_line(exc: BaseException) -> str:
+    orig = getattr(exc, "orig", None) or exc
+    text = str(orig).strip()
+    return text.splitlines()[0] if text else type(orig).__name__
+
+
+def _missing_schema(exc: BaseException) -> bool:
+    """True for "no such table" (SQLite) / "relation does not exist" (PostgreSQL)."""
+    message = str(getattr(exc, "orig", None) or exc).lower()
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    return (
+        "no such table" in message or sqlstate in {"42P01", "42703"} or "no such column" in message
+    )
 
 
 async def _guarded(factory: Callable[[], Awaitable[T]]) -> T:
