@@ -278,12 +278,15 @@ async def test_matching_by_national_id_and_a_twin_kept_for_review(
     kiosk = await kiosk_context(ctx, "kiosk1")
     journal = journal_for(journal_dir, "kiosk1", clock)
     await reserve_into(kiosk, journal, c.gen, 5)
-    journal.register_patient({"full_name": "Amelia Hughes-Roberts",
+    by_id = journal.register_patient({"full_name": "Amelia Hughes-Roberts",
                                       "national_id": "QQ-123-456"})  # fmt: skip
     twin = journal.register_patient({"full_name": "Olivia Hughes", "phone": "+447911123101",
                                      "date_of_birth": "2019-03-01"})  # fmt: skip
     ticket = journal.issue_ticket(c.gen, patient_op_id=twin.op_id)
     journal.update_patient(patient_op_id=twin.op_id, changes={"language": "cy"})
+    # changes to a registration that was merged are checked against the central record
+    journal.update_patient(patient_op_id=by_id.op_id,
+                           changes={"language": "cy", "full_name": "Amelia Roberts"})  # fmt: skip
     report = await push_all(ctx, journal)  # a reception terminal may update patients
     results = report.results
     assert results[0].result == SyncResult.MERGED
@@ -296,6 +299,12 @@ async def test_matching_by_national_id_and_a_twin_kept_for_review(
     assert results[2].details["patient_id"] is None
     assert results[3].result == SyncResult.CONFLICT
     assert "awaits staff review" in (results[3].reason or "")
+    assert results[4].result == SyncResult.CONFLICT
+    assert results[4].details["applied"] == {"language": "cy"}
+    assert results[4].details["unresolved"]["full_name"] == {
+        "central": "Amelia Hughes",
+        "offline": "Amelia Roberts",
+    }
 
     with pytest.raises(ValidationError):
         await sync.resolve_conflict(ctx, conflict_id=results[1].conflict_id, action="merge")
