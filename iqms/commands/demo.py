@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from iqms.commands._common import run, settings_or_exit
+from iqms.core.config import Settings
 from iqms.core.demo import DemoSummary, create_demo, demo_database_path
 
 
@@ -19,12 +20,53 @@ def demo(
             help="Where to create the demo database (default: DATA_DIR/demo/iqms-demo.db).",
         ),
     ] = None,
+    simulate: Annotated[
+        bool,
+        typer.Option(
+            "--simulate/--no-simulate",
+            help="Also simulate yesterday morning on the demo clinic and print its report.",
+        ),
+    ] = True,
 ) -> None:
     """Create a fresh demo clinic (separate SQLite database) and show what is in it."""
     settings = settings_or_exit()
     target = path or demo_database_path(settings)
     summary = run(lambda: create_demo(settings, path=target))
     _print_summary(summary)
+    if simulate:
+        _simulated_morning(settings, summary)
+
+
+def _simulated_morning(settings: Settings, summary: DemoSummary) -> None:
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn
+
+    from iqms.simulation.demo_morning import simulate_demo_morning
+    from iqms.simulation.report import render_report
+
+    err = Console(stderr=True)
+    with Progress(
+        TextColumn("simulating yesterday morning"),
+        BarColumn(),
+        console=err,
+        transient=True,
+        disable=not err.is_terminal,
+    ) as bar:
+        task = bar.add_task("morning", total=1.0)
+        report = run(
+            lambda: simulate_demo_morning(
+                settings,
+                summary.database_url,
+                progress=lambda done, total: bar.update(task, completed=done / total),
+            )
+        )
+    console = Console()
+    console.print()
+    render_report(report, console, brief=True)
+    console.print(
+        "Those patients were served by the demo's doctors through the real queue engine, "
+        "so today's wait estimates already learn from them. A whole day: iqms simulate"
+    )
 
 
 def _print_summary(summary: DemoSummary) -> None:
