@@ -154,7 +154,7 @@ async def test_offline_tickets_keep_their_number_and_arrival_and_a_replay_change
     await reserve_into(kiosk, journal, c.gen, 10)
     first = journal.issue_ticket(c.gen)
     clock.advance(minutes=5)
-    second = journal.issue_ticket(c.gen, triage_category=3)
+    second = journal.issue_ticket(c.gen)
     clock.advance(minutes=40)  # the network comes back much later
     batch = journal.next_batch()
     assert batch is not None
@@ -166,7 +166,7 @@ async def test_offline_tickets_keep_their_number_and_arrival_and_a_replay_change
         ("A-001", first.arrived_at, TicketSource.SYNC),
         ("A-002", second.arrived_at, TicketSource.SYNC),
     ]
-    assert entries[1].due_at == second.arrived_at + timedelta(minutes=60)
+    assert entries[1].due_at == second.arrived_at + timedelta(minutes=120)
     assert {e.client_op_id for e in entries} == {first.op_id, second.op_id}
     assert all(e.origin_device_id == journal.device_id for e in entries)
 
@@ -391,11 +391,18 @@ async def test_each_operation_is_checked_against_the_pushers_rights(
     ticket = await queue.issue(ctx, department=c.gen)
     kiosk = await kiosk_context(ctx, "kiosk1")
     journal = journal_for(journal_dir, "kiosk1", clock)
+    await reserve_into(kiosk, journal, c.gen, 2)
     journal.cancel_ticket(ticket_id=ticket.id, reason="left")
+    urgent = journal.issue_ticket(c.gen, triage_category=2)
     report = await push_all(kiosk, journal)
     assert report.results[0].result == SyncResult.CONFLICT
     assert "may not queue manage" in (report.results[0].reason or "")
-    assert (await tickets_of(ctx, c.gen))[0].status == TicketStatus.WAITING
+    # a kiosk may not set urgency: the patient is queued as standard and staff are told
+    assert report.results[1].result == SyncResult.CONFLICT
+    assert "may not set the urgency (category 2)" in (report.results[1].reason or "")
+    entries = await tickets_of(ctx, c.gen)
+    assert entries[0].status == TicketStatus.WAITING
+    assert (entries[1].ticket_number, entries[1].triage_category) == (urgent.ticket_number, 4)
     # reception may
     desk = journal_for(journal_dir, "desk", clock)
     desk.cancel_ticket(ticket_id=ticket.id, reason="left")
@@ -453,3 +460,26 @@ async def test_a_reused_device_sequence_refuses_the_batch(
     assert caught.value.field == "operations[0].device_seq"
     assert "already used" in str(caught.value)
     assert await snapshot(ctx) == before
+
+
+async def test_a_patient_already_waiting_keeps_one_place_and_can_leave_offline(
+    ctx: Context, clock: FrozenClock, journal_dir: Path
+) -> None:
+    clock.set(T0)
+    c = await make_clinic(ctx)
+    amelia = await patients.register(ctx, full_name="Amelia Hughes", phone="+447911123101")
+    central = await queue.issue(ctx, department=c.gen, patient=amelia.id)
+    desk = journal_for(journal_dir, "desk", clock)
+    await reserve_into(ctx, desk, c.gen, 3)
+    clock.advance(minutes=5)
+    offline = desk.issue_ticket(c.gen, patient_id=amelia.id)
+    clock.advance(minutes=5)
+    desk.cancel_ticket(ticket_op_id=offline.op_id, reason="went home")
+    [issued, cancelled] = (await push_all(ctx, desk)).results
+    assert issued.result == SyncResult.MERGED
+    assert issued.details["ticket_number"] == central.ticket_number
+    assert issued.details["printed_number"] == offline.ticket_number
+    assert cancelled.result == SyncResult.APPLIED
+    assert cancelled.details["ticket_number"] == central.ticket_number
+    [entry] = await tickets_of(ctx, c.gen)
+    assert entry.status == TicketStatus.CANCELLED

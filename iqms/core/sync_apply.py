@@ -19,7 +19,13 @@ from sqlalchemy import select
 
 from iqms.core import queue_engine
 from iqms.core.clock import service_date
-from iqms.core.enums import AppointmentStatus, SyncResult, TicketSource, TicketStatus
+from iqms.core.enums import (
+    AppointmentStatus,
+    SyncResult,
+    TicketSource,
+    TicketStatus,
+    TriageCategory,
+)
 from iqms.core.models import (
     Appointment,
     Department,
@@ -31,7 +37,7 @@ from iqms.core.models import (
     TicketBlock,
 )
 from iqms.core.security.audit import log_action
-from iqms.core.security.rbac import Permission, require
+from iqms.core.security.rbac import Permission, has_permission, require
 from iqms.core.service import Context
 from iqms.core.sync_format import (
     CancelTicket,
@@ -54,6 +60,8 @@ class OpConflict(Exception):
 
 @dataclass
 class Outcome:
+    """What a handler did: the result, details for the terminal, and a reason if kept."""
+
     result: SyncResult
     details: dict[str, Any]
     conflict_reason: str | None = None
@@ -62,15 +70,19 @@ class Outcome:
 
 @dataclass
 class BatchState:
+    """What the operations of one batch learn about each other while it is applied."""
+
     device: Device
     patient_by_op: dict[uuid.UUID, uuid.UUID | None] = field(default_factory=dict)
     #: offline registrations that turned out to be patients the server already had
     existing_patient_ops: set[uuid.UUID] = field(default_factory=set)
 
 
+# ---- helpers ------------------------------------------------------------------------------------
 async def block_covers(
     ctx: Context, device: Device, department_id: uuid.UUID, day: date, number: int
 ) -> bool:
+    """True when ``number`` lies in a block of that day's numbers reserved by ``device``."""
     row = (
         await ctx.s.execute(
             select(TicketBlock.id).where(
@@ -85,10 +97,8 @@ async def block_covers(
     return row is not None
 
 
-# ---- push ---------------------------------------------------------------------------------------
-
-
 def op_json(op: Operation) -> dict[str, Any]:
+    """An operation as JSON, as the terminal sent it (explicit nulls of changes kept)."""
     data = op.model_dump(mode="json", exclude_none=True)
     if isinstance(op, UpdatePatient):
         data["changes"] = op.changes.given()
@@ -98,6 +108,7 @@ def op_json(op: Operation) -> dict[str, Any]:
 
 
 def jsonable(value: Any) -> Any:
+    """Details made JSON-plain (UUIDs, dates and enums as text)."""
     if isinstance(value, Mapping):
         return {str(k): jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -141,6 +152,16 @@ async def _ticket_for(
         entry = (
             await ctx.s.execute(select(QueueEntry).where(QueueEntry.client_op_id == ticket_op_id))
         ).scalar_one_or_none()
+        if entry is None:
+            # an offline ticket merged into the patient's existing one: act on that one
+            issued = (
+                await ctx.s.execute(
+                    select(SyncOperation.result_details).where(SyncOperation.op_id == ticket_op_id)
+                )
+            ).scalar_one_or_none()
+            merged_into = (issued or {}).get("ticket_id")
+            if merged_into:
+                entry = await ctx.s.get(QueueEntry, uuid.UUID(merged_into))
     if entry is None:
         raise OpConflict(
             "the ticket it refers to does not exist on the server",
@@ -200,6 +221,15 @@ async def issue_ticket(ctx: Context, state: BatchState, op: Operation) -> Outcom
                 details={**details, "op_id": str(op.op_id), "device": state.device.name},
             )
             return Outcome(SyncResult.MERGED, details)
+    category = op.triage_category
+    if category != TriageCategory.STANDARD and not has_permission(
+        ctx.principal, Permission.QUEUE_TRIAGE
+    ):
+        problems.append(
+            f"{ctx.principal.username} may not set the urgency (category {category}); "
+            "queued as standard for staff to triage"
+        )
+        category = TriageCategory.STANDARD
     doctor_id = op.doctor_id
     if doctor_id is not None:
         doctor = await ctx.s.get(Doctor, doctor_id)
@@ -216,7 +246,7 @@ async def issue_ticket(ctx: Context, state: BatchState, op: Operation) -> Outcom
         department=department,
         patient_id=patient_id,
         doctor_id=doctor_id,
-        triage_category=op.triage_category,
+        triage_category=category,
         sequence=op.sequence,
         notes=notes,
         problems=problems,
@@ -294,9 +324,10 @@ async def _queue_offline_ticket(
         else None
     )
     if day < today:
+        what = f"ticket {printed}" if printed else "a ticket"
         raise OpConflict(
-            f"ticket {printed or ''} of {department.code} is from an earlier service day "
-            f"({day.isoformat()}); not queued today".replace("ticket  ", "ticket "),
+            f"{what} of {department.code} is from an earlier service day "
+            f"({day.isoformat()}); not queued today",
             department=department.code,
             printed_number=printed,
             service_date=day.isoformat(),
@@ -398,7 +429,7 @@ async def check_in(ctx: Context, state: BatchState, op: Operation) -> Outcome:
         }
         await log_action(
             ctx,
-            action="sync.merged",
+            action="sync.check_in_merged",
             target=("appointment", appointment.id),
             details={**details, "op_id": str(op.op_id), "device": state.device.name},
         )
