@@ -1,0 +1,408 @@
+"""Queue operations through the core service layer, next to the bare SQL floor.
+
+    python -m benchmarks.bench_queue                      # throwaway PostgreSQL + SQLite
+    python -m benchmarks.bench_queue --url postgresql://USER@HOST/postgres --ops 500
+    python -m benchmarks.bench_queue --backends sqlite --waiting 1000
+
+For each backend and each number of waiting tickets (bulk-loaded, not issued
+through the services), with 1 and 8 concurrent callers:
+
+* ``queue.issue``: ``queue.issue`` (numbering, due time, wait estimate, audit
+  record, live event, notification triggers - everything a kiosk gets);
+* ``queue.call_next``: ``queue.call_next`` by doctors (the atomic claim, audit,
+  event);
+
+and, in the same run on the same data, the floor: the same inserting SQL
+(bump the day's counter, insert the ticket) and the same claiming SQL (the
+queue order with ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, ``BEGIN IMMEDIATE``
+on SQLite), one transaction per operation, with the raw drivers (psycopg,
+sqlite3) from as many threads as callers. ``ratio_to_floor`` is IQMS
+throughput divided by the floor's (1.0 = no overhead at all).
+
+One JSON object per line on stdout; progress on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy.engine import make_url
+
+from benchmarks._support import (
+    BENCH_DAY,
+    BENCH_NOW,
+    BenchClinic,
+    Timing,
+    bench_settings,
+    bulk_load_waiting,
+    emit,
+    fresh_database,
+    make_clinic,
+    progress,
+    sqlite_time,
+    sqlite_uuid,
+    system_context,
+)
+from iqms.core.db import SQLITE_BUSY_TIMEOUT_MS, Database
+from iqms.core.service import Context
+from iqms.core.services import queue
+
+DEFAULT_WAITING = (1_000, 100_000)
+DEFAULT_CALLERS = (1, 8)
+DEFAULT_OPS = 120
+
+
+# ---- IQMS through the services ----------------------------------------------------------------
+async def _concurrently(
+    callers: int, ops: int, make_op: Callable[[int], Callable[[], Awaitable[Any]]]
+) -> Timing:
+    """Run ``ops`` operations split over ``callers`` tasks; time each and the whole."""
+    latencies: list[float] = []
+    share = [ops // callers + (1 if i < ops % callers else 0) for i in range(callers)]
+
+    async def worker(index: int) -> None:
+        op = make_op(index)
+        for _ in range(share[index]):
+            started = time.perf_counter()
+            await op()
+            latencies.append(time.perf_counter() - started)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker(i) for i in range(callers)))
+    return Timing(latencies, time.perf_counter() - started)
+
+
+async def iqms_issue(ctx: Context, bench: BenchClinic, callers: int, ops: int) -> Timing:
+    def make_op(_index: int) -> Callable[[], Awaitable[Any]]:
+        async def op() -> None:
+            await queue.issue(ctx, department=bench.department_id, triage_category=4)
+
+        return op
+
+    return await _concurrently(callers, ops, make_op)
+
+
+async def iqms_call_next(ctx: Context, bench: BenchClinic, callers: int, ops: int) -> Timing:
+    def make_op(index: int) -> Callable[[], Awaitable[Any]]:
+        doctor_ctx = bench.doctor_context(ctx, index % len(bench.doctors))
+
+        async def op() -> None:
+            ticket = await queue.call_next(doctor_ctx)
+            if ticket is None:
+                raise RuntimeError("the queue ran dry during the benchmark; use fewer --ops")
+
+        return op
+
+    return await _concurrently(callers, ops, make_op)
+
+
+# ---- the floor: the same SQL with the raw drivers ------------------------------------------------
+PG_ORDER = "queue_band, due_at, arrived_at, sequence"
+
+PG_CLAIM = f"""
+UPDATE queue_entries SET status = 'called', called_at = %(now)s, called_doctor_id = %(doctor)s,
+       called_room = %(room)s, updated_at = %(now)s
+ WHERE id = (SELECT id FROM queue_entries
+              WHERE department_id = %(dept)s AND status = 'waiting'
+                AND (doctor_id = %(doctor)s OR doctor_id IS NULL)
+              ORDER BY {PG_ORDER} LIMIT 1 FOR UPDATE SKIP LOCKED)
+RETURNING id
+"""
+
+BUMP = """
+INSERT INTO ticket_counters (id, department_id, service_date, last_number)
+VALUES ({p}, {p}, {p}, 1)
+ON CONFLICT (department_id, service_date) DO UPDATE SET last_number = ticket_counters.last_number + 1
+RETURNING last_number
+"""
+
+INSERT = """
+INSERT INTO queue_entries (id, created_at, updated_at, service_date, department_id, sequence,
+    ticket_number, triage_category, queue_band, source, status, arrived_at, due_at, recall_count)
+VALUES ({p}, {p}, {p}, {p}, {p}, {p}, {p}, 4, 1, 'kiosk', 'waiting', {p}, {p}, 0)
+"""
+
+SQLITE_PICK = f"""
+SELECT id FROM queue_entries
+ WHERE department_id = ? AND status = 'waiting' AND (doctor_id = ? OR doctor_id IS NULL)
+ ORDER BY {PG_ORDER} LIMIT 1
+"""
+
+SQLITE_MARK = """
+UPDATE queue_entries SET status = 'called', called_at = ?, called_doctor_id = ?, called_room = ?,
+       updated_at = ?
+ WHERE id = ? AND status = 'waiting'
+"""
+
+
+def _threads(callers: int, ops: int, make_op: Callable[[int], Callable[[], None]]) -> Timing:
+    latencies: list[float] = []
+    lock = threading.Lock()
+    share = [ops // callers + (1 if i < ops % callers else 0) for i in range(callers)]
+    errors: list[BaseException] = []
+    barrier = threading.Barrier(callers + 1)
+
+    def worker(index: int) -> None:
+        try:
+            op = make_op(index)
+        except BaseException as exc:
+            errors.append(exc)
+            barrier.abort()
+            return
+        try:
+            barrier.wait()
+            mine = []
+            for _ in range(share[index]):
+                started = time.perf_counter()
+                op()
+                mine.append(time.perf_counter() - started)
+            with lock:
+                latencies.extend(mine)
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            closer = getattr(op, "close", None)
+            if closer is not None:
+                closer()
+
+    threads = [threading.Thread(target=worker, args=(i,)) for i in range(callers)]
+    for t in threads:
+        t.start()
+    try:
+        barrier.wait()
+    except threading.BrokenBarrierError:
+        pass
+    started = time.perf_counter()
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - started
+    if errors:
+        raise errors[0]
+    return Timing(latencies, wall)
+
+
+class _Op:
+    """A floor operation holding its own connection (closed when the thread ends)."""
+
+    def __init__(self, conn: Any, run: Callable[[Any], None]) -> None:
+        self.conn = conn
+        self.run = run
+
+    def __call__(self) -> None:
+        self.run(self.conn)
+
+    def close(self) -> None:
+        self.conn.close()
+
+
+def _sqlite_connect(url: str) -> sqlite3.Connection:
+    conn = sqlite3.connect(make_url(url).database or "", isolation_level=None, timeout=30)
+    conn.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def _pg_connect(url: str) -> Any:
+    import psycopg
+
+    return psycopg.connect(
+        make_url(url).set(drivername="postgresql").render_as_string(False), autocommit=True
+    )
+
+
+def floor_issue(url: str, bench: BenchClinic, callers: int, ops: int) -> Timing:
+    backend = make_url(url).get_backend_name()
+    now = BENCH_NOW
+    due = now + timedelta(minutes=120)
+
+    def make_op(_index: int) -> Callable[[], None]:
+        if backend == "postgresql":
+            bump, insert = BUMP.format(p="%s"), INSERT.format(p="%s")
+
+            def run_pg(conn: Any) -> None:
+                with conn.transaction():
+                    seq = conn.execute(
+                        bump, (uuid.uuid4(), bench.department_id, BENCH_DAY)
+                    ).fetchone()[0]
+                    conn.execute(
+                        insert,
+                        (uuid.uuid4(), now, now, BENCH_DAY, bench.department_id, seq,
+                         f"B-{seq:03d}", now, due),
+                    )  # fmt: skip
+
+            return _Op(_pg_connect(url), run_pg)
+        bump, insert = BUMP.format(p="?"), INSERT.format(p="?")
+        dept = sqlite_uuid(bench.department_id)
+        day, stamp, due_s = BENCH_DAY.isoformat(), sqlite_time(now), sqlite_time(due)
+
+        def run_sqlite(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                seq = conn.execute(bump, (uuid.uuid4().hex, dept, day)).fetchone()[0]
+                conn.execute(
+                    insert,
+                    (uuid.uuid4().hex, stamp, stamp, day, dept, seq, f"B-{seq:03d}", stamp, due_s),
+                )
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+        return _Op(_sqlite_connect(url), run_sqlite)
+
+    return _threads(callers, ops, make_op)
+
+
+def floor_call_next(url: str, bench: BenchClinic, callers: int, ops: int) -> Timing:
+    backend = make_url(url).get_backend_name()
+    now = BENCH_NOW
+
+    def make_op(index: int) -> Callable[[], None]:
+        doctor_id, _user, _name, room = bench.doctors[index % len(bench.doctors)]
+        if backend == "postgresql":
+            params = {"now": now, "doctor": doctor_id, "room": room, "dept": bench.department_id}
+
+            def run_pg(conn: Any) -> None:
+                with conn.transaction():
+                    if conn.execute(PG_CLAIM, params).fetchone() is None:
+                        raise RuntimeError("the queue ran dry during the floor run")
+
+            return _Op(_pg_connect(url), run_pg)
+        dept, doctor, stamp = (
+            sqlite_uuid(bench.department_id),
+            sqlite_uuid(doctor_id),
+            (sqlite_time(now)),
+        )
+
+        def run_sqlite(conn: sqlite3.Connection) -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute(SQLITE_PICK, (dept, doctor)).fetchone()
+                if row is None:
+                    raise RuntimeError("the queue ran dry during the floor run")
+                conn.execute(SQLITE_MARK, (stamp, doctor, room, stamp, row[0]))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+        return _Op(_sqlite_connect(url), run_sqlite)
+
+    return _threads(callers, ops, make_op)
+
+
+# ---- one backend, one queue size -----------------------------------------------------------
+async def bench_database(
+    url: str, *, waiting: int, callers: Sequence[int], ops: int
+) -> list[dict[str, Any]]:
+    """All queue benchmarks on one migrated, empty database; returns the result lines."""
+    settings = bench_settings(url)
+    db = Database.from_settings(settings)
+    results: list[dict[str, Any]] = []
+    try:
+        ctx = system_context(db, settings)
+        bench = await make_clinic(ctx, doctors=max(callers))
+        load_seconds = await bulk_load_waiting(url, bench.department_id, waiting)
+        progress(f"  loaded {waiting} waiting tickets in {load_seconds:.1f} s")
+        for n in callers:
+            for name, ours, floor in (
+                ("queue.issue", iqms_issue, floor_issue),
+                ("queue.call_next", iqms_call_next, floor_call_next),
+            ):
+                progress(f"  {name} with {n} caller(s) ...")
+                timing = await ours(ctx, bench, n, ops)
+                floor_timing = await asyncio.to_thread(floor, url, bench, n, ops)
+                line = {
+                    "name": name,
+                    "backend": db.backend,
+                    "callers": n,
+                    "waiting": waiting,
+                    "ops": ops,
+                    **timing.figures(),
+                    **floor_timing.figures("floor_"),
+                    "ratio_to_floor": round(timing.ops_per_s / floor_timing.ops_per_s, 3),
+                }
+                results.append(line)
+                emit(line)
+    finally:
+        await db.dispose()
+    return results
+
+
+async def run(
+    server_url: str | None,
+    *,
+    backends: Sequence[str],
+    waiting: Sequence[int],
+    callers: Sequence[int],
+    ops: int,
+) -> list[dict[str, Any]]:
+    results = []
+    for backend in backends:
+        for size in waiting:
+            progress(f"queue benchmarks: {backend}, {size} waiting tickets")
+            async with fresh_database(backend, server_url) as url:
+                results += await bench_database(url, waiting=size, callers=callers, ops=ops)
+    return results
+
+
+def _ints(text: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a comma-separated list of numbers"
+        ) from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError("give numbers of 1 or more")
+    return values
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Queue operations: IQMS services vs raw SQL.")
+    parser.add_argument("--url", help="PostgreSQL server URL where databases may be created")
+    parser.add_argument(
+        "--backends", default="postgresql,sqlite", help="comma-separated: postgresql,sqlite"
+    )
+    parser.add_argument("--waiting", type=_ints, default=list(DEFAULT_WAITING))
+    parser.add_argument("--callers", type=_ints, default=list(DEFAULT_CALLERS))
+    parser.add_argument("--ops", type=int, default=DEFAULT_OPS, help="operations per measurement")
+    args = parser.parse_args(argv)
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = set(backends) - {"postgresql", "sqlite"}
+    if unknown:
+        parser.error(f"unknown backend {sorted(unknown)[0]!r}")
+    server = None
+    if "postgresql" in backends:
+        from tests.pgcluster import find_or_start_postgres
+
+        server = find_or_start_postgres(args.url)
+    try:
+        asyncio.run(
+            run(
+                server.admin_url if server else None,
+                backends=backends,
+                waiting=args.waiting,
+                callers=args.callers,
+                ops=args.ops,
+            )
+        )
+    finally:
+        if server is not None:
+            with contextlib.suppress(Exception):
+                server.stop()
+
+
+if __name__ == "__main__":
+    main()
