@@ -318,9 +318,7 @@ async def _apply_one(ctx: Context, state: sync_apply.BatchState, op: Operation) 
         done = sync_apply.Outcome(SyncResult.CONFLICT, dict(outcome.details), outcome.reason)
     except DatabaseUnavailable:
         raise
-    except (PermissionDenied, NotFound, ValidationError) as exc:
-        done = sync_apply.Outcome(SyncResult.CONFLICT, {}, str(exc))
-    except IQMSError as exc:
+    except IQMSError as exc:  # refused by the rules (permission, state, validation...)
         done = sync_apply.Outcome(SyncResult.CONFLICT, {}, str(exc))
     except (IntegrityError, DataError) as exc:
         first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
