@@ -7,6 +7,7 @@ import contextlib
 import logging
 import signal
 import sys
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
@@ -20,20 +21,32 @@ from iqms.core.notify.worker import NotificationWorker
 log = logging.getLogger("iqms.notify.worker")
 
 
-def _configure_logging(settings: Settings, quiet: bool) -> None:
+@contextlib.contextmanager
+def _worker_logging(settings: Settings, quiet: bool) -> Iterator[None]:
+    """Log the worker's lines to stderr while it runs; put the previous set-up back after."""
     configured = logging.getLevelName(settings.log_level.upper())
     level = logging.WARNING if quiet else logging.INFO
     if isinstance(configured, int):
         level = min(level, configured)
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
-    root = logging.getLogger("iqms")
-    root.handlers[:] = [handler]
-    root.setLevel(level)
-    root.propagate = False
+    ours = logging.getLogger("iqms")
     # The provider SDKs log every HTTP request at INFO; keep one line per message.
-    for noisy in ("twilio", "urllib3", "google", "firebase_admin"):
-        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    noisy = [logging.getLogger(n) for n in ("twilio", "urllib3", "google", "firebase_admin")]
+    saved = (ours.level, ours.propagate, [n.level for n in noisy])
+    ours.addHandler(handler)
+    ours.setLevel(level)
+    ours.propagate = False
+    for logger in noisy:
+        logger.setLevel(max(level, logging.WARNING))
+    try:
+        yield
+    finally:
+        ours.removeHandler(handler)
+        ours.setLevel(saved[0])
+        ours.propagate = saved[1]
+        for logger, old_level in zip(noisy, saved[2], strict=True):
+            logger.setLevel(old_level)
 
 
 def worker(
@@ -58,7 +71,6 @@ def worker(
             "nothing to send with: IQMS_SMS_PROVIDER and IQMS_PUSH_PROVIDER are both 'none'",
             ExitCode.CONFIG,
         )
-    _configure_logging(settings, quiet)
 
     async def go() -> int:
         db = Database.from_settings(settings)
@@ -78,7 +90,8 @@ def worker(
                 sender.close()
             await db.dispose()
 
-    run(go)
+    with _worker_logging(settings, quiet):
+        run(go)
 
 
 async def _run_until_stopped(sender: NotificationWorker, poll: float) -> int:
