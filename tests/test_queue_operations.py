@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from iqms.core.clock import FrozenClock
 from iqms.core.enums import DoctorStatus, Role, TicketSource, TicketStatus
@@ -15,6 +15,11 @@ from iqms.core.security.audit import verify_chain
 from iqms.core.service import Context
 from iqms.core.services import clinic, patients, queue
 from tests.test_queue_fixtures import as_doctor, as_role, as_user, small_clinic
+
+
+async def _audit_count(ctx: Context) -> int:
+    async with ctx.db.transaction(readonly=True) as s:
+        return int((await s.execute(select(func.count()).select_from(AuditRecord))).scalar_one())
 
 
 async def _actions(ctx: Context) -> list[str]:
@@ -333,3 +338,74 @@ async def test_queue_entry_rows_match_outputs(ctx: Context) -> None:
         row = (await s.execute(select(QueueEntry).where(QueueEntry.id == t.id))).scalar_one()
     assert row.due_at == t.due_at and row.triage_category == 5 and row.queue_band == 1
     assert row.estimate_at_issue_minutes == t.estimate_at_issue_minutes is not None
+
+
+# Written out independently of queue_policy.TRANSITIONS: which states each move starts from.
+ALLOWED_FROM = {
+    "call": {"waiting"},
+    "recall": {"called"},
+    "start": {"called"},
+    "serve": {"in_service"},
+    "no_show": {"called"},
+    "requeue": {"called"},
+    "cancel": {"waiting", "held"},
+    "transfer": {"waiting", "held", "called"},
+    "hold": {"waiting", "called"},
+    "return": {"held"},
+    "change_category": {"waiting", "held"},
+}
+
+
+async def test_every_move_from_every_state(ctx: Context) -> None:
+    c = await small_clinic(ctx)
+    smith = as_doctor(ctx, c.doctors["drsmith"])
+
+    async def ticket_in(state: str) -> str:
+        t = (await queue.issue(ctx, department="GEN")).id
+        if state == "held":
+            await queue.hold(ctx, ticket=t)
+        elif state == "cancelled":
+            await queue.cancel(ctx, ticket=t)
+        elif state == "transferred":
+            await queue.transfer(ctx, ticket=t, department="PED")
+        elif state != "waiting":
+            await queue.call(smith, ticket=t)
+            if state in ("in_service", "served"):
+                await queue.start(smith, ticket=t)
+            if state == "served":
+                await queue.serve(smith, ticket=t)
+            if state == "no_show":
+                await queue.no_show(smith, ticket=t)
+        return str(t)
+
+    moves = {
+        "call": lambda t: queue.call(smith, ticket=t),
+        "recall": lambda t: queue.recall(smith, ticket=t),
+        "start": lambda t: queue.start(smith, ticket=t),
+        "serve": lambda t: queue.serve(smith, ticket=t),
+        "no_show": lambda t: queue.no_show(smith, ticket=t),
+        "requeue": lambda t: queue.no_show(smith, ticket=t, requeue=True),
+        "cancel": lambda t: queue.cancel(ctx, ticket=t),
+        "transfer": lambda t: queue.transfer(ctx, ticket=t, department="PED"),
+        "hold": lambda t: queue.hold(ctx, ticket=t),
+        "return": lambda t: queue.return_to_queue(ctx, ticket=t),
+        "change_category": lambda t: queue.change_category(ctx, ticket=t, triage_category=2),
+    }
+    states = ["waiting", "held", "called", "in_service", "served", "no_show", "cancelled",
+              "transferred"]  # fmt: skip
+    wrong = []
+    for state in states:
+        for name, move in moves.items():
+            t = await ticket_in(state)
+            audit_before = await _audit_count(ctx)
+            try:
+                await move(t)
+                allowed = True
+            except InvalidTransition:
+                allowed = False
+                after = await queue.get_ticket(ctx, ticket=t)
+                assert after.status.value == state
+                assert await _audit_count(ctx) == audit_before
+            if allowed != (state in ALLOWED_FROM[name]):
+                wrong.append((name, state, allowed))
+    assert wrong == []

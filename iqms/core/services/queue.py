@@ -441,6 +441,9 @@ async def serve(ctx: Context, *, ticket: uuid.UUID | str) -> TicketOut:
 async def no_show(ctx: Context, *, ticket: uuid.UUID | str, requeue: bool = False) -> TicketOut:
     """The called patient did not come: mark a no-show, or put the ticket back in the queue."""
     entry = await _ticket(ctx, ticket)
+    queue_policy.check_transition(
+        "requeue" if requeue else "no_show", entry.status, entry.ticket_number
+    )
     _check_own_call(ctx, entry)
     await _mark_no_show(ctx, entry, requeue=requeue, reason="marked by staff")
     return await _ticket_out(ctx, entry)
