@@ -212,7 +212,8 @@ async def _stream(
 
 
 def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat() if value is not None else None
+    # Stored times come back as aware UTC datetimes (see UTCDateTime).
+    return value.isoformat() if value is not None else None
 
 
 def _minutes(start: datetime | None, end: datetime | None) -> float | None:

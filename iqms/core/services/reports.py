@@ -31,18 +31,25 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import (
+    Column,
+    Date,
     Float,
     Integer,
-    Select,
+    MetaData,
+    String,
+    Table,
+    Uuid,
     and_,
     case,
     cast,
-    distinct,
-    extract,
     func,
+    insert,
     literal,
     select,
+    text,
+    tuple_,
 )
+from sqlalchemy.schema import CreateTable, DropTable
 from sqlalchemy.sql.elements import ColumnElement
 
 from iqms.core.enums import TicketStatus, TriageCategory
@@ -214,31 +221,35 @@ async def clinic_report(
     )
     q = _Queries(ctx, scope, tz, dept, doc[0] if doc else None)
     await q.load_labels()
-
-    outcomes = await q.outcomes()
-    patients, walk_ins, open_days = await q.people()
-    waits_by_category, triage = await q.waits_by_category()
+    await q.build_sample()
+    counts = await q.counts()
+    patients, walk_ins = await q.people()
+    waits = await q.distributions("wait_min", ("department", "category", "hour", "doctor"))
+    service = await q.distributions("service_min", ("department", "doctor"))
+    outcomes = _outcomes({TicketStatus(s): int(n) for s, n in counts["status"]})
+    by_day = _days_volume(counts["day"])
     report = ClinicReport(
         scope=scope,
         generated_at=ctx.now(),
         outcomes=outcomes,
         patients=patients,
         walk_ins=walk_ins,
-        open_days=open_days,
-        by_source=await q.by_source(),
-        by_department=await q.by_department(),
-        by_day=await q.by_day(),
-        waits=await q.distribution(q.waits_sample(), None),
-        waits_by_department=await q.breakdown(q.waits_sample(), "department"),
-        waits_by_category=waits_by_category,
-        waits_by_hour=await q.breakdown(q.waits_sample(), "hour"),
-        waits_by_doctor=await q.breakdown(q.waits_sample(), "doctor"),
-        service_times=await q.distribution(q.service_sample(), None),
-        service_by_department=await q.breakdown(q.service_sample(), "department"),
-        service_by_doctor=await q.breakdown(q.service_sample(), "doctor"),
-        triage=triage,
-        arrivals_by_hour=await q.arrivals_by_hour(open_days),
+        open_days=len(by_day),
+        by_source={str(s): int(n) for s, n in sorted(counts["source"])},
+        by_department=q.departments_volume(counts["department"]),
+        by_day=by_day,
+        waits=q.overall(waits),
+        waits_by_department=q.breakdown(waits, "department"),
+        waits_by_category=q.breakdown(waits, "category"),
+        waits_by_hour=q.breakdown(waits, "hour"),
+        waits_by_doctor=q.breakdown(waits, "doctor"),
+        service_times=q.overall(service),
+        service_by_department=q.breakdown(service, "department"),
+        service_by_doctor=q.breakdown(service, "doctor"),
+        triage=q.triage(waits),
+        arrivals_by_hour=_hours_load(counts["hour"], len(by_day)),
     )
+    await q.drop_sample()
     await log_action(
         ctx,
         action="report.viewed",
@@ -329,8 +340,42 @@ def _utc_offset_segments(
 
 
 # ---- the queries ---------------------------------------------------------------------------
+_COLUMN = {
+    "department": "dept_id",
+    "category": "category",
+    "hour": "arrival_hour",
+    "doctor": "doctor_id",
+}
+
+
+def _sample_table(name: str) -> Table:
+    """One narrow row per ticket in scope, with its wait and service time worked out."""
+    return Table(
+        name,
+        MetaData(),
+        Column("dept_id", Uuid),
+        Column("day", Date),
+        Column("status", String(16)),
+        Column("source", String(16)),
+        Column("patient_id", Uuid),
+        Column("category", Integer),
+        Column("arrival_hour", Integer),
+        Column("doctor_id", Uuid),
+        Column("wait_min", Float),  # NULL unless the ticket was called (and not moved away)
+        Column("on_target", Integer),  # 1 if the wait was within the category's target
+        Column("service_min", Float),  # NULL unless served
+        prefixes=["TEMPORARY"],
+        postgresql_on_commit="DROP",
+    )
+
+
 class _Queries:
-    """Builds and runs the report's aggregate queries for one scope."""
+    """Builds and runs the report's aggregate queries for one scope.
+
+    The tickets in scope are first copied, reduced to the few columns the
+    report needs (wait and service minutes, clinic hour, target met), into a
+    temporary table: one scan of ``queue_entries`` instead of one per figure.
+    """
 
     def __init__(
         self,
@@ -356,6 +401,7 @@ class _Queries:
             self.where.append(func.coalesce(QE.called_doctor_id, QE.doctor_id) == doctor.id)
         self.departments: dict[uuid.UUID, Department] = {}
         self.doctors: dict[uuid.UUID, tuple[str, str]] = {}
+        self.t = _sample_table(f"iqms_report_{uuid.uuid4().hex[:12]}")
 
     async def load_labels(self) -> None:
         """Departments (names, triage targets) and doctors (usernames, names): small tables."""
@@ -373,13 +419,13 @@ class _Queries:
     # -- SQL building blocks --
     def seconds_between(self, start: Any, end: Any) -> ColumnElement[float]:
         if self.pg:
-            return cast(extract("epoch", end - start), Float)
+            return func.date_part("epoch", end - start)
         # julianday() is precise to ~0.1 ms at today's dates; round to whole milliseconds.
         return func.round((func.julianday(end) - func.julianday(start)) * 86400.0, 3)
 
     def local_hour(self, column: Any) -> ColumnElement[int]:
         if self.pg:
-            return cast(extract("hour", func.timezone(self.tz.key, column)), Integer)
+            return cast(func.date_part("hour", func.timezone(self.tz.key, column)), Integer)
         start = datetime.combine(self.scope.date_from - timedelta(days=2), time(), UTC)
         end = datetime.combine(self.scope.date_to + timedelta(days=2), time(), UTC)
         segments = _utc_offset_segments(self.tz, start, end)
@@ -413,110 +459,142 @@ class _Queries:
             return default_expr
         return case(*whens, else_=default_expr)
 
-    def waits_sample(self) -> Select:
-        """Called tickets (not the transferred-away originals) with their wait in minutes."""
+    async def build_sample(self) -> None:
+        """Copy the tickets in scope into the temporary sample table."""
+        if self.pg:
+            # Sorting a year of waits for the percentiles needs more than the default 4 MB.
+            await self.ctx.s.execute(text("SET LOCAL work_mem = '256MB'"))
+        await self.ctx.s.execute(CreateTable(self.t))
         wait_s = self.seconds_between(QE.arrived_at, QE.called_at)
-        return select(
-            QE.department_id.label("department"),
-            QE.triage_category.label("category"),
-            self.local_hour(QE.arrived_at).label("hour"),
-            QE.called_doctor_id.label("doctor"),
-            (wait_s / 60.0).label("v"),
-            case((wait_s <= self.target_minutes() * 60, 1), else_=0).label("within"),
-        ).where(
-            *self.where,
-            QE.called_at.is_not(None),
-            QE.status != TicketStatus.TRANSFERRED,
-        )
-
-    def service_sample(self) -> Select:
-        """Served tickets with their consultation time in minutes."""
-        start = func.coalesce(QE.started_at, QE.called_at)
-        return select(
-            QE.department_id.label("department"),
-            QE.triage_category.label("category"),
-            self.local_hour(QE.arrived_at).label("hour"),
-            QE.called_doctor_id.label("doctor"),
-            (self.seconds_between(start, QE.finished_at) / 60.0).label("v"),
-            literal(0).label("within"),
-        ).where(
-            *self.where,
+        waited = and_(QE.called_at.is_not(None), QE.status != TicketStatus.TRANSFERRED)
+        service_start = func.coalesce(QE.started_at, QE.called_at)
+        served = and_(
             QE.status == TicketStatus.SERVED,
             QE.finished_at.is_not(None),
-            start.is_not(None),
+            service_start.is_not(None),
         )
+        rows = select(
+            QE.department_id,
+            QE.service_date,
+            QE.status,
+            QE.source,
+            QE.patient_id,
+            QE.triage_category,
+            self.local_hour(QE.arrived_at),
+            QE.called_doctor_id,
+            case((waited, wait_s / 60.0)),
+            case((waited, case((wait_s <= self.target_minutes() * 60, 1), else_=0))),
+            case((served, self.seconds_between(service_start, QE.finished_at) / 60.0)),
+        ).where(*self.where)
+        await self.ctx.s.execute(insert(self.t).from_select(list(self.t.c.keys()), rows))
 
-    async def _grouped(self, sample: Select, key: str | None) -> list[Any]:
-        """Rows (k, n, mean, median, p90, within) of a sample, grouped by ``key``."""
-        base = sample.subquery("sample")
-        group = base.c[key] if key else None
+    async def drop_sample(self) -> None:
+        """Drop the sample now (PostgreSQL would drop it at commit; SQLite with the connection)."""
+        await self.ctx.s.execute(DropTable(self.t, if_exists=True))
+
+    # -- distributions --
+    async def distributions(self, value: str, keys: Sequence[str]) -> dict[str | None, list[Any]]:
+        """Rows (k, n, mean, median, p90, on_target) of ``value`` overall and by each key."""
         if self.pg:
-            stmt = select(
-                (group if group is not None else literal(None)).label("k"),
-                func.count().label("n"),
-                func.avg(base.c.v).label("mean"),
-                func.percentile_cont(0.5).within_group(base.c.v).label("median"),
-                func.percentile_cont(0.9).within_group(base.c.v).label("p90"),
-                func.sum(base.c.within).label("within"),
-            )
-            if group is not None:
-                stmt = stmt.group_by(group)
-        else:
-            partition = [group] if group is not None else None
-            ranked = select(
-                (group if group is not None else literal(None)).label("k"),
-                base.c.v,
-                base.c.within,
-                func.row_number().over(partition_by=partition, order_by=base.c.v).label("rn"),
-                func.count().over(partition_by=partition).label("cnt"),
-            ).subquery("ranked")
-            stmt = select(
-                ranked.c.k,
-                func.count().label("n"),
-                func.avg(ranked.c.v).label("mean"),
-                _sqlite_percentile(ranked, 0.5).label("median"),
-                _sqlite_percentile(ranked, 0.9).label("p90"),
-                func.sum(ranked.c.within).label("within"),
-            )
-            if group is not None:
-                stmt = stmt.group_by(ranked.c.k)
-        return list((await self.ctx.s.execute(stmt)).all())
+            return await self._pg_distributions(value, keys)
+        out: dict[str | None, list[Any]] = {}
+        for key in (None, *keys):
+            out[key] = await self._sqlite_distribution(value, key)
+        return out
 
-    async def distribution(self, sample: Select, key: None) -> Distribution:
-        rows = await self._grouped(sample, key)
+    async def _pg_distributions(
+        self, value: str, keys: Sequence[str]
+    ) -> dict[str | None, list[Any]]:
+        # One query: GROUPING SETS ((), (dept), (category), ...) with percentile_cont.
+        t = self.t
+        v = t.c[value]
+        cols = [t.c[_COLUMN[k]] for k in keys]
+        stmt = (
+            select(
+                func.grouping(*cols).label("g"),
+                *cols,
+                func.count(v).label("n"),
+                func.avg(v).label("mean"),
+                func.percentile_cont(0.5).within_group(v).label("median"),
+                func.percentile_cont(0.9).within_group(v).label("p90"),
+                func.sum(t.c.on_target).label("on_target"),
+            )
+            .where(v.is_not(None))
+            .group_by(func.grouping_sets(tuple_(), *(tuple_(c) for c in cols)))
+        )
+        rows = (await self.ctx.s.execute(stmt)).all()
+        everything = (1 << len(keys)) - 1  # grouping() sets a bit per key not grouped by
+        out: dict[str | None, list[Any]] = {None: [], **{k: [] for k in keys}}
+        for row in rows:
+            if row.g == everything:
+                out[None].append(_Dist(None, row.n, row.mean, row.median, row.p90, row.on_target))
+                continue
+            for i, key in enumerate(keys):
+                if row.g == everything & ~(1 << (len(keys) - 1 - i)):
+                    k = getattr(row, _COLUMN[key])
+                    out[key].append(_Dist(k, row.n, row.mean, row.median, row.p90, row.on_target))
+        return out
+
+    async def _sqlite_distribution(self, value: str, key: str | None) -> list[Any]:
+        # No percentile function: rank each group's values with window functions and
+        # interpolate between the two ranks around the percentile (as percentile_cont does).
+        t = self.t
+        v = t.c[value]
+        group = t.c[_COLUMN[key]] if key else None
+        partition = [group] if group is not None else None
+        ranked = (
+            select(
+                (group if group is not None else literal(None)).label("k"),
+                v.label("v"),
+                t.c.on_target,
+                func.row_number().over(partition_by=partition, order_by=v).label("rn"),
+                func.count().over(partition_by=partition).label("cnt"),
+            )
+            .where(v.is_not(None))
+            .subquery("ranked")
+        )
+        stmt = select(
+            ranked.c.k,
+            func.count().label("n"),
+            func.avg(ranked.c.v).label("mean"),
+            _sqlite_percentile(ranked, 0.5).label("median"),
+            _sqlite_percentile(ranked, 0.9).label("p90"),
+            func.sum(ranked.c.on_target).label("on_target"),
+        )
+        if group is not None:
+            stmt = stmt.group_by(ranked.c.k)
+        rows = (await self.ctx.s.execute(stmt)).all()
+        return [_Dist(r.k, r.n, r.mean, r.median, r.p90, r.on_target) for r in rows]
+
+    def overall(self, dists: dict[str | None, list[Any]]) -> Distribution:
+        rows = [r for r in dists[None] if r.n]
         return _distribution(rows[0]) if rows else Distribution(0, None, None, None)
 
-    async def breakdown(self, sample: Select, key: str) -> list[Breakdown]:
-        rows = await self._grouped(sample, key)
-        out = [Breakdown(*self.label(key, r.k), minutes=_distribution(r)) for r in rows]
+    def breakdown(self, dists: dict[str | None, list[Any]], key: str) -> list[Breakdown]:
+        out = [Breakdown(*self.label(key, r.k), minutes=_distribution(r)) for r in dists[key]]
         return sorted(out, key=_sort_key(key))
 
-    async def waits_by_category(self) -> tuple[list[Breakdown], list[TriageResult]]:
-        rows = await self._grouped(self.waits_sample(), "category")
-        breakdown = sorted(
-            (Breakdown(*self.label("category", r.k), minutes=_distribution(r)) for r in rows),
-            key=_sort_key("category"),
-        )
-        by_cat = {int(r.k): r for r in rows}
+    def triage(self, waits: dict[str | None, list[Any]]) -> list[TriageResult]:
+        by_cat = {int(r.k): r for r in waits["category"]}
         scoped = (
             [self.department] if self.department is not None else list(self.departments.values())
         )
         per_dept = [triage_targets(d.triage_targets) for d in scoped] or [triage_targets(None)]
-        triage = []
+        results = []
         for cat in TriageCategory:
             minutes = [t[cat] for t in per_dept]
             row = by_cat.get(int(cat))
-            triage.append(
+            results.append(
                 TriageResult(
                     category=int(cat),
                     label=cat.label,
                     target_min=min(minutes),
                     target_max=max(minutes),
                     seen=int(row.n) if row else 0,
-                    within_target=int(row.within or 0) if row else 0,
+                    within_target=int(row.on_target or 0) if row else 0,
                 )
             )
-        return breakdown, triage
+        return results
 
     def label(self, key: str, value: Any) -> tuple[str, str]:
         if key == "department":
@@ -534,42 +612,54 @@ class _Queries:
             return found if found else ("?", "unknown doctor")
         raise ValueError(key)
 
-    async def outcomes(self) -> Outcomes:
-        rows = (
-            await self.ctx.s.execute(
-                select(QE.status, func.count()).where(*self.where).group_by(QE.status)
-            )
-        ).all()
-        return _outcomes({TicketStatus(s): int(n) for s, n in rows})
+    # -- counts --
+    async def counts(self) -> dict[str, list[tuple[Any, ...]]]:
+        """Ticket counts for each of ``_COUNT_SETS``: rows of (key columns..., count)."""
+        t = self.t
+        out: dict[str, list[tuple[Any, ...]]] = {name: [] for name in _COUNT_SETS}
+        if not self.pg:
+            for name, set_cols in _COUNT_SETS.items():
+                cols = [t.c[c] for c in set_cols]
+                rows = (await self.ctx.s.execute(select(*cols, func.count()).group_by(*cols))).all()
+                out[name] = [tuple(r) for r in rows]
+            return out
+        # PostgreSQL: all of them in one pass with GROUPING SETS.
+        names = list(dict.fromkeys(c for cols in _COUNT_SETS.values() for c in cols))
+        all_cols = [t.c[c] for c in names]
+        stmt = select(func.grouping(*all_cols).label("g"), *all_cols, func.count().label("n"))
+        stmt = stmt.group_by(
+            func.grouping_sets(*(tuple_(*(t.c[c] for c in cols)) for cols in _COUNT_SETS.values()))
+        )
+        mask_of = {
+            sum(1 << (len(names) - 1 - i) for i, c in enumerate(names) if c not in cols): name
+            for name, cols in _COUNT_SETS.items()
+        }
+        for row in (await self.ctx.s.execute(stmt)).all():
+            name = mask_of[row.g]
+            out[name].append((*(getattr(row, c) for c in _COUNT_SETS[name]), row.n))
+        return out
 
-    async def people(self) -> tuple[int, int, int]:
+    async def people(self) -> tuple[int, int]:
+        """Distinct registered patients, and tickets without one (walk-ins)."""
+        t = self.t
+        per_patient = (
+            select(t.c.patient_id, func.count().label("n")).group_by(t.c.patient_id).subquery()
+        )
         row = (
             await self.ctx.s.execute(
                 select(
-                    func.count(distinct(QE.patient_id)),
-                    func.coalesce(func.sum(case((QE.patient_id.is_(None), 1), else_=0)), 0),
-                    func.count(distinct(QE.service_date)),
-                ).where(*self.where)
+                    func.coalesce(
+                        func.sum(case((per_patient.c.patient_id.is_not(None), 1), else_=0)), 0
+                    ),
+                    func.coalesce(
+                        func.sum(case((per_patient.c.patient_id.is_(None), per_patient.c.n))), 0
+                    ),
+                )
             )
         ).one()
-        return int(row[0]), int(row[1]), int(row[2])
+        return int(row[0]), int(row[1])
 
-    async def by_source(self) -> dict[str, int]:
-        rows = (
-            await self.ctx.s.execute(
-                select(QE.source, func.count()).where(*self.where).group_by(QE.source)
-            )
-        ).all()
-        return {str(s.value if hasattr(s, "value") else s): int(n) for s, n in sorted(rows)}
-
-    async def by_department(self) -> list[DepartmentVolume]:
-        rows = (
-            await self.ctx.s.execute(
-                select(QE.department_id, QE.status, func.count())
-                .where(*self.where)
-                .group_by(QE.department_id, QE.status)
-            )
-        ).all()
+    def departments_volume(self, rows: list[tuple[Any, ...]]) -> list[DepartmentVolume]:
         counts: dict[uuid.UUID, dict[TicketStatus, int]] = {}
         for dept_id, status, n in rows:
             counts.setdefault(_as_uuid(dept_id), {})[TicketStatus(status)] = int(n)
@@ -579,31 +669,38 @@ class _Queries:
             out.append(DepartmentVolume(code=code, name=name, outcomes=_outcomes(by_status)))
         return sorted(out, key=lambda d: d.code)
 
-    async def by_day(self) -> list[DayVolume]:
-        rows = (
-            await self.ctx.s.execute(
-                select(QE.service_date, QE.status, func.count())
-                .where(*self.where)
-                .group_by(QE.service_date, QE.status)
-            )
-        ).all()
-        counts: dict[date, dict[TicketStatus, int]] = {}
-        for day, status, n in rows:
-            counts.setdefault(day, {})[TicketStatus(status)] = int(n)
-        return [DayVolume(day=d, outcomes=_outcomes(c)) for d, c in sorted(counts.items())]
 
-    async def arrivals_by_hour(self, open_days: int) -> list[HourLoad]:
-        hour = self.local_hour(QE.arrived_at).label("hour")
-        base = select(hour).where(*self.where).subquery("arrivals")
-        rows = (
-            await self.ctx.s.execute(
-                select(base.c.hour, func.count()).group_by(base.c.hour).order_by(base.c.hour)
-            )
-        ).all()
-        return [
-            HourLoad(hour=int(h), arrivals=int(n), per_open_day=int(n) / max(open_days, 1))
-            for h, n in rows
-        ]
+_COUNT_SETS: dict[str, tuple[str, ...]] = {
+    "status": ("status",),
+    "source": ("source",),
+    "department": ("dept_id", "status"),
+    "day": ("day", "status"),
+    "hour": ("arrival_hour",),
+}
+
+
+def _days_volume(rows: list[tuple[Any, ...]]) -> list[DayVolume]:
+    counts: dict[date, dict[TicketStatus, int]] = {}
+    for day, status, n in rows:
+        counts.setdefault(day, {})[TicketStatus(status)] = int(n)
+    return [DayVolume(day=d, outcomes=_outcomes(c)) for d, c in sorted(counts.items())]
+
+
+def _hours_load(rows: list[tuple[Any, ...]], open_days: int) -> list[HourLoad]:
+    return [
+        HourLoad(hour=int(h), arrivals=int(n), per_open_day=int(n) / max(open_days, 1))
+        for h, n in sorted(rows)
+    ]
+
+
+@dataclass(frozen=True)
+class _Dist:
+    k: Any
+    n: int
+    mean: float | None
+    median: float | None
+    p90: float | None
+    on_target: int | None
 
 
 def _sqlite_percentile(ranked: Any, p: float) -> ColumnElement[float]:
