@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import secrets
-import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
 from iqms.core import migrate
-from iqms.core.clock import Clock, SystemClock, service_date
+from iqms.core.clock import Clock, FrozenClock, SystemClock
 from iqms.core.config import Settings
 from iqms.core.db import Database
 from iqms.core.enums import (
-    DEFAULT_TRIAGE_TARGET_MINUTES,
     DoctorStatus,
     NotifyChannel,
     Role,
     TicketSource,
     TriageCategory,
 )
-from iqms.core.models import Department, Doctor, Patient, QueueEntry, TicketCounter, User
-from iqms.core.security.passwords import hash_password
+from iqms.core.security.rbac import Principal
+from iqms.core.service import Context
 
 DEPARTMENTS = [
     ("GEN", "General Practice", "A"),
@@ -70,6 +68,10 @@ TICKETS = [
 ]
 
 
+# Harry Walker has an appointment in Orthopaedics later today.
+APPOINTMENT_PATIENT = 7
+
+
 @dataclass
 class DemoSummary:
     database_url: str
@@ -108,56 +110,67 @@ async def create_demo(
 
 
 async def _seed(db: Database, settings: Settings, clock: Clock, summary: DemoSummary) -> None:
+    """Build the clinic through the core services, in one transaction.
+
+    The seeding runs on a clock that starts an hour ago and moves forward to
+    each ticket's arrival, so numbers, due times, wait estimates and the
+    audit trail are exactly what the live system would have produced.
+    """
+    from iqms.core.services import clinic, patients, queue, users
+
     now = clock.now()
-    today = service_date(now, settings.tz)
-    async with db.transaction() as s:
-        depts: dict[str, Department] = {}
+    seeding = FrozenClock(now - timedelta(minutes=60))
+    async with db.transaction() as session:
+        ctx = Context(
+            db=db, principal=Principal.system("demo"), settings=settings, clock=seeding
+        ).bind(session)
         for code, name, prefix in DEPARTMENTS:
-            dept = Department(id=uuid.uuid4(), code=code, name=name, ticket_prefix=prefix)
-            s.add(dept)
-            depts[code] = dept
+            await clinic.create_department(ctx, code=code, name=name, ticket_prefix=prefix)
             summary.departments.append((code, name, prefix))
         for username, full_name, role in STAFF:
             password = f"{username}-{secrets.token_hex(4)}"
-            s.add(User(username=username, full_name=full_name, role=role,
-                       password_hash=hash_password(settings, password)))  # fmt: skip
+            await users.create(
+                ctx, username=username, full_name=full_name, role=role, password=password
+            )
             summary.accounts.append((username, role.value, password))
-        await s.flush()
         for username, full_name, code, room in DOCTORS:
             password = f"{username}-{secrets.token_hex(4)}"
-            user = User(id=uuid.uuid4(), username=username, full_name=full_name, role=Role.DOCTOR,
-                        password_hash=hash_password(settings, password))  # fmt: skip
-            s.add(user)
-            await s.flush()
-            s.add(Doctor(user_id=user.id, department_id=depts[code].id, room=room,
-                         status=DoctorStatus.AVAILABLE, status_changed_at=now))  # fmt: skip
+            await users.create(
+                ctx, username=username, full_name=full_name, role=Role.DOCTOR, password=password
+            )
+            doctor = await clinic.create_doctor(ctx, user=username, department=code, room=room)
+            await clinic.set_doctor_status(ctx, doctor=doctor.id, status=DoctorStatus.AVAILABLE)
             summary.accounts.append((username, Role.DOCTOR.value, password))
             summary.doctors.append((full_name, code, room))
-        patients: list[Patient] = []
-        for i, (name, phone, dob, channel, lang) in enumerate(PATIENTS, start=1):
-            p = Patient(id=uuid.uuid4(), mrn=f"MRN{i:06d}", full_name=name, phone=phone,
-                        date_of_birth=date.fromisoformat(dob), notify_channel=channel, language=lang)  # fmt: skip
-            s.add(p)
-            patients.append(p)
-        summary.patients = len(patients)
-        await s.flush()
-        counters: dict[str, int] = {}
-        for code, patient_index, category, minutes_ago in sorted(TICKETS, key=lambda t: -t[3]):
-            dept = depts[code]
-            counters[code] = counters.get(code, 0) + 1
-            seq = counters[code]
-            arrived = now - timedelta(minutes=minutes_ago)
-            number = f"{dept.ticket_prefix}-{seq:03d}"
-            s.add(
-                QueueEntry(
-                    service_date=today, department_id=dept.id, sequence=seq, ticket_number=number,
-                    patient_id=patients[patient_index].id if patient_index is not None else None,
-                    triage_category=int(category), queue_band=0 if category == TriageCategory.IMMEDIATE else 1,
-                    source=TicketSource.RECEPTION if patient_index is not None else TicketSource.KIOSK,
-                    arrived_at=arrived,
-                    due_at=arrived + timedelta(minutes=DEFAULT_TRIAGE_TARGET_MINUTES[category]),
+        registered = []
+        for name, phone, dob, channel, lang in PATIENTS:
+            registered.append(
+                await patients.register(
+                    ctx,
+                    full_name=name,
+                    phone=phone,
+                    date_of_birth=date.fromisoformat(dob),
+                    notify_channel=channel.value,
+                    language=lang,
                 )
-            )  # fmt: skip
-            summary.waiting.append((number, code, int(category)))
-        for code, last in counters.items():
-            s.add(TicketCounter(department_id=depts[code].id, service_date=today, last_number=last))
+            )
+        summary.patients = len(registered)
+        for code, patient_index, category, minutes_ago in sorted(TICKETS, key=lambda t: -t[3]):
+            seeding.set(now - timedelta(minutes=minutes_ago))
+            ticket = await queue.issue(
+                ctx,
+                department=code,
+                patient=registered[patient_index].id if patient_index is not None else None,
+                triage_category=int(category),
+                source=TicketSource.RECEPTION if patient_index is not None else TicketSource.KIOSK,
+            )
+            summary.waiting.append((ticket.ticket_number, code, int(category)))
+        # An appointment later today, to check in from the kiosk or reception.
+        seeding.set(now)
+        await clinic.book_appointment(
+            ctx,
+            patient=registered[APPOINTMENT_PATIENT].id,
+            department="ORT",
+            doctor="drgarcia",
+            scheduled_at=now + timedelta(minutes=40),
+        )
