@@ -11,6 +11,7 @@ from iqms.commands import admin as admin_commands
 from iqms.commands import auth as auth_commands
 from iqms.commands import db as db_commands
 from iqms.commands import demo as demo_commands
+from iqms.commands import queue as queue_commands
 from iqms.commands import simulate as simulate_commands
 from iqms.commands import sync as sync_commands
 from iqms.commands import worker as worker_commands
@@ -45,6 +46,7 @@ def root(
 
 app.add_typer(db_commands.app, name="db")
 app.add_typer(admin_commands.app, name="admin")
+app.add_typer(queue_commands.app, name="queue")
 app.command(name="demo")(demo_commands.demo)
 app.command(name="simulate")(simulate_commands.simulate)
 app.command(name="login")(auth_commands.login)

@@ -70,6 +70,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "iqms.core.services.queue.doctor_queue": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.queue.queue_list": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.queue.get_ticket": frozenset({ADMIN, STAFF, DOCTOR}),
+    "iqms.core.services.queue.watch": ALL,
     # notifications
     "iqms.core.services.notifications.list_notifications": frozenset({ADMIN, STAFF}),
     "iqms.core.services.notifications.retry": frozenset({ADMIN}),

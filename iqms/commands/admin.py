@@ -23,3 +23,8 @@ app.add_typer(admin_notifications.app, name="notifications")
 from iqms.commands import admin_sync  # noqa: E402
 
 app.add_typer(admin_sync.app, name="sync")
+
+from iqms.commands import admin_departments, admin_doctors  # noqa: E402
+
+app.add_typer(admin_departments.app, name="departments")
+app.add_typer(admin_doctors.app, name="doctors")

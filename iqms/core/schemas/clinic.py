@@ -29,27 +29,44 @@ def parse(model: type[M], **data: Any) -> M:
         raise ValidationError(f"{field}: {msg}" if field else msg, field=field) from None
 
 
-def _upper_code(value: object) -> object:
-    if isinstance(value, str):
-        return value.strip().upper()
-    return value
+def _code(value: object) -> object:
+    if not isinstance(value, str):
+        raise ValueError("department code must be text")
+    code = value.strip().upper()
+    if not re.fullmatch(r"[A-Z0-9][A-Z0-9_-]{0,15}", code):
+        raise ValueError(
+            "department code must be 1 to 16 letters, digits, '-' or '_' (like GEN or XRAY)"
+        )
+    return code
+
+
+def _prefix(value: object) -> object:
+    if not isinstance(value, str):
+        raise ValueError("ticket prefix must be text")
+    prefix = value.strip().upper()
+    if not re.fullmatch(r"[A-Z]{1,3}", prefix):
+        raise ValueError("ticket prefix must be 1 to 3 letters (like A)")
+    return prefix
+
+
+def _room(value: object) -> object:
+    if not isinstance(value, str):
+        raise ValueError("room must be text")
+    room = re.sub(r"\s+", " ", value).strip()
+    if not 1 <= len(room) <= 20 or any(ord(ch) < 32 for ch in room):
+        raise ValueError("room must be 1 to 20 printable characters (like Room 3)")
+    return room
 
 
 DepartmentCode = Annotated[
-    str,
-    BeforeValidator(_upper_code),
-    Field(pattern=r"^[A-Z0-9][A-Z0-9_-]{0,15}$", examples=["GEN"], description="Short code"),
+    str, BeforeValidator(_code), Field(examples=["GEN"], description="Short code")
 ]
 TicketPrefix = Annotated[
     str,
-    BeforeValidator(_upper_code),
-    Field(pattern=r"^[A-Z]{1,3}$", examples=["A"], description="1-3 letters before the number"),
+    BeforeValidator(_prefix),
+    Field(examples=["A"], description="1-3 letters before the number"),
 ]
-Room = Annotated[
-    str,
-    BeforeValidator(lambda v: re.sub(r"\s+", " ", v).strip() if isinstance(v, str) else v),
-    Field(min_length=1, max_length=20, pattern=r"^[^\x00-\x1f]+$", examples=["Room 3"]),
-]
+Room = Annotated[str, BeforeValidator(_room), Field(examples=["Room 3"])]
 ServiceMinutes = Annotated[int, Field(ge=1, le=480, description="Typical consultation minutes")]
 
 

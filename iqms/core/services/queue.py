@@ -19,6 +19,7 @@ from iqms.core import eta, queue_engine, queue_policy
 from iqms.core.enums import DoctorStatus, Role, TicketSource, TicketStatus, TriageCategory
 from iqms.core.errors import Conflict, InvalidTransition, PermissionDenied, ValidationError
 from iqms.core.events import (
+    Subscription,
     TicketCalled,
     TicketCancelled,
     TicketCategoryChanged,
@@ -31,6 +32,7 @@ from iqms.core.events import (
     TicketStarted,
     TicketTransferred,
     publish,
+    subscribe,
 )
 from iqms.core.models import Appointment, Department, Doctor, Patient, QueueEntry, User
 from iqms.core.schemas.queue import (
@@ -913,3 +915,12 @@ async def get_ticket(ctx: Context, *, ticket: uuid.UUID | str) -> TicketOut:
     if entry.status == TicketStatus.WAITING:
         estimate = await eta.estimate_for_entry(ctx.s, entry, now=ctx.now(), settings=ctx.settings)
     return await _ticket_out(ctx, entry, estimate=estimate)
+
+
+@operation(Permission.EVENTS_SUBSCRIBE, readonly=True)
+async def watch(ctx: Context, *, department: uuid.UUID | str | None = None) -> Subscription:
+    """A live subscription to committed queue events (optionally one department's)."""
+    department_id = None
+    if department is not None:
+        department_id = (await queue_engine.find_department(ctx.s, department)).id
+    return subscribe(ctx.db, department_id=department_id)
