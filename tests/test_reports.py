@@ -313,3 +313,22 @@ async def test_bad_scope_is_a_clear_error(ctx: Context) -> None:
         await reports.clinic_report(ctx, date_from=D1, date_to=D2, department="XYZ")
     with pytest.raises(NotFound, match="no doctor with username 'nobody'"):
         await reports.clinic_report(ctx, date_from=D1, date_to=D2, doctor="nobody")
+
+
+async def test_targets_count_whole_minutes(ctx: Context) -> None:
+    """10 min 59 s meets a 10-minute target, 11 min misses it; 'immediate' is within the minute."""
+    c = await seed_clinic(ctx)
+    S = TicketStatus
+    async with ctx.db.transaction() as s:
+        s.add_all(
+            [
+                entry(c, D1, "PED", 2, S.SERVED, "09:00", wait=10 + 59 / 60, service=5, doctor="drpatel"),
+                entry(c, D1, "PED", 2, S.SERVED, "09:05", wait=11, service=5, doctor="drpatel"),
+                entry(c, D1, "PED", 1, S.SERVED, "09:10", wait=0.5, service=5, doctor="drpatel"),
+                entry(c, D1, "PED", 1, S.SERVED, "09:15", wait=1, service=5, doctor="drpatel"),
+            ]
+        )  # fmt: skip
+    r = await reports.clinic_report(ctx, date_from=D1, date_to=D1)
+    triage = {t.category: (t.seen, t.within_target) for t in r.triage}
+    assert triage[2] == (2, 1)
+    assert triage[1] == (2, 1)

@@ -28,3 +28,8 @@ from iqms.commands import admin_departments, admin_doctors  # noqa: E402
 
 app.add_typer(admin_departments.app, name="departments")
 app.add_typer(admin_doctors.app, name="doctors")
+
+from iqms.commands import admin_export, admin_report  # noqa: E402
+
+app.command(name="report")(admin_report.report)
+app.add_typer(admin_export.app, name="export")

@@ -1,0 +1,1 @@
+"""Rendering reports and exports outside the core: terminal, HTML, CSV and JSON."""
