@@ -70,20 +70,22 @@ async def _next_mrn(ctx: Context) -> str:
 
 
 async def _same_person(ctx: Context, data: PatientCreate) -> Patient | None:
-    conditions = []
+    """A record with the same national id, else one with the same phone and date of birth."""
     if data.national_id:
-        conditions.append(Patient.national_id == data.national_id)
+        found = (
+            await ctx.s.execute(select(Patient).where(Patient.national_id == data.national_id))
+        ).scalar_one_or_none()
+        if found is not None:
+            return found
     if data.phone and data.date_of_birth:
-        conditions.append(
-            (Patient.phone == data.phone) & (Patient.date_of_birth == data.date_of_birth)
+        stmt = (
+            select(Patient)
+            .where(Patient.phone == data.phone, Patient.date_of_birth == data.date_of_birth)
+            .order_by(Patient.mrn)
+            .limit(1)
         )
-    if not conditions:
-        return None
-    return (
-        (await ctx.s.execute(select(Patient).where(or_(*conditions)).limit(1)))
-        .scalars()
-        .one_or_none()
-    )
+        return (await ctx.s.execute(stmt)).scalar_one_or_none()
+    return None
 
 
 @operation(Permission.PATIENTS_CREATE)
@@ -112,11 +114,9 @@ async def register(
         values["notify_channel"] = notify_channel
     data = parse(PatientCreate, **values)
     same = await _same_person(ctx, data)
-    if same is not None and (not allow_duplicate or same.national_id == data.national_id):
-        if data.national_id and same.national_id == data.national_id:
-            raise Conflict(
-                f"national id already registered to patient {same.mrn}", field="national_id"
-            )
+    if same is not None and data.national_id and same.national_id == data.national_id:
+        raise Conflict(f"national id already registered to patient {same.mrn}", field="national_id")
+    if same is not None and not allow_duplicate:
         raise Conflict(
             f"a patient with this phone and date of birth is already registered ({same.mrn}); "
             "use that record, or register anyway if this is another person",
