@@ -176,3 +176,24 @@ async def test_appointment_rules(ctx: Context, clock: FrozenClock) -> None:
         await clinic.check_in(ctx, appointment=later.id)
     today = await clinic.list_appointments(ctx, department="PED")
     assert [a.status for a in today] == [AppointmentStatus.CANCELLED]
+
+
+async def test_doctor_changes_are_published_for_boards(ctx: Context, db_url: str) -> None:
+    from iqms.core.db import Database
+    from iqms.core.events import DoctorChanged, subscribe
+
+    c = await small_clinic(ctx)
+    listener = Database(db_url)
+    try:
+        async with subscribe(listener, department_id=c.ped.id, poll_interval=0.02) as events:
+            await clinic.set_doctor_status(ctx, doctor="drsmith", status="paused")  # GEN
+            await clinic.set_doctor_status(ctx, doctor="drpatel", status="off")
+            got = await events.next(within=5)
+            assert isinstance(got, DoctorChanged)
+            assert (got.room, got.status) == ("Room 5", "off")
+            await clinic.assign_room(ctx, doctor="drsmith", room="Room 6", department="PED")
+            moved = await events.next(within=5)
+            assert isinstance(moved, DoctorChanged) and moved.room == "Room 6"
+            assert moved.previous_department_id == c.gen.id
+    finally:
+        await listener.dispose()

@@ -28,7 +28,7 @@ from iqms.commands._common import (
 )
 from iqms.commands._session import open_context
 from iqms.core.config import Settings
-from iqms.core.events import Resync, TicketEvent, TicketTransferred
+from iqms.core.events import DoctorChanged, DomainEvent, Resync, TicketTransferred
 from iqms.core.schemas.queue import TicketOut, TicketStatusView
 from iqms.core.service import Context
 from iqms.core.services import clinic, queue
@@ -426,9 +426,11 @@ def doctor_queue(
 
 
 # ---- live events --------------------------------------------------------------------------------
-def _event_line(settings: Settings, event: TicketEvent, codes: dict[Any, str]) -> str:
+def _event_line(settings: Settings, event: DomainEvent, codes: dict[Any, str]) -> str:
     when = _local(settings, event.occurred_at, "%H:%M:%S")
     dept = codes.get(event.department_id, "?")
+    if isinstance(event, DoctorChanged):
+        return f"{when} {'doctor':<16} {event.room} [{dept}] {event.status}"
     text = f"{when} {event.kind.replace('_', '-'):<16} {event.ticket_number} [{dept}]"
     if event.room and event.kind in ("called", "recalled", "started", "served"):
         text += f" {event.room}"

@@ -170,6 +170,29 @@ class TicketReturned(TicketEvent):
     kind: ClassVar[str] = "returned"
 
 
+@dataclass(frozen=True, kw_only=True)
+class DoctorChanged:
+    """A doctor's status or room changed (boards show rooms of doctors on duty)."""
+
+    kind: ClassVar[str] = "doctor_changed"
+
+    doctor_id: uuid.UUID
+    department_id: uuid.UUID
+    room: str
+    status: str
+    occurred_at: datetime
+    previous_department_id: uuid.UUID | None = None
+
+    def concerns(self, department_id: uuid.UUID) -> bool:
+        return department_id in (self.department_id, self.previous_department_id)
+
+    def to_payload(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        for f in fields(self):
+            out[f.name] = _plain(getattr(self, f.name))
+        return out
+
+
 @dataclass(frozen=True)
 class Resync:
     """Not a domain event: the stream may have missed events; reload the view."""
@@ -182,9 +205,10 @@ class Resync:
         return True
 
 
-EVENT_TYPES: dict[str, type[TicketEvent]] = {
+EVENT_TYPES: dict[str, type[TicketEvent] | type[DoctorChanged]] = {
     cls.kind: cls
     for cls in (
+        DoctorChanged,
         TicketIssued,
         TicketCalled,
         TicketRecalled,
@@ -199,7 +223,8 @@ EVENT_TYPES: dict[str, type[TicketEvent]] = {
     )
 }
 
-Event = TicketEvent | Resync
+DomainEvent = TicketEvent | DoctorChanged
+Event = TicketEvent | DoctorChanged | Resync
 
 
 def _plain(value: Any) -> Any:
@@ -212,7 +237,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def event_from_payload(payload: dict[str, Any]) -> TicketEvent | None:
+def event_from_payload(payload: dict[str, Any]) -> DomainEvent | None:
     """Rebuild a typed event from :meth:`TicketEvent.to_payload`; None if unknown."""
     cls = EVENT_TYPES.get(str(payload.get("kind")))
     if cls is None:
@@ -239,7 +264,7 @@ def event_from_payload(payload: dict[str, Any]) -> TicketEvent | None:
 
 
 # ---- publishing ---------------------------------------------------------------------------------
-async def publish(ctx: Context, event: TicketEvent) -> None:
+async def publish(ctx: Context, event: DomainEvent) -> None:
     """Publish ``event`` in the running operation's transaction (delivered only on commit)."""
     session = ctx.s
     payload = event.to_payload()
@@ -461,6 +486,8 @@ def subscribe(
 __all__ = [
     "CHANNEL",
     "EVENT_TYPES",
+    "DoctorChanged",
+    "DomainEvent",
     "Event",
     "Resync",
     "Subscription",

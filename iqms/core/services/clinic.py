@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from iqms.core import queue_engine, queue_policy
 from iqms.core.enums import AppointmentStatus, DoctorStatus, Role, TicketSource, TicketStatus
 from iqms.core.errors import Conflict, InvalidTransition, NotFound, ValidationError
+from iqms.core.events import DoctorChanged, publish
 from iqms.core.models import Appointment, Department, Doctor, Patient, QueueEntry, User
 from iqms.core.schemas.clinic import (
     AppointmentBook,
@@ -327,6 +328,7 @@ async def assign_room(
     """Move a doctor to another room (and optionally another department)."""
     data = parse(DoctorCreate, room=room)
     found = await queue_engine.find_doctor(ctx.s, doctor, for_update=True)
+    previous_department = found.department_id
     changed: dict[str, Any] = {}
     if department is not None:
         dept = await queue_engine.find_department(ctx.s, department)
@@ -346,7 +348,28 @@ async def assign_room(
     if changed:
         await ctx.s.flush()
         await log_action(ctx, action="doctor.updated", target=("doctor", found.id), details=changed)
+        await _publish_doctor(ctx, found, previous_department_id=previous_department)
     return await _doctor_out(ctx, found)
+
+
+async def _publish_doctor(
+    ctx: Context, doctor: Doctor, *, previous_department_id: uuid.UUID | None = None
+) -> None:
+    await publish(
+        ctx,
+        DoctorChanged(
+            doctor_id=doctor.id,
+            department_id=doctor.department_id,
+            room=doctor.room,
+            status=doctor.status.value,
+            occurred_at=ctx.now(),
+            previous_department_id=(
+                previous_department_id
+                if previous_department_id not in (None, doctor.department_id)
+                else None
+            ),
+        ),
+    )
 
 
 def _doctor_status(value: DoctorStatus | str) -> DoctorStatus:
@@ -395,6 +418,7 @@ async def set_doctor_status(
             target=("doctor", found.id),
             details={"from": before.value, "to": new.value, "room": found.room},
         )
+        await _publish_doctor(ctx, found)
     return await _doctor_out(ctx, found)
 
 
