@@ -191,3 +191,19 @@ async def test_subscription_iterates_with_async_for(ctx: Context, db_url: str) -
         assert seen == ["B-001", "B-002"]
     finally:
         await other.dispose()
+
+
+@pytest.mark.sqlite
+async def test_a_broken_listener_surfaces_as_an_error_not_silence(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    db = Database(sqlite_url)
+    try:
+        async with subscribe(db, poll_interval=0.02) as events:
+            # The events table vanishing (a broken or replaced database) stops the listener.
+            async with db.transaction() as s:
+                await s.execute(text("DROP TABLE queue_events"))
+            with pytest.raises(Exception, match="queue_events"):
+                await events.next(within=5)
+    finally:
+        await db.dispose()

@@ -325,8 +325,7 @@ class Subscription:
         if self._closed:
             raise RuntimeError("subscription already closed")
         self._ready = asyncio.Event()
-        runner = self._run_postgres if self.db.is_postgres else self._run_sqlite
-        self._task = asyncio.create_task(runner(), name="iqms-events")
+        self._task = asyncio.create_task(self._supervise(), name="iqms-events")
         waiter = asyncio.ensure_future(self._ready.wait())
         done, _ = await asyncio.wait({waiter, self._task}, return_when=asyncio.FIRST_COMPLETED)
         if self._task in done:
@@ -334,6 +333,20 @@ class Subscription:
             exc = self._task.exception()
             if exc is not None:
                 raise exc
+
+    async def _supervise(self) -> None:
+        """Run the listener; once it is up, hand any failure to the consumer (not lose it)."""
+        assert self._ready is not None
+        runner = self._run_postgres if self.db.is_postgres else self._run_sqlite
+        try:
+            await runner()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            if not self._ready.is_set():
+                raise
+            log.warning("event listener stopped: %s", exc)
+            self._queue.put_nowait(exc)
 
     async def close(self) -> None:
         """Stop listening and release the connection."""
