@@ -17,7 +17,7 @@ from iqms.commands._common import ExitCode, fail, info, run, settings_or_exit
 from iqms.commands._session import open_context
 from iqms.commands.admin_report import date_range
 from iqms.core.services import exports
-from iqms.reporting.writers import FORMATS, writer_for
+from iqms.reporting.writers import FORMATS, RowWriter, writer_for
 
 app = typer.Typer(
     help="Export queue history or audit records to CSV or JSON lines.", no_args_is_help=True
@@ -125,10 +125,15 @@ def _run_export(
     async def go() -> int:
         async with open_context(settings) as ctx:
             with _destination(path) as stream, progress:
-                writer = writer_for(fmt, stream, columns)
+                writers: list[RowWriter] = []
+
+                def on_start(total: int) -> None:
+                    # Called once the export is allowed and valid: only now write a header.
+                    writers.append(writer_for(fmt, stream, columns))
+                    progress.update(task, total=total)
 
                 def on_rows(rows: list[dict[str, Any]]) -> None:
-                    writer.write(rows)
+                    writers[0].write(rows)
                     progress.advance(task, len(rows))
 
                 return int(
@@ -137,7 +142,7 @@ def _run_export(
                         date_from=start,
                         date_to=end,
                         on_rows=on_rows,
-                        on_start=lambda total: progress.update(task, total=total),
+                        on_start=on_start,
                         destination=str(path) if path else "stdout",
                         **kwargs,
                     )
