@@ -201,7 +201,7 @@ def test_overtaking_counts_only_arrivals_due_earlier() -> None:
 
 
 def test_arrival_rates_follow_recent_arrivals() -> None:
-    rates = arrival_rates([(4, 1.0)] * 20 + [(2, 2.0)] * 2)
+    rates = arrival_rates([(4, 1.0, 20), (2, 2.0, 2), (3, -1.0, 5)])
     assert rates[4] > 5 * rates[2] > 0
     assert rates[5] == 0.0
 

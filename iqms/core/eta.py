@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, literal, literal_column, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -49,6 +50,9 @@ DOCTOR_PRIOR_WEIGHT = 4.0
 DEFAULT_SERVICE_CV = 0.5
 #: time constant of the arrival-rate estimate
 ARRIVAL_TAU_MINUTES = 40.0
+#: arrivals older than this do not count; at most this many recent ones are read
+ARRIVAL_WINDOW_MINUTES = 4 * ARRIVAL_TAU_MINUTES
+ARRIVAL_SAMPLE = 400
 #: at most this share of the doctors' turns during a wait go to later, more urgent arrivals
 MAX_OVERTAKE_SHARE = 0.5
 #: doctors' pace drifts and arrivals bunch: widen the range beyond independent draws
@@ -311,12 +315,11 @@ def estimate_wait(
     else:
         overtakers = 0.0
 
-    idle = sum(1 for s in pool if s.free_in_minutes <= 0.0)
-    services = max(work + overtakers + 1.0 - idle, 0.0)
-    c = len(pool)
-    variance = VARIANCE_INFLATION * (
-        (cv * mean_service) ** 2 * services / (c * c) + overtakers * (mean_service / c) ** 2
-    )
+    # Spread: turns come up like a renewal process, so the variance of the time until one's
+    # turn grows with the wait itself (cv^2 x pace x wait); later arrivals who overtake add
+    # their own (Poisson) share. Growing with the wait keeps the median monotone in position.
+    pace = mean_service / len(pool)  # minutes per turn, all doctors together
+    variance = VARIANCE_INFLATION * pace * (cv * cv * wait + overtakers * pace)
     p50, p90 = lognormal_bounds(wait, variance)
     return WaitEstimate(
         p50_minutes=round(p50, 2),
@@ -327,14 +330,17 @@ def estimate_wait(
 
 
 def arrival_rates(
-    arrivals: Iterable[tuple[int, float]], *, tau: float = ARRIVAL_TAU_MINUTES
+    arrivals: Iterable[tuple[int, float, int]], *, tau: float = ARRIVAL_TAU_MINUTES
 ) -> dict[int, float]:
-    """Arrivals per minute by category from (category, minutes ago), exponentially weighted."""
+    """Arrivals per minute by category, exponentially weighted by age.
+
+    ``arrivals`` holds (category, minutes ago, how many) groups.
+    """
     rates = dict.fromkeys(range(1, 6), 0.0)
-    for category, ago in arrivals:
-        if ago < 0:
+    for category, ago, count in arrivals:
+        if ago < 0 or count <= 0:
             continue
-        rates[int(category)] = rates.get(int(category), 0.0) + math.exp(-ago / tau) / tau
+        rates[int(category)] = rates.get(int(category), 0.0) + count * math.exp(-ago / tau) / tau
     return rates
 
 
@@ -438,62 +444,102 @@ async def load_department_state(
         servers.append(Server(doctor_id, ds.mean_minutes, ds.cv, free_in))
     servers.sort(key=lambda s: str(s.doctor_id))
 
-    window = now - timedelta(minutes=ARRIVAL_TAU_MINUTES * 4)
-    arrivals = (
+    # The most recent arrivals: the newest tickets by daily sequence (the department's unique
+    # (department, day, sequence) index read backwards; a few hundred are plenty, since more
+    # than that within the window is a rush at any pace).
+    window_start = now - timedelta(minutes=ARRIVAL_WINDOW_MINUTES)
+    recent_rows = (
         await session.execute(
-            select(QueueEntry.triage_category, QueueEntry.arrived_at).where(
+            select(QueueEntry.triage_category, QueueEntry.arrived_at)
+            .where(
                 QueueEntry.department_id == department_id,
-                QueueEntry.arrived_at >= window,
-                QueueEntry.arrived_at <= now,
+                QueueEntry.service_date >= (window_start - timedelta(days=1)).date(),
             )
+            .order_by(QueueEntry.service_date.desc(), QueueEntry.sequence.desc())
+            .limit(ARRIVAL_SAMPLE)
         )
     ).all()
-    rates = arrival_rates((cat, _minutes(now - at)) for cat, at in arrivals)
+    recent = [(cat, at) for cat, at in recent_rows if window_start <= at <= now]
+    rates = arrival_rates((int(cat), _minutes(now - at), 1) for cat, at in recent)
     return DepartmentState(tuple(servers), stats, doctor_stats, rates, targets)
 
 
-def _ahead_of(entry: QueueEntry) -> ColumnElement[bool]:
-    """Waiting tickets before ``entry`` in the queue order (band, due, arrival, sequence)."""
+#: written literally, not bound, so both databases match the partial queue-order indexes
+_IS_WAITING: ColumnElement[bool] = QueueEntry.status == literal_column("'waiting'")
+
+
+async def count_ahead(
+    session: AsyncSession, entry: QueueEntry, *, doctor_ids: Collection[uuid.UUID] | None = None
+) -> Ahead:
+    """Count the waiting tickets ahead of ``entry`` in its department, pool and per doctor.
+
+    Ahead means earlier in the queue order (band, due time, arrival time, then
+    sequence). Three index-friendly counts: everything strictly earlier on
+    (band, due, arrival) by a row comparison over the queue-order index; exact
+    ties with a lower sequence; and, from the per-doctor index, the tickets
+    reserved for the department's doctors (``doctor_ids``; read if not given).
+    """
     qe = QueueEntry
-    return or_(
-        qe.queue_band < entry.queue_band,
-        and_(
-            qe.queue_band == entry.queue_band,
-            or_(
-                qe.due_at < entry.due_at,
-                and_(
-                    qe.due_at == entry.due_at,
-                    or_(
-                        qe.arrived_at < entry.arrived_at,
-                        and_(qe.arrived_at == entry.arrived_at, qe.sequence < entry.sequence),
-                    ),
-                ),
-            ),
-        ),
+    key = (qe.queue_band, qe.due_at, qe.arrived_at)
+    values = (entry.queue_band, entry.due_at, entry.arrived_at)
+    earlier = tuple_(*key) < tuple_(
+        *(literal(value, type_=col.type) for value, col in zip(values, key, strict=True))
     )
-
-
-async def count_ahead(session: AsyncSession, entry: QueueEntry) -> Ahead:
-    """Count the waiting tickets ahead of ``entry`` in its department, pool and per doctor."""
-    rows = (
+    total = (
         await session.execute(
-            select(QueueEntry.doctor_id, func.count())
-            .where(
-                QueueEntry.department_id == entry.department_id,
-                QueueEntry.status == TicketStatus.WAITING,
-                QueueEntry.id != entry.id,
-                _ahead_of(entry),
+            select(func.count()).where(
+                qe.department_id == entry.department_id, _IS_WAITING, earlier
             )
-            .group_by(QueueEntry.doctor_id)
+        )
+    ).scalar_one()
+    ties = (
+        await session.execute(
+            select(qe.doctor_id, func.count())
+            .where(
+                qe.department_id == entry.department_id,
+                _IS_WAITING,
+                qe.queue_band == entry.queue_band,
+                qe.due_at == entry.due_at,
+                qe.arrived_at == entry.arrived_at,
+                qe.sequence < entry.sequence,
+                qe.id != entry.id,
+            )
+            .group_by(qe.doctor_id)
         )
     ).all()
-    pool = 0
+    if doctor_ids is None:
+        doctor_ids = (
+            (
+                await session.execute(
+                    select(Doctor.id).where(Doctor.department_id == entry.department_id)
+                )
+            )
+            .scalars()
+            .all()
+        )
+    reserved_rows: Sequence[Any] = []
+    if doctor_ids:
+        reserved_rows = (
+            await session.execute(
+                select(qe.doctor_id, func.count())
+                .where(
+                    # a ticket reserved for a doctor waits in that doctor's department
+                    _IS_WAITING,
+                    qe.doctor_id.is_not(None),
+                    qe.doctor_id.in_(list(doctor_ids)),
+                    earlier,
+                )
+                .group_by(qe.doctor_id)
+            )
+        ).all()
     reserved: dict[uuid.UUID, int] = {}
-    for doctor, count in rows:
+    pool = int(total)
+    for doctor, count in [*reserved_rows, *ties]:
         if doctor is None:
-            pool = int(count)
+            pool += int(count)
         else:
-            reserved[doctor] = int(count)
+            reserved[doctor] = reserved.get(doctor, 0) + int(count)
+    pool -= sum(int(count) for _doctor, count in reserved_rows)
     return Ahead(pool, reserved)
 
 
@@ -508,7 +554,7 @@ async def estimate_for_entry(
     state = await load_department_state(session, entry.department_id, now=now)
     if entry.status != TicketStatus.WAITING:
         return _not_waiting(len(state.servers))
-    ahead = await count_ahead(session, entry)
+    ahead = await count_ahead(session, entry, doctor_ids=list(state.doctor_stats))
     return estimate_wait(
         state,
         ahead,
@@ -526,10 +572,7 @@ async def estimates_for_department(
     rows = (
         await session.execute(
             select(QueueEntry.id, QueueEntry.doctor_id, QueueEntry.due_at, QueueEntry.queue_band)
-            .where(
-                QueueEntry.department_id == department_id,
-                QueueEntry.status == TicketStatus.WAITING,
-            )
+            .where(QueueEntry.department_id == department_id, _IS_WAITING)
             .order_by(
                 QueueEntry.queue_band,
                 QueueEntry.due_at,
