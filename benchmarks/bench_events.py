@@ -37,7 +37,7 @@ from iqms.core.db import Database
 from iqms.core.events import TicketCalled, subscribe
 from iqms.core.services import queue
 
-DEFAULT_EVENTS = 200
+DEFAULT_EVENTS = 100
 WAITING = 1_000
 RECEIVE_TIMEOUT = 10.0
 

@@ -58,7 +58,7 @@ from iqms.core.services import queue
 
 DEFAULT_WAITING = (1_000, 100_000)
 DEFAULT_CALLERS = (1, 8)
-DEFAULT_OPS = 120
+DEFAULT_OPS = 100
 
 
 # ---- IQMS through the services ----------------------------------------------------------------
