@@ -155,6 +155,14 @@ async def test_department_estimates_agree_with_single_estimates(
         assert everything[entry_id] == await clinic.estimate(entry_id, settings)
     waits = sorted(e.p50_minutes for e in everything.values())
     assert waits[-1] > waits[0]
+    # A board asks for the front of the queue only: same figures, fewer tickets.
+    async with db.transaction(readonly=True) as s:
+        front = await estimates_for_department(
+            s, clinic.department_id, now=clinic.now, settings=settings, limit=3
+        )
+    assert len(front) == 3
+    assert sorted(e.position for e in front.values()) == [0, 1, 2]
+    assert all(everything[k] == v for k, v in front.items())
 
 
 async def test_service_history_sets_the_pace(

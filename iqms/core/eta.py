@@ -287,17 +287,14 @@ def estimate_wait(
     rate = sum(1.0 / s.mean_minutes for s in pool)  # turns per minute once all are busy
     mean_service = len(pool) / rate
     cv = sum(s.cv for s in pool) / len(pool)
-    # A reserved ticket is overtaken only by the arrivals its doctor takes.
-    share_new = 1.0 if doctor_id is None else share
-
-    base = time_to_free_slot(pool, work + 1.0)
-    wait = base
+    wait = time_to_free_slot(pool, work + 1.0)
     overtakers = 0.0
     if band > 0:
-        # Fixed point: the longer the wait, the more urgent arrivals overtake it.
+        # Fixed point: the longer the wait, the more urgent arrivals overtake it (a reserved
+        # ticket only by those its doctor takes). Converges: the cap keeps the slope below 1.
         for _ in range(30):
             overtakers = min(
-                share_new
+                share
                 * overtaking_rate(
                     state.arrival_rates,
                     state.targets,
@@ -312,8 +309,6 @@ def estimate_wait(
                 wait = new_wait
                 break
             wait = new_wait
-    else:
-        overtakers = 0.0
 
     # Spread: turns come up like a renewal process, so the variance of the time until one's
     # turn grows with the wait itself (cv^2 x pace x wait); later arrivals who overtake add
@@ -565,9 +560,18 @@ async def estimate_for_entry(
 
 
 async def estimates_for_department(
-    session: AsyncSession, department_id: uuid.UUID, *, now: datetime, settings: Settings
+    session: AsyncSession,
+    department_id: uuid.UUID,
+    *,
+    now: datetime,
+    settings: Settings,
+    limit: int | None = None,
 ) -> dict[uuid.UUID, WaitEstimate]:
-    """Wait estimates of every waiting ticket of a department, by ticket id."""
+    """Wait estimates of the waiting tickets of a department, by ticket id.
+
+    All of them, or the first ``limit`` in queue order (what a board or a
+    console shows; positions and estimates are the same either way).
+    """
     state = await load_department_state(session, department_id, now=now)
     rows = (
         await session.execute(
@@ -579,6 +583,7 @@ async def estimates_for_department(
                 QueueEntry.arrived_at,
                 QueueEntry.sequence,
             )
+            .limit(limit)
         )
     ).all()
     out: dict[uuid.UUID, WaitEstimate] = {}
