@@ -46,7 +46,13 @@ DEPARTMENTS = [
     ("BH6", "Minor Injuries", "M", None),
 ]
 DOCTORS_PER_DEPARTMENT = 4
-PATIENTS = 50_000
+PATIENTS = 50_000  # at most; small runs get one patient per 20 tickets
+
+
+def patients_for(entries: int) -> int:
+    return min(PATIENTS, max(100, entries // 20))
+
+
 # mean wait (minutes) by category: urgent patients wait least
 MEAN_WAIT = {1: 1.0, 2: 6.0, 3: 30.0, 4: 55.0, 5: 80.0}
 
@@ -60,7 +66,7 @@ def _patient_id(i: int) -> uuid.UUID:
     return uuid.UUID(hashlib.md5(f"iqms-bench-patient-{i}".encode()).hexdigest())
 
 
-async def _clinic(db: Database) -> list[uuid.UUID]:
+async def _clinic(db: Database, patients: int) -> list[uuid.UUID]:
     """Departments, doctors and patients; returns the department ids in order."""
     async with db.transaction() as s:
         exists = (
@@ -102,14 +108,14 @@ async def _clinic(db: Database) -> list[uuid.UUID]:
                 )
         await s.flush()
         if db.is_postgres:
-            await s.execute(text(_PG_PATIENTS), {"patients": PATIENTS})
+            await s.execute(text(_PG_PATIENTS), {"patients": patients})
             return dept_ids
-        for start in range(0, PATIENTS, 5000):
+        for start in range(0, patients, 5000):
             await s.execute(
                 insert(Patient),
                 [
                     {"id": _patient_id(i), "mrn": f"B{i:08d}", "full_name": f"Patient {i}"}
-                    for i in range(start, min(start + 5000, PATIENTS))
+                    for i in range(start, min(start + 5000, patients))
                 ],
             )
     return dept_ids
@@ -176,18 +182,26 @@ FROM (
             CROSS JOIN generate_series(1, :per_day) AS s(seq)
             JOIN (VALUES {doctors}) AS doc(dept_index, slot, doctor_id, room)
               ON doc.dept_index = v.dept_index AND doc.slot = s.seq % :doctors
-            LIMIT :entries OFFSET 0
+            -- every department-day gets ``base`` tickets, the first ``extra`` of them one more
+            WHERE s.seq <= :base
+               OR (d.day - CAST(:first_day AS date)) * :n_departments + v.dept_index < :extra
+            OFFSET 0
         ) AS l1
     ) AS l2
 ) AS l3
 """
 
 
+def _spread(entries: int, days: int, departments: int) -> tuple[int, int, int]:
+    """Tickets per department-day: (most, base, how many get base + 1), totalling ``entries``."""
+    base, extra = divmod(entries, days * departments)
+    return base + (1 if extra else 0), base, extra
+
+
 async def _history_postgres(
     db: Database, dept_ids: list[uuid.UUID], entries: int, first: date, last: date, tz: str
 ) -> None:
-    days = (last - first).days + 1
-    per_day = max(1, math.ceil(entries / (days * len(dept_ids))))
+    per_day, base, extra = _spread(entries, (last - first).days + 1, len(dept_ids))
     departments = ", ".join(
         f"(CAST('{d}' AS uuid), '{DEPARTMENTS[i][2]}', {i})" for i, d in enumerate(dept_ids)
     )
@@ -230,13 +244,15 @@ async def _history_postgres(
         await s.execute(
             text(_PG_INSERT.format(departments=departments, doctors=doctors)),
             {
-                "patients": PATIENTS,
+                "patients": patients_for(entries),
                 "doctors": DOCTORS_PER_DEPARTMENT,
                 "per_day": per_day,
+                "base": base,
+                "extra": extra,
+                "n_departments": len(dept_ids),
                 "first_day": first,
                 "last_day": last,
                 "tz": tz,
-                "entries": entries,
             },
         )
         for name, definition in constraints:
@@ -257,15 +273,14 @@ def _python_rows(
     rng: random.Random,
 ):  # type: ignore[no-untyped-def]
     days = (last - first).days + 1
-    per_day = max(1, math.ceil(entries / (days * len(dept_ids))))
-    made = 0
+    per_day, base, extra = _spread(entries, days, len(dept_ids))
+    patients = patients_for(entries)
     for d in range(days):
         day = first + timedelta(days=d)
         for d_index, dept_id in enumerate(dept_ids):
             for seq in range(1, per_day + 1):
-                if made >= entries:
-                    return
-                made += 1
+                if seq > base and d * len(dept_ids) + d_index >= extra:
+                    break
                 frac = ((seq - 1 + rng.random()) / per_day) ** 1.3
                 local = datetime.combine(day, datetime.min.time()).replace(hour=8) + timedelta(
                     seconds=36000 * frac
@@ -303,7 +318,7 @@ def _python_rows(
                     "department_id": dept_id,
                     "sequence": seq,
                     "ticket_number": f"{DEPARTMENTS[d_index][2]}-{seq:03d}",
-                    "patient_id": _patient_id(int(rp / 0.85 * PATIENTS)) if rp < 0.85 else None,
+                    "patient_id": _patient_id(int(rp / 0.85 * patients)) if rp < 0.85 else None,
                     "triage_category": category,
                     "queue_band": 0 if category == 1 else 1,
                     "source": TicketSource.KIOSK if rs < 0.55 else TicketSource.RECEPTION,
@@ -342,7 +357,7 @@ async def generate(
     started = time.perf_counter()
     try:
         await migrate.upgrade(db)
-        dept_ids = await _clinic(db)
+        dept_ids = await _clinic(db, patients_for(entries))
         first = last_day - timedelta(days=days - 1)
         if db.is_postgres:
             await _history_postgres(db, dept_ids, entries, first, last_day, timezone)

@@ -181,6 +181,21 @@ def report_to_rows(r: ClinicReport) -> Iterator[dict[str, Any]]:
         yield row("arrivals", "hour", h.hour, label, "per_open_day", _round(h.per_open_day))
 
 
+def scope_line(r: ClinicReport) -> str:
+    """The dates, time zone and any department or doctor the report is limited to."""
+    s = r.scope
+    parts = [
+        f"{s.date_from:%d %b %Y} to {s.date_to:%d %b %Y}",
+        f"{s.days} day{'s' if s.days != 1 else ''}",
+        s.timezone,
+    ]
+    if s.department_code:
+        parts.append(f"department {s.department_code} ({s.department_name})")
+    if s.doctor_username:
+        parts.append(f"doctor {s.doctor_name} ({s.doctor_username})")
+    return " · ".join(parts)
+
+
 def volume_series(r: ClinicReport) -> tuple[str, list[tuple[str, int]]]:
     """Tickets per day, week or month (whichever keeps a chart readable), with the unit."""
     days = r.scope.days

@@ -8,8 +8,7 @@ from html import escape
 from iqms import __version__
 from iqms.core.services.reports import Breakdown, ClinicReport, Distribution, Outcomes
 from iqms.reporting import svg
-from iqms.reporting.data import DEFINITIONS, volume_series
-from iqms.reporting.terminal import scope_line
+from iqms.reporting.data import DEFINITIONS, scope_line, volume_series
 
 PRIMARY = "#2563eb"
 SECONDARY = "#93c5fd"
@@ -246,7 +245,7 @@ def render_html(r: ClinicReport, *, clinic_name: str) -> str:
 <body>
 <header>
 <h1>{escape(clinic_name)} · Clinic report</h1>
-<div class="scope">{escape(scope_line(r, clinic_name).split(": ", 1)[1])}</div>
+<div class="scope">{escape(scope_line(r))}</div>
 <div class="generated">Generated {r.generated_at:%d %b %Y %H:%M} UTC by IQMS {
         escape(__version__)
     }</div>

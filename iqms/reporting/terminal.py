@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from iqms.core.services.reports import Breakdown, ClinicReport, Distribution, Outcomes
-from iqms.reporting.data import volume_series
+from iqms.reporting.data import scope_line, volume_series
 
 CHART_HEIGHT = 14
 
@@ -23,20 +23,6 @@ def _num(value: float | None, digits: int = 1) -> str:
 
 def _pct(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}%"
-
-
-def scope_line(r: ClinicReport, clinic_name: str) -> str:
-    s = r.scope
-    parts = [
-        f"{clinic_name}: {s.date_from:%d %b %Y} to {s.date_to:%d %b %Y}",
-        f"{s.days} day{'s' if s.days != 1 else ''}",
-        s.timezone,
-    ]
-    if s.department_code:
-        parts.append(f"department {s.department_code} ({s.department_name})")
-    if s.doctor_username:
-        parts.append(f"doctor {s.doctor_name} ({s.doctor_username})")
-    return " · ".join(parts)
 
 
 def bar_chart(
@@ -93,7 +79,7 @@ def _table(title: str) -> Table:
 def render(r: ClinicReport, console: Console, *, clinic_name: str) -> None:
     """Print the whole report: summary, tables, and charts where a chart says more."""
     width = min(console.width, 110) - 2
-    console.print(Text(f"Clinic report — {scope_line(r, clinic_name)}", style="bold"))
+    console.print(Text(f"Clinic report — {clinic_name}: {scope_line(r)}", style="bold"))
     console.print()
 
     o = r.outcomes
