@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+import sys
+from collections.abc import Sequence
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from iqms import __version__
 from iqms.commands import admin as admin_commands
@@ -16,7 +19,41 @@ from iqms.commands import simulate as simulate_commands
 from iqms.commands import sync as sync_commands
 from iqms.commands import worker as worker_commands
 
+
+class IqmsGroup(TyperGroup):
+    """The root command: usage errors become one ``iqms: error:`` line with exit code 2."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
+        except typer.Abort:
+            typer.echo("iqms: error: aborted", err=True)
+            sys.exit(1)
+        except Exception as exc:
+            exit_code = getattr(exc, "exit_code", None)
+            if not hasattr(exc, "format_message") or exit_code is None:
+                raise
+            message = exc.format_message().strip()
+            if message:  # empty when a group was called without a command: help was shown
+                where = getattr(getattr(exc, "ctx", None), "command_path", None)
+                hint = f" (see '{where} --help')" if where else ""
+                typer.echo(f"iqms: error: {message}{hint}", err=True)
+            sys.exit(exit_code)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
 app = typer.Typer(
+    cls=IqmsGroup,
     name="iqms",
     help="IQMS: queue management for clinics. Start with 'iqms demo'.",
     no_args_is_help=True,

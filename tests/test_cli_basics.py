@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import click
 import pytest
-import typer
 from typer.testing import CliRunner
 
 from iqms import __version__
@@ -22,26 +20,15 @@ def test_version() -> None:
     assert result.stdout.strip() == f"iqms {__version__}"
 
 
-def _walk(cmd: click.Command, path: list[str]) -> list[tuple[list[str], click.Command]]:
-    found = [(path, cmd)]
-    if isinstance(cmd, click.Group):
-        for name, sub in cmd.commands.items():
-            found += _walk(sub, [*path, name])
-    return found
-
-
-def test_every_command_and_option_has_help() -> None:
-    root = typer.main.get_command(app)
-    missing = []
-    for path, cmd in _walk(root, []):
-        if not (cmd.help or cmd.short_help):
-            missing.append(" ".join(path) or "iqms")
-        for param in cmd.params:
-            if isinstance(param, click.Option) and not param.help and not param.hidden:
-                missing.append(f"{' '.join(path)} {param.opts[0]}")
-            if isinstance(param, click.Argument) and not getattr(param, "help", None):
-                missing.append(f"{' '.join(path)} {param.name}")
-    assert missing == []
+def test_usage_errors_are_one_line_with_exit_code_2() -> None:
+    result = runner.invoke(app, ["db", "upgrade", "--bogus"])
+    assert result.exit_code == 2
+    assert result.stderr.splitlines() == [
+        "iqms: error: No such option: --bogus (see 'iqms db upgrade --help')"
+    ]
+    result = runner.invoke(app, ["no-such-command"])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("iqms: error: No such command 'no-such-command'")
 
 
 @pytest.mark.parametrize("path", [[], ["db"], ["db", "upgrade"], ["demo"]])
