@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import tempfile
 from datetime import date
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from iqms.core.models import AuditRecord, Doctor, QueueEntry
 from iqms.core.security.audit import verify_chain
 from iqms.core.service import Context
 from iqms.core.services import clinic
-from iqms.simulation.runner import run_day, simulate
+from iqms.simulation.runner import run_day, scratch_dir, simulate
 from iqms.simulation.scenario import scenario_from_dict
 from tests.conftest import make_settings
 
@@ -139,13 +140,12 @@ async def test_simulating_on_a_database_that_has_the_departments_says_so(
 
 
 async def test_throwaway_database_is_removed(tmp_path: Path) -> None:
-    import tempfile
-
-    before = set(Path(tempfile.gettempdir()).glob("iqms-sim-*"))
+    scratch = Path(scratch_dir() or tempfile.gettempdir())
+    before = set(scratch.glob("iqms-sim-*"))
     settings = make_settings(tmp_path, "sqlite:///" + str(tmp_path / "unused.db"))
     small = dict(MORNING, closes="08:30")
     await simulate(scenario_from_dict(small), settings, seed=1, day=DAY)
-    assert set(Path(tempfile.gettempdir()).glob("iqms-sim-*")) == before
+    assert set(scratch.glob("iqms-sim-*")) == before
 
 
 async def test_a_given_database_url_is_migrated_and_kept(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -21,6 +22,17 @@ from iqms.simulation.scenario import Scenario
 from iqms.simulation.stats import build_report
 
 Progress = Callable[[float, float], None]
+
+
+#: memory-backed scratch space (Linux); the throwaway database runs about twice as fast there
+MEMORY_TMP = Path("/dev/shm")
+
+
+def scratch_dir() -> str | None:
+    """Where the throwaway database goes: memory-backed if the system has it, else the temp dir."""
+    if MEMORY_TMP.is_dir() and os.access(MEMORY_TMP, os.W_OK | os.X_OK):
+        return str(MEMORY_TMP)
+    return None
 
 
 def local_midnight(day: date, settings: Settings) -> datetime:
@@ -72,7 +84,7 @@ async def simulate(
     """
     tmpdir: Path | None = None
     if database_url is None:
-        tmpdir = Path(tempfile.mkdtemp(prefix="iqms-sim-"))
+        tmpdir = Path(tempfile.mkdtemp(prefix="iqms-sim-", dir=scratch_dir()))
         url = f"sqlite+aiosqlite:///{tmpdir / 'simulation.db'}"
         run_settings = settings.model_copy(update={"database_url": url, "bcrypt_rounds": 4})
     else:
@@ -101,4 +113,4 @@ async def simulate(
             shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-__all__ = ["local_midnight", "run_day", "simulate"]
+__all__ = ["local_midnight", "run_day", "scratch_dir", "simulate"]
