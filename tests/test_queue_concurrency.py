@@ -10,9 +10,11 @@ tickets in either order.
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
 import random
 import time
 import uuid
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -25,6 +27,7 @@ from iqms.core.clock import FrozenClock
 from iqms.core.db import Database
 from iqms.core.enums import TicketSource, TicketStatus
 from iqms.core.models import QueueEntry
+from iqms.core.schemas.clinic import DoctorOut
 from iqms.core.security.rbac import Principal
 from iqms.core.service import Context
 from iqms.core.services import clinic, queue
@@ -86,6 +89,7 @@ async def _seed(ctx: Context, departments: int, per_department: int) -> tuple[li
 
 
 async def _drain(ctx: Context, doctors: list) -> list[Claim]:
+    """Each doctor calls next until nobody waits; every call is timed."""
     claims: list[Claim] = []
 
     async def caller(doc_ctx: Context) -> None:
@@ -99,6 +103,51 @@ async def _drain(ctx: Context, doctors: list) -> list[Claim]:
 
     await asyncio.gather(*[caller(as_doctor(ctx, d)) for d in doctors])
     return claims
+
+
+def _caller_process(db_url: str, data_dir: str, doctors: list[dict]) -> list[tuple]:
+    """A separate process (like a doctor's console) running some of the callers."""
+    settings = make_settings(Path(data_dir), db_url, sms_provider="none", push_provider="none")
+
+    async def go() -> list[Claim]:
+        db = Database.from_settings(settings)
+        try:
+            ctx = Context(
+                db=db, principal=Principal.system("test"), settings=settings, clock=FrozenClock()
+            )
+            return await _drain(ctx, [DoctorOut.model_validate(d) for d in doctors])
+        finally:
+            await db.dispose()
+
+    # CLOCK_MONOTONIC is one clock for every process on the machine: times compare across them.
+    return [
+        (str(c.entry_id), str(c.department_id), c.started, c.finished) for c in asyncio.run(go())
+    ]
+
+
+async def _drain_in_processes(
+    db_url: str, tmp_path: Path, doctors: list, processes: int
+) -> list[Claim]:
+    context = multiprocessing.get_context("spawn")
+    groups = [doctors[i::processes] for i in range(processes)]
+    with ProcessPoolExecutor(max_workers=processes, mp_context=context) as pool:
+        futures = [
+            asyncio.wrap_future(
+                pool.submit(
+                    _caller_process,
+                    db_url,
+                    str(tmp_path / f"p{i}"),
+                    [d.model_dump(mode="json") for d in group],
+                )
+            )
+            for i, group in enumerate(groups)
+        ]
+        results = await asyncio.gather(*futures)
+    return [
+        Claim(uuid.UUID(e), uuid.UUID(d), started, finished)
+        for result in results
+        for e, d, started, finished in result
+    ]
 
 
 def _check_best_available(claims: list[Claim], keys: dict[uuid.UUID, tuple]) -> None:
@@ -118,7 +167,9 @@ def _check_best_available(claims: list[Claim], keys: dict[uuid.UUID, tuple]) -> 
         assert bad == [], f"{len(bad)} calls got a worse ticket while a better one waited"
 
 
-async def _run(db_url: str, tmp_path: Path, departments: int, per_department: int) -> None:
+async def _run(
+    db_url: str, tmp_path: Path, departments: int, per_department: int, processes: int = 0
+) -> None:
     settings = make_settings(
         tmp_path, db_url, sms_provider="none", push_provider="none", db_pool_size=10
     )
@@ -128,18 +179,18 @@ async def _run(db_url: str, tmp_path: Path, departments: int, per_department: in
             db=db, principal=Principal.system("test"), settings=settings, clock=FrozenClock()
         )
         doctors, keys = await _seed(ctx, departments, per_department)
-        claims = await _drain(ctx, doctors)
+        if processes:
+            claims = await _drain_in_processes(db_url, tmp_path, doctors, processes)
+        else:
+            claims = await _drain(ctx, doctors)
         ids = [c.entry_id for c in claims]
         assert len(ids) == len(set(ids)) == departments * per_department
         assert set(ids) == set(keys)
         async with db.transaction(readonly=True) as s:
-            statuses = dict(
-                (
-                    await s.execute(
-                        select(QueueEntry.status, func.count()).group_by(QueueEntry.status)
-                    )
-                ).all()
+            rows = await s.execute(
+                select(QueueEntry.status, func.count()).group_by(QueueEntry.status)
             )
+            statuses = {status: count for status, count in rows}
         assert statuses == {TicketStatus.CALLED: departments * per_department}
         _check_best_available(claims, keys)
     finally:
@@ -150,9 +201,10 @@ async def _run(db_url: str, tmp_path: Path, departments: int, per_department: in
 async def test_eight_callers_drain_two_thousand_tickets_on_postgres(
     pg_url: str, tmp_path: Path
 ) -> None:
-    await _run(pg_url, tmp_path, departments=4, per_department=500)
+    # 8 callers (2 per department) in 2 processes of 4, as separate consoles would be.
+    await _run(pg_url, tmp_path, departments=4, per_department=500, processes=2)
 
 
 @pytest.mark.sqlite
 async def test_concurrent_callers_on_sqlite(sqlite_url: str, tmp_path: Path) -> None:
-    await _run(sqlite_url, tmp_path, departments=2, per_department=120)
+    await _run(sqlite_url, tmp_path, departments=2, per_department=120, processes=2)

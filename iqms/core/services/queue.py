@@ -290,6 +290,16 @@ async def issue(
 async def _after_call(
     ctx: Context, entry: QueueEntry, doctor: Doctor, *, how: str, include_name: bool
 ) -> TicketOut:
+    names = await _names(ctx, [entry.patient_id]) if include_name else {}
+    dept = await ctx.s.get(Department, doctor.department_id)  # the ticket's department
+    out = await _ticket_out(
+        ctx,
+        entry,
+        dept=dept,
+        patient_name=names.get(entry.patient_id) if entry.patient_id else None,
+    )
+    await _emit(ctx, TicketCalled.of(entry, occurred_at=ctx.now()))
+    # The audit record comes last: appending it serialises writers until the commit.
     await _record(
         ctx,
         entry,
@@ -298,11 +308,7 @@ async def _after_call(
          "wait_minutes": round((ctx.now() - entry.arrived_at).total_seconds() / 60, 1),
          "name_shown": include_name and entry.patient_id is not None},
     )  # fmt: skip
-    await _emit(ctx, TicketCalled.of(entry, occurred_at=ctx.now()))
-    names = await _names(ctx, [entry.patient_id]) if include_name else {}
-    return await _ticket_out(
-        ctx, entry, patient_name=names.get(entry.patient_id) if entry.patient_id else None
-    )
+    return out
 
 
 @operation(Permission.QUEUE_CALL)
@@ -878,13 +884,17 @@ async def queue_list(
         (QueueEntry.status == TicketStatus.IN_SERVICE, 3),
         else_=4,
     )
-    stmt = stmt.order_by(
-        group,
-        QueueEntry.department_id,
-        *queue_engine.QUEUE_ORDER[:-1],
-        QueueEntry.finished_at.desc(),
-        QueueEntry.sequence,
-    ).limit(limit)
+    stmt = (
+        stmt.join(Department, Department.id == QueueEntry.department_id)
+        .order_by(
+            group,
+            Department.code,
+            *queue_engine.QUEUE_ORDER[:-1],
+            QueueEntry.finished_at.desc(),
+            QueueEntry.sequence,
+        )
+        .limit(limit)
+    )
     entries = list((await ctx.s.execute(stmt)).scalars())
     estimates: dict[uuid.UUID, eta.WaitEstimate] = {}
     if TicketStatus.WAITING in wanted:
