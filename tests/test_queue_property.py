@@ -286,7 +286,7 @@ def test_random_operation_sequences_match_the_reference_model(db_url: str, tmp_p
     try:
         machine = make_machine(db, cfg, loop)
         machine.TestCase.settings = settings(
-            max_examples=15,
+            max_examples=12,
             stateful_step_count=30,
             deadline=None,
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
