@@ -24,7 +24,6 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.pool import NullPool
 
 from iqms.core.config import Settings, normalise_database_url
 from iqms.core.errors import DatabaseUnavailable
@@ -98,9 +97,14 @@ class Database:
             path = self.url.database
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            # NullPool: each transaction opens its own connection; cheap for a file.
-            self.engine = create_async_engine(self.url, poolclass=NullPool, echo=echo)
-            self.read_engine = create_async_engine(self.url, poolclass=NullPool, echo=echo)
+            # Pooled: opening an aiosqlite connection starts a thread and runs the PRAGMAs,
+            # which costs more than a whole small transaction.
+            self.engine = create_async_engine(
+                self.url, pool_size=pool_size, max_overflow=pool_size, echo=echo
+            )
+            self.read_engine = create_async_engine(
+                self.url, pool_size=pool_size, max_overflow=pool_size, echo=echo
+            )
             _install_sqlite_hooks(self.engine, immediate=True)
             _install_sqlite_hooks(self.read_engine, immediate=False)
         else:
