@@ -355,6 +355,10 @@ def _minutes(delta: timedelta) -> float:
     return delta.total_seconds() / 60.0
 
 
+#: literal (not bound) so that both databases can use the partial index of served tickets
+_IS_SERVED: ColumnElement[bool] = QueueEntry.status == literal_column("'served'")
+
+
 async def load_department_state(
     session: AsyncSession, department_id: uuid.UUID, *, now: datetime
 ) -> DepartmentState:
@@ -377,7 +381,7 @@ async def load_department_state(
             )
             .where(
                 QueueEntry.department_id == department_id,
-                QueueEntry.status == TicketStatus.SERVED,
+                _IS_SERVED,
                 QueueEntry.finished_at.is_not(None),
                 QueueEntry.finished_at <= now,
                 QueueEntry.finished_at >= now - timedelta(days=SERVICE_HISTORY_DAYS),

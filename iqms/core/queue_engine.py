@@ -23,7 +23,7 @@ import uuid
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import and_, func, literal_column, or_, select, update
+from sqlalchemy import and_, func, literal, literal_column, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -210,24 +210,19 @@ def rank_key(entry: QueueEntry) -> tuple[int, datetime, datetime, int]:
 
 
 def ahead_of(entry: QueueEntry) -> ColumnElement[bool]:
-    """SQL condition: a ticket comes before ``entry`` in the queue order."""
+    """SQL condition: a ticket comes before ``entry`` in the queue order.
+
+    Written as row-value comparisons so the database can read the range from
+    the queue-order index (band, due time, arrival) instead of testing every
+    waiting ticket; the sequence breaks exact ties.
+    """
     qe = QueueEntry
-    return or_(
-        qe.queue_band < entry.queue_band,
-        and_(
-            qe.queue_band == entry.queue_band,
-            or_(
-                qe.due_at < entry.due_at,
-                and_(
-                    qe.due_at == entry.due_at,
-                    or_(
-                        qe.arrived_at < entry.arrived_at,
-                        and_(qe.arrived_at == entry.arrived_at, qe.sequence < entry.sequence),
-                    ),
-                ),
-            ),
-        ),
-    )
+    key = (qe.queue_band, qe.due_at, qe.arrived_at)
+    values = (entry.queue_band, entry.due_at, entry.arrived_at)
+    mine = tuple_(*(literal(v, type_=c.type) for v, c in zip(values, key, strict=True)))
+    full_key = tuple_(*key, qe.sequence)
+    full_mine = tuple_(*mine.clauses, literal(entry.sequence, type_=qe.sequence.type))
+    return and_(tuple_(*key) <= mine, full_key < full_mine)
 
 
 async def waiting_in_order(

@@ -96,6 +96,14 @@ class QueueEntry(UUIDPk, Timestamps, Base):
             postgresql_where=text("status = 'waiting' AND doctor_id IS NOT NULL"),
             sqlite_where=text("status = 'waiting' AND doctor_id IS NOT NULL"),
         ),
+        # Recent consultation lengths for wait estimates (newest served tickets first).
+        Index(
+            "ix_queue_entries_served_recent",
+            "department_id",
+            "finished_at",
+            postgresql_where=text("status = 'served'"),
+            sqlite_where=text("status = 'served'"),
+        ),
         Index("ix_queue_entries_status_department", "status", "department_id"),
         Index("ix_queue_entries_arrived_at", "arrived_at"),
         Index("ix_queue_entries_patient", "patient_id"),
