@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -65,8 +66,15 @@ def is_connection_error(exc: BaseException) -> bool:
     return False
 
 
-def _install_sqlite_hooks(engine: AsyncEngine, *, immediate: bool) -> None:
+def _install_sqlite_hooks(engine: AsyncEngine, *, immediate: bool, path: str | None) -> None:
     sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "checkout")
+    def _on_checkout(_dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        # A pooled connection keeps working on a file that has gone (unmounted share,
+        # removed directory); treat that as a lost database, as a new connection would.
+        if path and path != ":memory:" and not os.path.exists(path):
+            raise DisconnectionError(f"database file {path} is gone")
 
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -105,8 +113,8 @@ class Database:
             self.read_engine = create_async_engine(
                 self.url, pool_size=pool_size, max_overflow=pool_size, echo=echo
             )
-            _install_sqlite_hooks(self.engine, immediate=True)
-            _install_sqlite_hooks(self.read_engine, immediate=False)
+            _install_sqlite_hooks(self.engine, immediate=True, path=path)
+            _install_sqlite_hooks(self.read_engine, immediate=False, path=path)
         else:
             self.engine = create_async_engine(
                 self.url,
