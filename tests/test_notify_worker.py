@@ -172,7 +172,7 @@ async def test_transient_failures_stop_at_the_limit_as_dead(
         statuses = []
         for _ in range(5):
             statuses += [o.status for o in await worker.run_until_idle()]
-            clock.advance(hours=2)
+            clock.advance(minutes=10)  # past any backoff this early, within the age limit
         assert statuses == [NotificationStatus.PENDING] * 2 + [NotificationStatus.DEAD]
         assert len(http.sent) == 3
         stored = await row(db, notification_id)
@@ -378,3 +378,29 @@ def test_backoff_grows_exponentially_with_jitter_and_a_cap() -> None:
         assert all(low <= d <= high for d in delays)
         assert len(delays) > 1  # jittered: workers do not retry in lockstep
     assert timedelta(seconds=backoff_delay(50, rng)) <= timedelta(hours=1)
+
+
+async def test_a_message_queued_hours_ago_is_not_sent_late(
+    ctx: Context, clock: FrozenClock
+) -> None:
+    http = RecordingTwilioHttp()
+    notification_id = await queue_sms(ctx)
+    clock.advance(minutes=ctx.settings.notify_max_age_minutes + 1)  # the worker was down
+    worker = make_worker(ctx, http)
+    (outcome,) = await worker.run_until_idle()
+    assert outcome.status == NotificationStatus.FAILED
+    assert http.sent == []
+    stored = await row(ctx.db, notification_id)
+    assert stored.status == NotificationStatus.FAILED
+    assert stored.last_error is not None and "IQMS_NOTIFY_MAX_AGE_MINUTES" in stored.last_error
+
+
+async def test_a_message_within_its_age_limit_is_still_sent(
+    ctx: Context, clock: FrozenClock
+) -> None:
+    http = RecordingTwilioHttp()
+    await queue_sms(ctx)
+    clock.advance(minutes=ctx.settings.notify_max_age_minutes - 1)
+    (outcome,) = await make_worker(ctx, http).run_until_idle()
+    assert outcome.status == NotificationStatus.SENT
+    assert len(http.sent) == 1

@@ -143,6 +143,12 @@ class Settings(BaseSettings):
     notify_approaching_threshold: int = Field(default=3, ge=1, le=50)
     notify_max_attempts: int = Field(default=6, ge=1, le=50)
     notify_lease_seconds: int = Field(default=60, ge=5, le=3600)
+    notify_max_age_minutes: int = Field(
+        default=120,
+        ge=1,
+        le=7 * 24 * 60,
+        description="Queue messages older than this are not sent.",
+    )
 
     # kiosk printer
     printer_kind: PrinterKind = PrinterKind.DUMMY

@@ -88,6 +88,7 @@ class ClaimedMessage:
     attempts: int
     patient_id: uuid.UUID | None
     lease_expires_at: datetime
+    created_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,7 @@ class NotificationWorker:
                 Notification.attempts,
                 Notification.patient_id,
                 Notification.lease_expires_at,
+                Notification.created_at,
             )
             .execution_options(synchronize_session=False)
         )
@@ -222,6 +224,7 @@ class NotificationWorker:
             attempts=row.attempts,
             patient_id=row.patient_id,
             lease_expires_at=row.lease_expires_at,
+            created_at=row.created_at,
         )
 
     # ---- sending ---------------------------------------------------------------
@@ -235,6 +238,16 @@ class NotificationWorker:
                 NotificationStatus.DEAD,
                 f"gave up after {max_attempts} attempts (the worker stopped while sending)",
             )
+        if claimed.template != "test" and claimed.created_at is not None:
+            age = self.clock.now() - claimed.created_at
+            if age > timedelta(minutes=self.settings.notify_max_age_minutes):
+                # "Please go to Room 1" hours later only confuses the patient.
+                return await self._record_failure(
+                    claimed,
+                    NotificationStatus.FAILED,
+                    f"not sent: queued {int(age.total_seconds() // 60)} minutes ago, "
+                    f"older than IQMS_NOTIFY_MAX_AGE_MINUTES={self.settings.notify_max_age_minutes}",
+                )
         provider = self.providers[claimed.channel]
         fields = claimed.payload.get("fields") or {}
         message = OutgoingMessage(
