@@ -98,5 +98,11 @@ def _print_summary(summary: DemoSummary) -> None:
         f"{summary.patients} patients registered; {len(summary.waiting)} tickets waiting: {waiting}"
     )
     console.print("\n[bold]Next[/bold]: point IQMS at the demo database and look around:")
-    console.print(f"  export IQMS_DATABASE_URL={summary.database_url}")
-    console.print("  iqms db current")
+    for line in (
+        f"export IQMS_DATABASE_URL={summary.database_url}",
+        "iqms login reception        # the password is in the table above",
+        "iqms queue list             # the queue in calling order, with estimated waits",
+        "iqms queue issue -d GEN     # a new ticket for General Practice",
+        "iqms login drsmith && iqms queue call-next",
+    ):
+        console.print(f"  {line}", soft_wrap=True, markup=False, highlight=False)
