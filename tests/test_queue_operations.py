@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -409,3 +410,19 @@ async def test_every_move_from_every_state(ctx: Context) -> None:
             if allowed != (state in ALLOWED_FROM[name]):
                 wrong.append((name, state, allowed))
     assert wrong == []
+
+
+async def test_a_retried_issue_with_the_same_operation_id_gets_the_same_ticket(
+    ctx: Context,
+) -> None:
+    await small_clinic(ctx, doctors=False)
+    kiosk = await as_user(ctx, "kiosk1", Role.KIOSK)
+    op = uuid.uuid4()
+    first = await queue.issue(kiosk, department="GEN", client_op_id=op)
+    again = await queue.issue(kiosk, department="GEN", client_op_id=op)  # the reply was lost
+    other = await queue.issue(kiosk, department="GEN", client_op_id=uuid.uuid4())
+    assert again.id == first.id and again.ticket_number == "A-001"
+    assert other.ticket_number == "A-002"
+    async with ctx.db.transaction(readonly=True) as s:
+        count = (await s.execute(select(func.count()).select_from(QueueEntry))).scalar_one()
+    assert count == 2

@@ -238,8 +238,16 @@ async def issue(
     doctor: uuid.UUID | str | None = None,
     source: TicketSource | str | None = None,
     device_id: uuid.UUID | None = None,
+    client_op_id: uuid.UUID | None = None,
 ) -> TicketOut:
     """Issue a ticket (kiosk or reception); a category other than standard needs triage rights."""
+    if client_op_id is not None:
+        # A terminal retrying after a lost reply gets the ticket it already has, not a second one.
+        done = (
+            await ctx.s.execute(select(QueueEntry).where(QueueEntry.client_op_id == client_op_id))
+        ).scalar_one_or_none()
+        if done is not None:
+            return await _ticket_out(ctx, done)
     dept = await queue_engine.find_department(ctx.s, department)
     if not dept.active:
         raise ValidationError(
@@ -279,6 +287,7 @@ async def issue(
         doctor_id=doctor_id,
         triage_category=category,
         origin_device_id=device_id or ctx.principal.device_id,
+        client_op_id=client_op_id,
     )
     estimate = await eta.estimate_for_entry(ctx.s, entry, now=ctx.now(), settings=ctx.settings)
     entry.estimate_at_issue_minutes = estimate.p50_minutes
