@@ -10,6 +10,7 @@ import os
 import sys
 import traceback
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from datetime import datetime
 from enum import IntEnum
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -138,6 +139,13 @@ def _plain(value: Any) -> Any:
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     return str(value)
+
+
+def local_time(
+    settings: Settings, when: datetime | None, fmt: str = "%Y-%m-%d %H:%M"
+) -> str | None:
+    """A stored (UTC) time as the clinic's local time, for people; None stays None."""
+    return when.astimezone(settings.tz).strftime(fmt) if when is not None else None
 
 
 def print_json(data: Any) -> None:

@@ -12,6 +12,7 @@ from iqms.commands._common import (
     JsonOpt,
     fail,
     info,
+    local_time,
     print_rows,
     run,
     settings_or_exit,
@@ -85,7 +86,7 @@ def list_(
     table = [
         {
             **summary.as_dict(),
-            "created": summary.created_at.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M"),
+            "created": local_time(settings, summary.created_at),
         }
         for summary in summaries
     ]

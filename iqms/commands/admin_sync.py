@@ -11,6 +11,7 @@ from iqms.commands._common import (
     CsvOpt,
     JsonOpt,
     info,
+    local_time,
     print_json,
     print_rows,
     run,
@@ -76,7 +77,7 @@ def conflicts(
         return
     rows = [_row(v, full_id=False) for v in views]
     for row, view in zip(rows, views, strict=True):
-        row["created_at"] = view.created_at.astimezone(settings.tz).strftime("%d %b %H:%M")
+        row["created_at"] = local_time(settings, view.created_at, "%d %b %H:%M")
     print_rows(rows, [*COLUMNS, "status", "resolution"] if show_all else COLUMNS)
     open_count = sum(1 for v in views if v.status == ConflictStatus.OPEN)
     hint = "; resolve with 'iqms admin sync resolve ID --action keep|apply|link'"

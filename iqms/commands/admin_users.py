@@ -13,6 +13,7 @@ from iqms.commands._common import (
     JsonOpt,
     fail,
     info,
+    local_time,
     print_rows,
     run,
     settings_or_exit,
@@ -110,7 +111,7 @@ def list_(
             for key in ("last_login_at", "locked_until"):
                 when = row[key]
                 if isinstance(when, datetime):
-                    row[key] = when.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M")
+                    row[key] = local_time(settings, when)
     print_rows(rows, columns, as_json=as_json, as_csv=as_csv, title="Accounts")
 
 

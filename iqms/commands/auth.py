@@ -15,7 +15,7 @@ from typing import Annotated
 import click
 import typer
 
-from iqms.commands._common import ExitCode, JsonOpt, fail, info, kv, print_json, run
+from iqms.commands._common import ExitCode, JsonOpt, fail, info, kv, local_time, print_json, run
 from iqms.commands._common import settings_or_exit as _settings
 from iqms.commands._session import TOKEN_ENV, clear_token, open_context, store_token, stored_token
 from iqms.core.config import Settings
@@ -60,14 +60,8 @@ def read_password(password_stdin: bool, prompt: str = "Password", *, confirm: bo
     return password
 
 
-def _local(settings: Settings, when: datetime | None) -> str:
-    if when is None:
-        return "-"
-    return when.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M %Z")
-
-
 def _save_login(settings: Settings, result: LoginResult, *, print_token: bool) -> None:
-    until = _local(settings, result.expires_at)
+    until = local_time(settings, result.expires_at, "%Y-%m-%d %H:%M %Z") or "-"
     if print_token:
         typer.echo(result.token)
         info(f"Logged in as {result.user.username} ({result.user.role.value}) until {until}.")
@@ -171,7 +165,7 @@ def whoami(as_json: JsonOpt = False) -> None:
             ("name", me.full_name),
             ("role", me.role.value),
             *[(k, v) for k, v in data.items() if k.endswith("_id") and v is not None],
-            ("login expires", _local(settings, expires)),
+            ("login expires", local_time(settings, expires, "%Y-%m-%d %H:%M %Z") or "-"),
         ]
     )
 

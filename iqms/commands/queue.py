@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -21,6 +20,7 @@ from iqms.commands._common import (
     JsonOpt,
     fail,
     info,
+    local_time,
     print_json,
     print_rows,
     run,
@@ -64,10 +64,6 @@ def _with_context(settings: Settings, body: Callable[[Context], Awaitable[Any]])
             return await body(ctx)
 
     return run(go)
-
-
-def _local(settings: Settings, when: datetime | None, fmt: str = "%H:%M") -> str | None:
-    return when.astimezone(settings.tz).strftime(fmt) if when else None
 
 
 def _wait(p50: float | None, p90: float | None) -> str:
@@ -291,7 +287,7 @@ def _row(settings: Settings, t: TicketOut, machine: bool) -> dict[str, Any]:
             "cat": t.triage_category,
             "pos": t.position,
             "wait": wait,
-            "arrived": _local(settings, t.arrived_at),
+            "arrived": local_time(settings, t.arrived_at, "%H:%M"),
             "room": t.called_room,
         }
     return {
@@ -427,7 +423,7 @@ def doctor_queue(
 
 # ---- live events --------------------------------------------------------------------------------
 def _event_line(settings: Settings, event: DomainEvent, codes: dict[Any, str]) -> str:
-    when = _local(settings, event.occurred_at, "%H:%M:%S")
+    when = local_time(settings, event.occurred_at, "%H:%M:%S")
     dept = codes.get(event.department_id, "?")
     if isinstance(event, DoctorChanged):
         return f"{when} {'doctor':<16} {event.room} [{dept}] {event.status}"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 import typer
@@ -13,6 +12,7 @@ from iqms.commands._common import (
     fail,
     info,
     kv,
+    local_time,
     print_json,
     print_rows,
     run,
@@ -33,10 +33,7 @@ app = typer.Typer(
 RESULT_COLUMNS = ["seq", "kind", "result", "outcome", "reason"]
 
 
-def _when(settings: Settings, value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(settings.tz).strftime("%Y-%m-%d %H:%M:%S")
+SECONDS = "%Y-%m-%d %H:%M:%S"
 
 
 def _summary_text(counts: dict[str, int]) -> str:
@@ -88,13 +85,15 @@ def status(
         return
     pending = str(st.pending)
     if st.oldest_pending_at:
-        pending += f" (oldest from {_when(settings, st.oldest_pending_at)})"
+        pending += (
+            f" (oldest from {local_time(settings, st.oldest_pending_at, '%Y-%m-%d %H:%M:%S')})"
+        )
     rows: list[tuple[str, Any]] = [
         ("device", f"{st.device_name or '(unnamed)'} ({st.device_id})"),
         ("pending operations", pending),
         (
             "last successful sync",
-            f"{_when(settings, st.last_sync_at)} ({_summary_text(st.last_sync_summary)})"
+            f"{local_time(settings, st.last_sync_at, '%Y-%m-%d %H:%M:%S')} ({_summary_text(st.last_sync_summary)})"
             if st.last_sync_at
             else "never",
         ),
