@@ -5,9 +5,11 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from typing import TypeVar
 
+from iqms.commands._common import run
 from iqms.core.clock import SystemClock
 from iqms.core.config import Settings
 from iqms.core.db import Database
@@ -17,6 +19,8 @@ from iqms.core.security.sessions import resolve_principal
 from iqms.core.service import Context
 
 TOKEN_ENV = "IQMS_TOKEN"
+
+T = TypeVar("T")
 
 
 def token_path(settings: Settings) -> Path:
@@ -77,3 +81,13 @@ async def open_context(settings: Settings, *, login: bool = True) -> AsyncIterat
         yield Context(db=db, principal=principal, settings=settings, clock=clock)
     finally:
         await db.dispose()
+
+
+def run_as_user(settings: Settings, body: Callable[[Context], Awaitable[T]]) -> T:
+    """Run one core call as the logged-in user; core errors become one line and an exit code."""
+
+    async def go() -> T:
+        async with open_context(settings) as ctx:
+            return await body(ctx)
+
+    return run(go)

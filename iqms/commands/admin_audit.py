@@ -16,11 +16,9 @@ from iqms.commands._common import (
     fail,
     print_json,
     print_rows,
-    run,
     settings_or_exit,
 )
-from iqms.commands._session import open_context
-from iqms.core.security.audit import AuditEntry, VerifyResult
+from iqms.commands._session import run_as_user
 from iqms.core.services import audit
 
 app = typer.Typer(
@@ -53,11 +51,7 @@ def verify(as_json: JsonOpt = False) -> None:
     """Check the whole hash chain; exit 1 naming the first record that does not hold."""
     settings = settings_or_exit()
 
-    async def go() -> VerifyResult:
-        async with open_context(settings) as ctx:
-            return await audit.verify(ctx)
-
-    result = run(go)
+    result = run_as_user(settings, lambda ctx: audit.verify(ctx))
     brk = result.first_break
     if as_json:
         print_json(
@@ -113,20 +107,19 @@ def show(
     end = parse_when(until, tz, end=True) if until else None
     target_type, _, target_id = (target or "").partition(":")
 
-    async def go() -> list[AuditEntry]:
-        async with open_context(settings) as ctx:
-            return await audit.show(
-                ctx,
-                actor=actor,
-                action=action,
-                target_type=target_type or None,
-                target_id=target_id or None,
-                since=start,
-                until=end,
-                limit=limit,
-            )
-
-    entries = run(go)
+    entries = run_as_user(
+        settings,
+        lambda ctx: audit.show(
+            ctx,
+            actor=actor,
+            action=action,
+            target_type=target_type or None,
+            target_id=target_id or None,
+            since=start,
+            until=end,
+            limit=limit,
+        ),
+    )
     if as_json:
         print_json([e.as_dict() for e in entries])
         return

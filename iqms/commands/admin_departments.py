@@ -14,10 +14,9 @@ from iqms.commands._common import (
     info,
     print_json,
     print_rows,
-    run,
     settings_or_exit,
 )
-from iqms.commands._session import open_context
+from iqms.commands._session import run_as_user
 from iqms.core.schemas.clinic import DepartmentOut
 from iqms.core.services import clinic
 
@@ -101,18 +100,17 @@ def add(
     settings = settings_or_exit()
     targets = parse_targets(target)
 
-    async def go() -> DepartmentOut:
-        async with open_context(settings) as ctx:
-            return await clinic.create_department(
-                ctx,
-                code=code,
-                name=name,
-                ticket_prefix=prefix,
-                triage_targets=targets,
-                default_service_minutes=service_minutes or 12,
-            )
-
-    dept = run(go)
+    dept = run_as_user(
+        settings,
+        lambda ctx: clinic.create_department(
+            ctx,
+            code=code,
+            name=name,
+            ticket_prefix=prefix,
+            triage_targets=targets,
+            default_service_minutes=service_minutes or 12,
+        ),
+    )
     info(f"Added department {dept.code} ({dept.name}), tickets {dept.ticket_prefix}-001 ...")
     _show(dept, as_json)
 
@@ -126,12 +124,13 @@ def list_(
     """List departments with their prefix and triage targets (* = overridden)."""
     settings = settings_or_exit()
 
-    async def go() -> list[DepartmentOut]:
-        async with open_context(settings) as ctx:
-            return await clinic.list_departments(ctx, include_inactive=all_)
-
     machine = as_json or as_csv
-    rows = [_row(d, machine) for d in run(go)]
+    rows = [
+        _row(d, machine)
+        for d in run_as_user(
+            settings, lambda ctx: clinic.list_departments(ctx, include_inactive=all_)
+        )
+    ]
     columns = ["id", *LIST_COLUMNS, "target_overrides"] if machine else LIST_COLUMNS
     print_rows(rows, columns, as_json=as_json, as_csv=as_csv, title="Departments")
 
@@ -141,11 +140,7 @@ def show(code: CodeArg, as_json: JsonOpt = False) -> None:
     """Show one department."""
     settings = settings_or_exit()
 
-    async def go() -> DepartmentOut:
-        async with open_context(settings) as ctx:
-            return await clinic.get_department(ctx, department=code)
-
-    _show(run(go), as_json)
+    _show(run_as_user(settings, lambda ctx: clinic.get_department(ctx, department=code)), as_json)
 
 
 @app.command()
@@ -167,20 +162,19 @@ def update(
     settings = settings_or_exit()
     targets = parse_targets(target)
 
-    async def go() -> DepartmentOut:
-        async with open_context(settings) as ctx:
-            return await clinic.update_department(
-                ctx,
-                department=code,
-                name=name,
-                ticket_prefix=prefix,
-                triage_targets=targets,
-                clear_targets=clear_targets,
-                default_service_minutes=service_minutes,
-                active=True if reopen else None,
-            )
-
-    dept = run(go)
+    dept = run_as_user(
+        settings,
+        lambda ctx: clinic.update_department(
+            ctx,
+            department=code,
+            name=name,
+            ticket_prefix=prefix,
+            triage_targets=targets,
+            clear_targets=clear_targets,
+            default_service_minutes=service_minutes,
+            active=True if reopen else None,
+        ),
+    )
     info(f"Updated department {dept.code}.")
     _show(dept, as_json)
 
@@ -190,10 +184,6 @@ def close(code: CodeArg, as_json: JsonOpt = False) -> None:
     """Close a department to new tickets (those waiting can still be served)."""
     settings = settings_or_exit()
 
-    async def go() -> DepartmentOut:
-        async with open_context(settings) as ctx:
-            return await clinic.deactivate_department(ctx, department=code)
-
-    dept = run(go)
+    dept = run_as_user(settings, lambda ctx: clinic.deactivate_department(ctx, department=code))
     info(f"Department {dept.code} is closed to new tickets.")
     _show(dept, as_json)

@@ -12,10 +12,9 @@ from iqms.commands._common import (
     info,
     print_json,
     print_rows,
-    run,
     settings_or_exit,
 )
-from iqms.commands._session import open_context
+from iqms.commands._session import run_as_user
 from iqms.core.enums import DoctorStatus
 from iqms.core.schemas.clinic import DoctorOut
 from iqms.core.services import clinic
@@ -61,11 +60,10 @@ def add(
     """Set up a doctor account in a department and room (status starts as off)."""
     settings = settings_or_exit()
 
-    async def go() -> DoctorOut:
-        async with open_context(settings) as ctx:
-            return await clinic.create_doctor(ctx, user=username, department=department, room=room)
-
-    doc = run(go)
+    doc = run_as_user(
+        settings,
+        lambda ctx: clinic.create_doctor(ctx, user=username, department=department, room=room),
+    )
     info(f"{doc.full_name} works in {doc.department_code}, {doc.room} (status: off).")
     _show(doc, as_json)
 
@@ -84,12 +82,13 @@ def list_(
     """List doctors with department, room and status."""
     settings = settings_or_exit()
 
-    async def go() -> list[DoctorOut]:
-        async with open_context(settings) as ctx:
-            return await clinic.list_doctors(ctx, department=department, status=status)
-
     machine = as_json or as_csv
-    rows = [_row(d, machine) for d in run(go)]
+    rows = [
+        _row(d, machine)
+        for d in run_as_user(
+            settings, lambda ctx: clinic.list_doctors(ctx, department=department, status=status)
+        )
+    ]
     columns = ["id", *LIST_COLUMNS, "user_id", "status_changed_at"] if machine else LIST_COLUMNS
     print_rows(rows, columns, as_json=as_json, as_csv=as_csv, title="Doctors")
 
@@ -106,13 +105,10 @@ def room(
     """Move a doctor to another room (and optionally another department)."""
     settings = settings_or_exit()
 
-    async def go() -> DoctorOut:
-        async with open_context(settings) as ctx:
-            return await clinic.assign_room(
-                ctx, doctor=doctor, room=new_room, department=department
-            )
-
-    doc = run(go)
+    doc = run_as_user(
+        settings,
+        lambda ctx: clinic.assign_room(ctx, doctor=doctor, room=new_room, department=department),
+    )
     info(f"{doc.full_name}: {doc.department_code}, {doc.room}.")
     _show(doc, as_json)
 
@@ -129,10 +125,8 @@ def status(
     """Set a doctor available, paused or off (doctors may set only their own)."""
     settings = settings_or_exit()
 
-    async def go() -> DoctorOut:
-        async with open_context(settings) as ctx:
-            return await clinic.set_doctor_status(ctx, status=new_status, doctor=doctor)
-
-    doc = run(go)
+    doc = run_as_user(
+        settings, lambda ctx: clinic.set_doctor_status(ctx, status=new_status, doctor=doctor)
+    )
     info(f"{doc.full_name} ({doc.room}) is now {doc.status.value}.")
     _show(doc, as_json)

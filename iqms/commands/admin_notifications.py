@@ -17,7 +17,7 @@ from iqms.commands._common import (
     run,
     settings_or_exit,
 )
-from iqms.commands._session import open_context
+from iqms.commands._session import open_context, run_as_user
 from iqms.core.enums import NotificationStatus
 from iqms.core.notify.worker import DeliveryOutcome, deliver_now
 from iqms.core.services import notifications
@@ -71,11 +71,9 @@ def list_(
     """List the newest messages with their status (recipients masked, no message text)."""
     settings = settings_or_exit()
 
-    async def go() -> list[NotificationSummary]:
-        async with open_context(settings) as ctx:
-            return await notifications.list_notifications(ctx, status=status, limit=limit)
-
-    summaries = run(go)
+    summaries = run_as_user(
+        settings, lambda ctx: notifications.list_notifications(ctx, status=status, limit=limit)
+    )
     if as_json or as_csv:
         rows = [summary.as_dict() for summary in summaries]
         print_rows(rows, FULL_COLUMNS, as_json=as_json, as_csv=as_csv)

@@ -19,10 +19,9 @@ from iqms.commands._common import (
     info,
     print_json,
     print_rows,
-    run,
     settings_or_exit,
 )
-from iqms.commands._session import open_context
+from iqms.commands._session import run_as_user
 from iqms.core.clock import SystemClock, service_date
 from iqms.core.services import reports
 
@@ -116,13 +115,12 @@ def report(
     if html is not None and not html.parent.is_dir():
         fail(f"--html: directory {html.parent} does not exist", ExitCode.INVALID)
 
-    async def go() -> reports.ClinicReport:
-        async with open_context(settings) as ctx:
-            return await reports.clinic_report(
-                ctx, date_from=start, date_to=end, department=department, doctor=doctor
-            )
-
-    result = run(go)
+    result = run_as_user(
+        settings,
+        lambda ctx: reports.clinic_report(
+            ctx, date_from=start, date_to=end, department=department, doctor=doctor
+        ),
+    )
 
     from iqms.reporting.data import CSV_COLUMNS, report_to_dict, report_to_rows
 

@@ -14,10 +14,9 @@ from iqms.commands._common import (
     local_time,
     print_json,
     print_rows,
-    run,
     settings_or_exit,
 )
-from iqms.commands._session import open_context
+from iqms.commands._session import run_as_user
 from iqms.core.enums import ConflictStatus
 from iqms.core.services import sync
 from iqms.core.services.sync import ConflictView
@@ -63,11 +62,10 @@ def conflicts(
     """List offline operations that could not be applied automatically, oldest first."""
     settings = settings_or_exit()
 
-    async def go() -> list[ConflictView]:
-        async with open_context(settings) as ctx:
-            return await sync.list_conflicts(ctx, status=None if show_all else ConflictStatus.OPEN)
-
-    views = run(go)
+    views = run_as_user(
+        settings,
+        lambda ctx: sync.list_conflicts(ctx, status=None if show_all else ConflictStatus.OPEN),
+    )
     if as_json or as_csv:
         rows = [_row(v, full_id=True) for v in views]
         if as_json:
@@ -110,13 +108,12 @@ def resolve(
     """Close a conflict by keeping the central data, applying the offline values, or linking."""
     settings = settings_or_exit()
 
-    async def go() -> ConflictView:
-        async with open_context(settings) as ctx:
-            return await sync.resolve_conflict(
-                ctx, conflict_id=conflict, action=action.value, note=note, patient=patient
-            )
-
-    view = run(go)
+    view = run_as_user(
+        settings,
+        lambda ctx: sync.resolve_conflict(
+            ctx, conflict_id=conflict, action=action.value, note=note, patient=patient
+        ),
+    )
     if as_json:
         print_json(_row(view, full_id=True))
     info(f"Resolved conflict {str(view.id)[:8]}: {view.resolution}.")

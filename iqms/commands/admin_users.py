@@ -18,7 +18,7 @@ from iqms.commands._common import (
     run,
     settings_or_exit,
 )
-from iqms.commands._session import open_context
+from iqms.commands._session import open_context, run_as_user
 from iqms.commands.auth import PasswordStdinOpt, read_password
 from iqms.core import migrate
 from iqms.core.enums import Role
@@ -67,18 +67,17 @@ def add(
     settings = settings_or_exit()
     password = read_password(password_stdin, f"Password for {username}", confirm=True)
 
-    async def go() -> UserOut:
-        async with open_context(settings) as ctx:
-            return await users.create(
-                ctx,
-                username=username,
-                full_name=full_name,
-                role=role,
-                password=password,
-                patient_mrn=patient_mrn,
-            )
-
-    user = run(go)
+    user = run_as_user(
+        settings,
+        lambda ctx: users.create(
+            ctx,
+            username=username,
+            full_name=full_name,
+            role=role,
+            password=password,
+            patient_mrn=patient_mrn,
+        ),
+    )
     info(f"Created {user.role.value} account {user.username}.")
     if as_json:
         print_rows([_row(user)], list(_row(user)), as_json=True)
@@ -98,11 +97,12 @@ def list_(
     """List accounts with their role and status (active, locked, disabled)."""
     settings = settings_or_exit()
 
-    async def go() -> list[UserOut]:
-        async with open_context(settings) as ctx:
-            return await users.list_users(ctx, role=role, include_disabled=not active_only)
-
-    rows = [_row(u) for u in run(go)]
+    rows = [
+        _row(u)
+        for u in run_as_user(
+            settings, lambda ctx: users.list_users(ctx, role=role, include_disabled=not active_only)
+        )
+    ]
     columns = LIST_COLUMNS
     if as_json or as_csv:  # machines get every field
         columns = ["id", *LIST_COLUMNS, "created_at", "patient_id", "doctor_id", "device_id"]
@@ -120,11 +120,7 @@ def disable(username: UsernameArg) -> None:
     """Disable an account: it cannot log in, and its current logins end."""
     settings = settings_or_exit()
 
-    async def go() -> UserOut:
-        async with open_context(settings) as ctx:
-            return await users.disable(ctx, user=username)
-
-    user = run(go)
+    user = run_as_user(settings, lambda ctx: users.disable(ctx, user=username))
     info(f"Account {user.username} is disabled.")
 
 
@@ -133,11 +129,7 @@ def enable(username: UsernameArg) -> None:
     """Enable a disabled account, and unlock one locked by failed logins."""
     settings = settings_or_exit()
 
-    async def go() -> UserOut:
-        async with open_context(settings) as ctx:
-            return await users.enable(ctx, user=username)
-
-    user = run(go)
+    user = run_as_user(settings, lambda ctx: users.enable(ctx, user=username))
     info(f"Account {user.username} is active.")
 
 
@@ -147,11 +139,9 @@ def reset_password(username: UsernameArg, password_stdin: PasswordStdinOpt = Fal
     settings = settings_or_exit()
     password = read_password(password_stdin, f"New password for {username}", confirm=True)
 
-    async def go() -> UserOut:
-        async with open_context(settings) as ctx:
-            return await users.reset_password(ctx, user=username, new_password=password)
-
-    user = run(go)
+    user = run_as_user(
+        settings, lambda ctx: users.reset_password(ctx, user=username, new_password=password)
+    )
     info(f"Password of {user.username} was reset; their logins have ended.")
 
 
@@ -164,11 +154,9 @@ def set_role(
     """Change an account's role (its logins end, so the new role applies at once)."""
     settings = settings_or_exit()
 
-    async def go() -> UserOut:
-        async with open_context(settings) as ctx:
-            return await users.set_role(ctx, user=username, role=role, patient_mrn=patient_mrn)
-
-    user = run(go)
+    user = run_as_user(
+        settings, lambda ctx: users.set_role(ctx, user=username, role=role, patient_mrn=patient_mrn)
+    )
     info(f"Account {user.username} is now {user.role.value}.")
 
 

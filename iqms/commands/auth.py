@@ -17,10 +17,17 @@ import typer
 
 from iqms.commands._common import ExitCode, JsonOpt, fail, info, kv, local_time, print_json, run
 from iqms.commands._common import settings_or_exit as _settings
-from iqms.commands._session import TOKEN_ENV, clear_token, open_context, store_token, stored_token
+from iqms.commands._session import (
+    TOKEN_ENV,
+    clear_token,
+    open_context,
+    run_as_user,
+    store_token,
+    stored_token,
+)
 from iqms.core.config import Settings
 from iqms.core.errors import IQMSError
-from iqms.core.schemas.users import LoginResult, UserOut
+from iqms.core.schemas.users import LoginResult
 from iqms.core.security.rbac import Principal
 from iqms.core.security.tokens import decode_token
 from iqms.core.services import auth, users
@@ -135,11 +142,7 @@ def whoami(as_json: JsonOpt = False) -> None:
     """Show who is logged in, with which role, and until when."""
     settings = _settings()
 
-    async def go() -> UserOut:
-        async with open_context(settings) as ctx:
-            return await auth.whoami(ctx)
-
-    me = run(go)
+    me = run_as_user(settings, lambda ctx: auth.whoami(ctx))
     token = stored_token(settings)
     expires: datetime | None = None
     if token:
@@ -180,11 +183,10 @@ def passwd(password_stdin: PasswordStdinOpt = False) -> None:
         new = read_password(False, "New password", confirm=True)
     from_env = bool(os.environ.get(TOKEN_ENV))
 
-    async def go() -> LoginResult:
-        async with open_context(settings) as ctx:
-            return await users.change_own_password(ctx, current_password=current, new_password=new)
-
-    result = run(go)
+    result = run_as_user(
+        settings,
+        lambda ctx: users.change_own_password(ctx, current_password=current, new_password=new),
+    )
     info("Password changed; your other logins have ended.")
     if from_env:
         info(f"The token in {TOKEN_ENV} no longer works; log in again.")

@@ -26,11 +26,10 @@ from iqms.commands._common import (
     run,
     settings_or_exit,
 )
-from iqms.commands._session import open_context
+from iqms.commands._session import open_context, run_as_user
 from iqms.core.config import Settings
 from iqms.core.events import DoctorChanged, DomainEvent, Resync, TicketTransferred
 from iqms.core.schemas.queue import TicketOut, TicketStatusView
-from iqms.core.service import Context
 from iqms.core.services import clinic, queue
 
 app = typer.Typer(
@@ -56,14 +55,6 @@ MACHINE_COLUMNS = [
     "wait_p50", "wait_p90", "arrived_at", "due_at", "called_at", "room", "patient_id",
     "doctor_id", "source",
 ]  # fmt: skip
-
-
-def _with_context(settings: Settings, body: Callable[[Context], Awaitable[Any]]) -> Any:
-    async def go() -> Any:
-        async with open_context(settings) as ctx:
-            return await body(ctx)
-
-    return run(go)
 
 
 def _wait(p50: float | None, p90: float | None) -> str:
@@ -115,7 +106,7 @@ def issue(
 ) -> None:
     """Issue a ticket; prints its number."""
     settings = settings_or_exit()
-    ticket = _with_context(
+    ticket = run_as_user(
         settings,
         lambda ctx: queue.issue(
             ctx, department=department, patient=patient, triage_category=category, doctor=doctor
@@ -134,7 +125,7 @@ def call_next(
 ) -> None:
     """Call the next patient to the doctor's room; prints the ticket number."""
     settings = settings_or_exit()
-    ticket = _with_context(
+    ticket = run_as_user(
         settings, lambda ctx: queue.call_next(ctx, doctor=doctor, include_name=names)
     )
     if ticket is None:
@@ -153,7 +144,7 @@ def call(
 ) -> None:
     """Call one specific waiting ticket (out of turn) to the doctor's room."""
     settings = settings_or_exit()
-    out = _with_context(
+    out = run_as_user(
         settings, lambda ctx: queue.call(ctx, ticket=ticket, doctor=doctor, include_name=names)
     )
     _show_ticket(settings, out, as_json, "called")
@@ -177,7 +168,7 @@ def recall(
 ) -> None:
     """Call a called ticket again (the display shows it again)."""
     settings = settings_or_exit()
-    out = _with_context(
+    out = run_as_user(
         settings,
         lambda ctx: queue.recall(
             ctx, ticket=ticket, no_show_after=no_show_after, requeue_no_show=requeue
@@ -190,7 +181,7 @@ def recall(
 def _simple(name: str, help_: str, verb: str, call_: Callable[..., Awaitable[TicketOut]]) -> None:
     def command(ticket: TicketArg, as_json: JsonOpt = False) -> None:
         settings = settings_or_exit()
-        out = _with_context(settings, lambda ctx: call_(ctx, ticket=ticket))
+        out = run_as_user(settings, lambda ctx: call_(ctx, ticket=ticket))
         _show_ticket(settings, out, as_json, verb)
 
     command.__doc__ = help_
@@ -218,7 +209,7 @@ def no_show(
 ) -> None:
     """The called patient did not come."""
     settings = settings_or_exit()
-    out = _with_context(settings, lambda ctx: queue.no_show(ctx, ticket=ticket, requeue=requeue))
+    out = run_as_user(settings, lambda ctx: queue.no_show(ctx, ticket=ticket, requeue=requeue))
     _show_ticket(settings, out, as_json, "requeued" if requeue else "marked no-show")
 
 
@@ -226,7 +217,7 @@ def no_show(
 def cancel(ticket: TicketArg, reason: ReasonOpt = None, as_json: JsonOpt = False) -> None:
     """Cancel a waiting or held ticket (the patient left)."""
     settings = settings_or_exit()
-    out = _with_context(settings, lambda ctx: queue.cancel(ctx, ticket=ticket, reason=reason))
+    out = run_as_user(settings, lambda ctx: queue.cancel(ctx, ticket=ticket, reason=reason))
     _show_ticket(settings, out, as_json, "cancelled")
 
 
@@ -234,7 +225,7 @@ def cancel(ticket: TicketArg, reason: ReasonOpt = None, as_json: JsonOpt = False
 def hold(ticket: TicketArg, reason: ReasonOpt = None, as_json: JsonOpt = False) -> None:
     """Take a ticket out of the calling order for now."""
     settings = settings_or_exit()
-    out = _with_context(settings, lambda ctx: queue.hold(ctx, ticket=ticket, reason=reason))
+    out = run_as_user(settings, lambda ctx: queue.hold(ctx, ticket=ticket, reason=reason))
     _show_ticket(settings, out, as_json, "on hold")
 
 
@@ -250,7 +241,7 @@ def transfer(
 ) -> None:
     """Move a ticket to another department or doctor; prints the new ticket number."""
     settings = settings_or_exit()
-    out = _with_context(
+    out = run_as_user(
         settings,
         lambda ctx: queue.transfer(
             ctx, ticket=ticket, department=department, doctor=doctor, reason=reason
@@ -267,7 +258,7 @@ def category(
 ) -> None:
     """Change a ticket's triage category (its due time is recomputed)."""
     settings = settings_or_exit()
-    out = _with_context(
+    out = run_as_user(
         settings, lambda ctx: queue.change_category(ctx, ticket=ticket, triage_category=value)
     )
     _show_ticket(settings, out, as_json, f"now category {out.triage_category}")
@@ -335,7 +326,7 @@ def list_(
 ) -> None:
     """Today's tickets: waiting ones in calling order with position and estimated wait."""
     settings = settings_or_exit()
-    tickets = _with_context(
+    tickets = run_as_user(
         settings,
         lambda ctx: queue.queue_list(
             ctx, department=department, statuses=status or None, include_names=names
@@ -361,7 +352,7 @@ def _status_text(settings: Settings, view: TicketStatusView) -> str:
 def status(ticket: TicketArg, as_json: JsonOpt = False) -> None:
     """Where a ticket stands: position, tickets ahead, estimated wait, room once called."""
     settings = settings_or_exit()
-    view = _with_context(settings, lambda ctx: queue.ticket_status(ctx, ticket=ticket))
+    view = run_as_user(settings, lambda ctx: queue.ticket_status(ctx, ticket=ticket))
     if as_json:
         print_json(view.model_dump(mode="json"))
     else:
@@ -378,7 +369,7 @@ def board(
 ) -> None:
     """The waiting-room board: rooms now serving and the next numbers (no names)."""
     settings = settings_or_exit()
-    view = _with_context(
+    view = run_as_user(
         settings, lambda ctx: queue.board(ctx, department=department, next_count=next_count)
     )
     if as_json:
@@ -406,7 +397,7 @@ def doctor_queue(
 ) -> None:
     """A doctor's queue: patients called or in the room, then those they would call next."""
     settings = settings_or_exit()
-    view = _with_context(
+    view = run_as_user(
         settings,
         lambda ctx: queue.doctor_queue(ctx, doctor=doctor, limit=limit, include_names=names),
     )
