@@ -350,32 +350,17 @@ class Journal:
         occurred_at: datetime | None = None,
     ) -> OfflineTicket:
         """Issue a ticket offline with the next number of this device's reserved block."""
-        when = occurred_at or self.clock.now()
-        day = service_date(when, self.tz)
-        op_id = uuid.uuid4()
-        with self._write() as conn:
-            block, number = self._take_number(conn, department_id, day)
-            self._record(
-                conn,
-                "ticket.issue",
-                {
-                    "department_id": str(department_id),
-                    "patient_id": str(patient_id) if patient_id else None,
-                    "patient_op_id": str(patient_op_id) if patient_op_id else None,
-                    "doctor_id": str(doctor_id) if doctor_id else None,
-                    "triage_category": triage_category,
-                    "sequence": number,
-                },
-                when,
-                op_id,
-            )
-        return OfflineTicket(
-            op_id=op_id,
-            ticket_number=format_ticket_number(block["ticket_prefix"], number),
-            sequence=number,
-            department_id=department_id,
-            department_name=block["department_name"],
-            arrived_at=when.astimezone(UTC),
+        return self._numbered(
+            "ticket.issue",
+            department_id,
+            {
+                "department_id": str(department_id),
+                "patient_id": str(patient_id) if patient_id else None,
+                "patient_op_id": str(patient_op_id) if patient_op_id else None,
+                "doctor_id": str(doctor_id) if doctor_id else None,
+                "triage_category": triage_category,
+            },
+            occurred_at,
         )
 
     def check_in_appointment(
@@ -386,18 +371,27 @@ class Journal:
         occurred_at: datetime | None = None,
     ) -> OfflineTicket:
         """Check a patient in for their appointment offline (a ticket from the reserved block)."""
+        return self._numbered(
+            "appointment.check_in",
+            department_id,
+            {"appointment_id": str(appointment_id)},
+            occurred_at,
+        )
+
+    def _numbered(
+        self,
+        kind: str,
+        department_id: uuid.UUID,
+        payload: dict[str, Any],
+        occurred_at: datetime | None,
+    ) -> OfflineTicket:
+        """Journal an operation that takes the next reserved number (its ``sequence``)."""
         when = occurred_at or self.clock.now()
         day = service_date(when, self.tz)
         op_id = uuid.uuid4()
         with self._write() as conn:
             block, number = self._take_number(conn, department_id, day)
-            self._record(
-                conn,
-                "appointment.check_in",
-                {"appointment_id": str(appointment_id), "sequence": number},
-                when,
-                op_id,
-            )
+            self._record(conn, kind, {**payload, "sequence": number}, when, op_id)
         return OfflineTicket(
             op_id=op_id,
             ticket_number=format_ticket_number(block["ticket_prefix"], number),
