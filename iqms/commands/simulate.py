@@ -37,7 +37,7 @@ def simulate(
             "--scenario",
             "-s",
             help="Scenario file (.toml, .yaml or .yml); default: a built-in weekday of about "
-            "300 patients (see examples/scenarios/).",
+            "300 patients (iqms/simulation/weekday.toml; more in examples/scenarios/).",
         ),
     ] = None,
     seed: Annotated[

@@ -43,6 +43,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -467,81 +468,14 @@ def load_scenario(path: Path) -> Scenario:
     return scenario_from_dict(data, source=str(path))
 
 
-#: The built-in scenario (also in ``examples/scenarios/weekday.toml``).
-DEFAULT_SCENARIO_TOML = """\
-# A weekday of about 300 patients: a morning peak, a lunch dip, an afternoon bump.
-name = "Weekday"
-opens = "08:00"
-closes = "17:00"
-no_show_rate = 0.05
-no_show_wait_minutes = 3
-
-[triage_mix]
-1 = 0.01
-2 = 0.09
-3 = 0.30
-4 = 0.45
-5 = 0.15
-
-[[departments]]
-code = "GEN"
-name = "General Practice"
-prefix = "A"
-service_minutes = { mean = 10, sd = 5 }
-arrivals_per_hour = { "08:00" = 16, "09:00" = 30, "10:00" = 32, "11:00" = 26, "12:00" = 14, "13:00" = 18, "14:00" = 24, "15:00" = 24, "16:00" = 16 }
-
-[[departments.doctors]]
-name = "Dr Ada Okafor"
-room = "Room 1"
-shifts = ["08:00-17:00"]
-
-[[departments.doctors]]
-name = "Dr Ben Novak"
-room = "Room 2"
-shifts = ["08:00-17:00"]
-
-[[departments.doctors]]
-name = "Dr Cai Wong"
-room = "Room 3"
-shifts = ["08:00-17:00"]
-
-[[departments.doctors]]
-name = "Dr Chloe Ruiz"
-room = "Room 4"
-shifts = ["09:00-13:00", "14:00-17:00"]
-
-[[departments.doctors]]
-name = "Dr Dev Mehta"
-room = "Room 5"
-shifts = ["10:00-16:00"]
-
-[[departments]]
-code = "PED"
-name = "Paediatrics"
-prefix = "P"
-service_minutes = { mean = 12, sd = 6 }
-arrivals_per_hour = { "08:00" = 8, "09:00" = 14, "10:00" = 16, "11:00" = 13, "12:00" = 8, "13:00" = 9, "14:00" = 12, "15:00" = 12, "16:00" = 8 }
-
-[[departments.doctors]]
-name = "Dr Eva Lind"
-room = "Room 6"
-shifts = ["08:00-17:00"]
-
-[[departments.doctors]]
-name = "Dr Femi Ade"
-room = "Room 7"
-shifts = ["08:00-17:00"]
-
-[[departments.doctors]]
-name = "Dr Gil Baron"
-room = "Room 8"
-shifts = ["09:00-15:00"]
-"""
+#: The built-in scenario, shipped with the package.
+DEFAULT_SCENARIO_FILE = "weekday.toml"
 
 
 def default_scenario() -> Scenario:
     """A weekday of about 300 patients: a morning peak, a lunch dip, an afternoon bump."""
-    return scenario_from_dict(tomllib.loads(DEFAULT_SCENARIO_TOML), source="built-in scenario")
+    text = resources.files("iqms.simulation").joinpath(DEFAULT_SCENARIO_FILE).read_text("utf-8")
+    return scenario_from_dict(tomllib.loads(text), source="built-in scenario")
 
 
 __all__ = [
