@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import math
@@ -11,7 +12,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -280,3 +281,38 @@ __all__ = [
     "system_context",
     "waiting_rows",
 ]
+
+
+BACKENDS = ("postgresql", "sqlite")
+
+
+def add_backend_options(parser: argparse.ArgumentParser) -> None:
+    """``--url`` (an existing PostgreSQL server) and ``--backends`` for a benchmark's command."""
+    parser.add_argument("--url", help="PostgreSQL server URL where databases may be created")
+    parser.add_argument(
+        "--backends", default=",".join(BACKENDS), help="comma-separated: postgresql,sqlite"
+    )
+
+
+def chosen_backends(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[str]:
+    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = set(backends) - set(BACKENDS)
+    if unknown:
+        parser.error(f"unknown backend {sorted(unknown)[0]!r}")
+    return backends
+
+
+@contextlib.contextmanager
+def postgres_server(url: str | None, *, needed: bool = True) -> Iterator[Any]:
+    """The PostgreSQL server at ``url``, or a throwaway one started (and stopped) here."""
+    if not needed:
+        yield None
+        return
+    from tests.pgcluster import find_or_start_postgres
+
+    server = find_or_start_postgres(url)
+    try:
+        yield server
+    finally:
+        with contextlib.suppress(Exception):
+            server.stop()

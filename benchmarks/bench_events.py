@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -25,11 +24,14 @@ from sqlalchemy import event
 
 from benchmarks._support import (
     Timing,
+    add_backend_options,
     bench_settings,
     bulk_load_waiting,
+    chosen_backends,
     emit,
     fresh_database,
     make_clinic,
+    postgres_server,
     progress,
     system_context,
 )
@@ -105,29 +107,14 @@ async def run(server_url: str | None, *, backends: Sequence[str], events: int) -
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Commit -> subscriber latency of live events.")
-    parser.add_argument("--url", help="PostgreSQL server URL where databases may be created")
-    parser.add_argument(
-        "--backends", default="postgresql,sqlite", help="comma-separated: postgresql,sqlite"
-    )
+    add_backend_options(parser)
     parser.add_argument("--events", type=int, default=DEFAULT_EVENTS, help="calls to time")
     args = parser.parse_args(argv)
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    unknown = set(backends) - {"postgresql", "sqlite"}
-    if unknown:
-        parser.error(f"unknown backend {sorted(unknown)[0]!r}")
-    server = None
-    if "postgresql" in backends:
-        from tests.pgcluster import find_or_start_postgres
-
-        server = find_or_start_postgres(args.url)
-    try:
+    backends = chosen_backends(parser, args)
+    with postgres_server(args.url, needed="postgresql" in backends) as server:
         asyncio.run(
             run(server.admin_url if server else None, backends=backends, events=args.events)
         )
-    finally:
-        if server is not None:
-            with contextlib.suppress(Exception):
-                server.stop()
 
 
 if __name__ == "__main__":

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import sqlite3
 import threading
 import time
@@ -42,11 +41,14 @@ from benchmarks._support import (
     BENCH_NOW,
     BenchClinic,
     Timing,
+    add_backend_options,
     bench_settings,
     bulk_load_waiting,
+    chosen_backends,
     emit,
     fresh_database,
     make_clinic,
+    postgres_server,
     progress,
     sqlite_time,
     sqlite_uuid,
@@ -371,24 +373,13 @@ def _ints(text: str) -> list[int]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Queue operations: IQMS services vs raw SQL.")
-    parser.add_argument("--url", help="PostgreSQL server URL where databases may be created")
-    parser.add_argument(
-        "--backends", default="postgresql,sqlite", help="comma-separated: postgresql,sqlite"
-    )
+    add_backend_options(parser)
     parser.add_argument("--waiting", type=_ints, default=list(DEFAULT_WAITING))
     parser.add_argument("--callers", type=_ints, default=list(DEFAULT_CALLERS))
     parser.add_argument("--ops", type=int, default=DEFAULT_OPS, help="operations per measurement")
     args = parser.parse_args(argv)
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    unknown = set(backends) - {"postgresql", "sqlite"}
-    if unknown:
-        parser.error(f"unknown backend {sorted(unknown)[0]!r}")
-    server = None
-    if "postgresql" in backends:
-        from tests.pgcluster import find_or_start_postgres
-
-        server = find_or_start_postgres(args.url)
-    try:
+    backends = chosen_backends(parser, args)
+    with postgres_server(args.url, needed="postgresql" in backends) as server:
         asyncio.run(
             run(
                 server.admin_url if server else None,
@@ -398,10 +389,6 @@ def main(argv: list[str] | None = None) -> None:
                 ops=args.ops,
             )
         )
-    finally:
-        if server is not None:
-            with contextlib.suppress(Exception):
-                server.stop()
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from benchmarks._support import postgres_server
 from benchmarks.gen_history import generate
 from iqms.core.clock import FrozenClock
 from iqms.core.config import Settings
@@ -123,16 +124,13 @@ def main(argv: list[str] | None = None) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             asyncio.run(run(f"sqlite:///{Path(tmp) / 'bench.db'}", args.entries, args.repeat))
         return
-    from tests.pgcluster import find_or_start_postgres
-
-    server = find_or_start_postgres(args.url)
-    name = f"bench_{uuid.uuid4().hex[:10]}"
-    server.create_database(name)
-    try:
-        asyncio.run(run(server.url(name), args.entries, args.repeat))
-    finally:
-        server.drop_database(name)
-        server.stop()
+    with postgres_server(args.url) as server:
+        name = f"bench_{uuid.uuid4().hex[:10]}"
+        server.create_database(name)
+        try:
+            asyncio.run(run(server.url(name), args.entries, args.repeat))
+        finally:
+            server.drop_database(name)
 
 
 if __name__ == "__main__":
