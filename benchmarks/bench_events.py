@@ -3,7 +3,7 @@
     python -m benchmarks.bench_events                     # throwaway PostgreSQL (and SQLite)
     python -m benchmarks.bench_events --url postgresql://USER@HOST/postgres --events 500
 
-The subscriber is ``iqms.core.events.subscribe`` on its own database handle,
+The subscriber is ``iqms.core.queue.events.subscribe`` on its own database handle,
 as a display board or console in another process would use it (LISTEN/NOTIFY
 on PostgreSQL; on SQLite the polling fallback, for comparison). Each sample
 is the time from the moment the calling transaction starts its COMMIT to the
@@ -36,7 +36,7 @@ from benchmarks._support import (
     system_context,
 )
 from iqms.core.db import Database
-from iqms.core.events import TicketCalled, subscribe
+from iqms.core.queue.events import TicketCalled, subscribe
 from iqms.core.services import queue
 
 DEFAULT_EVENTS = 100

@@ -13,10 +13,10 @@ from typer.testing import CliRunner, Result
 from iqms.cli import app
 from iqms.core.config import load_settings
 from iqms.core.db import Database
-from iqms.core.offline import Journal
 from iqms.core.security.rbac import Principal
 from iqms.core.service import Context
 from iqms.core.services import clinic, sync
+from iqms.core.sync.journal import Journal
 
 runner = CliRunner()
 ROOT_PW = "root-pass-1234"

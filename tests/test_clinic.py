@@ -180,7 +180,7 @@ async def test_appointment_rules(ctx: Context, clock: FrozenClock) -> None:
 
 async def test_doctor_changes_are_published_for_boards(ctx: Context, db_url: str) -> None:
     from iqms.core.db import Database
-    from iqms.core.events import DoctorChanged, subscribe
+    from iqms.core.queue.events import DoctorChanged, subscribe
 
     c = await small_clinic(ctx)
     listener = Database(db_url)

@@ -20,13 +20,13 @@ from sqlalchemy.engine import make_url
 
 from iqms.core.clock import FrozenClock
 from iqms.core.config import Settings
-from iqms.core.connectivity import Backoff, ConnectionState, Connectivity, ConnectivityStatus
 from iqms.core.db import Database
 from iqms.core.errors import DatabaseUnavailable, ValidationError
-from iqms.core.offline import Journal
 from iqms.core.security.rbac import Principal
 from iqms.core.service import Context
 from iqms.core.services import patients, queue
+from iqms.core.sync.connectivity import Backoff, ConnectionState, Connectivity, ConnectivityStatus
+from iqms.core.sync.journal import Journal
 from tests.conftest import make_settings
 from tests.test_sync_push import make_clinic
 

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iqms.core.eta import (
+from iqms.core.queue.eta import (
     Ahead,
     DepartmentState,
     Server,

@@ -9,8 +9,8 @@ from iqms.core.clock import FrozenClock
 from iqms.core.config import Settings
 from iqms.core.db import Database
 from iqms.core.enums import DEFAULT_TRIAGE_TARGET_MINUTES, DoctorStatus, Role, TicketStatus
-from iqms.core.eta import estimate_for_entry, estimates_for_department, load_department_state
 from iqms.core.models import Department, Doctor, QueueEntry, User
+from iqms.core.queue.eta import estimate_for_entry, estimates_for_department, load_department_state
 
 
 class Clinic:

@@ -11,7 +11,8 @@ from sqlalchemy import func, select, text
 
 from iqms.core.clock import FrozenClock
 from iqms.core.db import Database
-from iqms.core.events import (
+from iqms.core.models import QueueEvent
+from iqms.core.queue.events import (
     Resync,
     TicketCalled,
     TicketIssued,
@@ -20,7 +21,6 @@ from iqms.core.events import (
     publish,
     subscribe,
 )
-from iqms.core.models import QueueEvent
 from iqms.core.security.rbac import Principal
 from iqms.core.service import Context
 from tests.conftest import make_settings
@@ -155,7 +155,7 @@ async def test_postgres_listener_reconnects_and_asks_for_a_resync(
 async def test_sqlite_event_rows_are_pruned(
     sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import iqms.core.events as events_module
+    import iqms.core.queue.events as events_module
 
     monkeypatch.setattr(events_module, "KEEP_EVENTS", 10)
     monkeypatch.setattr(events_module, "PRUNE_EVERY", 5)

@@ -8,12 +8,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from iqms.core import events, queue_engine
 from iqms.core.clock import FrozenClock
 from iqms.core.db import Database
 from iqms.core.enums import NotificationStatus, NotifyChannel, TicketSource, TicketStatus
 from iqms.core.models import Notification, QueueEntry
 from iqms.core.notify import outbox
+from iqms.core.queue import engine as queue_engine
+from iqms.core.queue import events
 from iqms.core.security.rbac import Principal
 from iqms.core.service import Context
 from tests.conftest import make_settings

@@ -19,10 +19,10 @@ from firebase_admin import credentials
 from twilio.http import HttpClient
 from twilio.http.response import Response
 
-from iqms.core import queue_engine
 from iqms.core.db import Database
 from iqms.core.enums import DoctorStatus, NotifyChannel, Role, TicketSource
 from iqms.core.models import Department, Doctor, Patient, QueueEntry, User
+from iqms.core.queue import engine as queue_engine
 from iqms.core.service import Context
 
 TWILIO_SID = "AC" + "0123456789abcdef" * 2

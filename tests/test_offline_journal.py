@@ -11,8 +11,8 @@ import pytest
 
 from iqms.core.clock import FrozenClock
 from iqms.core.errors import ConfigError, Conflict, ValidationError
-from iqms.core.offline import Journal, NumberBlockInfo
-from iqms.core.sync_format import parse_batch
+from iqms.core.sync.batch import parse_batch
+from iqms.core.sync.journal import Journal, NumberBlockInfo
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 LONDON = ZoneInfo("Europe/London")

@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, insert, select
 
-from iqms.core import queue_policy
 from iqms.core.clock import FrozenClock
 from iqms.core.db import Database
 from iqms.core.enums import TicketSource, TicketStatus
 from iqms.core.models import QueueEntry
+from iqms.core.queue import policy as queue_policy
 from iqms.core.schemas.clinic import DoctorOut
 from iqms.core.security.rbac import Principal
 from iqms.core.service import Context

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from iqms.core import queue_engine
 from iqms.core.enums import TicketSource, TicketStatus
 from iqms.core.errors import Conflict, ValidationError
 from iqms.core.models import Department, QueueEntry
+from iqms.core.queue import engine as queue_engine
 from iqms.core.service import Context
 
 

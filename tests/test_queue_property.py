@@ -22,12 +22,12 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 from sqlalchemy import select
 
-from iqms.core import queue_engine
 from iqms.core.clock import FrozenClock
 from iqms.core.db import Database
 from iqms.core.enums import DEFAULT_TRIAGE_TARGET_MINUTES, TicketStatus, TriageCategory
 from iqms.core.errors import Conflict, InvalidTransition
 from iqms.core.models import QueueEntry
+from iqms.core.queue import engine as queue_engine
 from iqms.core.security.rbac import Principal
 from iqms.core.service import Context
 from iqms.core.services import clinic, queue

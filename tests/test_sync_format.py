@@ -31,7 +31,7 @@ from iqms.core.models import (
 from iqms.core.security.rbac import Principal
 from iqms.core.service import Context
 from iqms.core.services import sync
-from iqms.core.sync_format import BatchRejected, parse_batch
+from iqms.core.sync.batch import BatchRejected, parse_batch
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 

@@ -26,7 +26,6 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from iqms.core.clock import FrozenClock
-from iqms.core.connectivity import ConnectionState
 from iqms.core.db import Database
 from iqms.core.enums import SyncResult, TicketStatus
 from iqms.core.errors import DatabaseUnavailable
@@ -34,6 +33,7 @@ from iqms.core.models import Patient, QueueEntry, SyncOperation
 from iqms.core.security.rbac import Principal
 from iqms.core.service import Context
 from iqms.core.services import patients, queue, sync, users
+from iqms.core.sync.connectivity import ConnectionState
 from tests.conftest import make_settings
 from tests.test_connectivity import Terminal, terminal, wait_state
 from tests.test_sync_push import kiosk_context, make_clinic, snapshot
@@ -236,7 +236,7 @@ CRASHING_PUSH = textwrap.dedent(
     """
     import asyncio, json, os, signal, sys, uuid
     from datetime import datetime
-    from iqms.core import queue_engine
+    from iqms.core.queue import engine as queue_engine
     from iqms.core.clock import FrozenClock
     from iqms.core.config import Settings
     from iqms.core.db import Database

@@ -23,12 +23,12 @@ from iqms.core.models import (
     SyncOperation,
     TicketCounter,
 )
-from iqms.core.offline import Journal
 from iqms.core.security.audit import verify_chain
 from iqms.core.security.rbac import Principal
 from iqms.core.service import Context
 from iqms.core.services import clinic, patients, queue, sync, users
-from iqms.core.sync_format import BatchRejected
+from iqms.core.sync.batch import BatchRejected
+from iqms.core.sync.journal import Journal
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 

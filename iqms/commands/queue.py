@@ -28,7 +28,7 @@ from iqms.commands._common import (
 )
 from iqms.commands._session import open_context, run_as_user
 from iqms.core.config import Settings
-from iqms.core.events import DoctorChanged, DomainEvent, Resync, TicketTransferred
+from iqms.core.queue.events import DoctorChanged, DomainEvent, Resync, TicketTransferred
 from iqms.core.schemas.queue import TicketOut, TicketStatusView
 from iqms.core.services import clinic, queue
 

@@ -20,10 +20,10 @@ from iqms.commands._common import (
 )
 from iqms.commands._session import open_context
 from iqms.core.config import Settings
-from iqms.core.connectivity import Connectivity, SyncSummary
 from iqms.core.db import Database
 from iqms.core.errors import ConfigError, DatabaseUnavailable
-from iqms.core.offline import Journal, JournalStatus
+from iqms.core.sync.connectivity import Connectivity, SyncSummary
+from iqms.core.sync.journal import Journal, JournalStatus
 
 app = typer.Typer(
     help="Offline sync: what this terminal recorded while the database was away, and pushing it.",

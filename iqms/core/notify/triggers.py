@@ -76,7 +76,7 @@ async def _issued(ctx: Context, event: Any) -> None:
     entry = await session.get(QueueEntry, event.entry_id)
     if entry is None or entry.status != TicketStatus.WAITING:
         return
-    from iqms.core.queue_engine import waiting_ahead
+    from iqms.core.queue.engine import waiting_ahead
 
     ahead = await waiting_ahead(session, entry)
     near = ahead <= ctx.settings.notify_approaching_threshold
@@ -92,7 +92,7 @@ async def _issued(ctx: Context, event: Any) -> None:
         "ticket": entry.ticket_number,
         "department": await _department_name(ctx, entry.department_id),
     }
-    from iqms.core.eta import estimate_for_entry
+    from iqms.core.queue.eta import estimate_for_entry
 
     estimate = await estimate_for_entry(session, entry, now=ctx.now(), settings=ctx.settings)
     fields["wait"] = wait_text(estimate.p50_minutes, estimate.p90_minutes)
@@ -189,11 +189,11 @@ async def _mark_approaching(ctx: Context, entry_id: uuid.UUID) -> None:
 async def check_approaching(ctx: Context, *, department_id: uuid.UUID) -> int:
     """Queue "your turn is near" for tickets of a department that just got close; return how many.
 
-    A ticket's "ahead" is what :func:`iqms.core.queue_engine.waiting_ahead`
+    A ticket's "ahead" is what :func:`iqms.core.queue.engine.waiting_ahead`
     counts: every waiting ticket before a pool ticket; the pool and that
     doctor's tickets before a ticket reserved for a doctor.
     """
-    from iqms.core.queue_engine import QUEUE_ORDER
+    from iqms.core.queue.engine import QUEUE_ORDER
 
     session = ctx.s
     threshold = ctx.settings.notify_approaching_threshold

@@ -10,9 +10,9 @@ from typing import Annotated, Any, TypeVar
 import pydantic
 from pydantic import AwareDatetime, BeforeValidator, Field, field_validator
 
-from iqms.core import queue_policy
 from iqms.core.enums import AppointmentStatus, DoctorStatus
 from iqms.core.errors import ValidationError
+from iqms.core.queue import policy as queue_policy
 from iqms.core.schemas.common import Schema, ShortText
 
 M = TypeVar("M", bound=pydantic.BaseModel)

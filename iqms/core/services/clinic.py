@@ -14,11 +14,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from iqms.core import queue_engine, queue_policy
 from iqms.core.enums import AppointmentStatus, DoctorStatus, Role, TicketSource, TicketStatus
 from iqms.core.errors import Conflict, InvalidTransition, NotFound, ValidationError
-from iqms.core.events import DoctorChanged, publish
 from iqms.core.models import Appointment, Department, Doctor, Patient, QueueEntry, User
+from iqms.core.queue import engine as queue_engine
+from iqms.core.queue import policy as queue_policy
+from iqms.core.queue.events import DoctorChanged, publish
 from iqms.core.schemas.clinic import (
     AppointmentBook,
     AppointmentOut,

@@ -14,10 +14,10 @@ from sqlalchemy import func, or_, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm.exc import StaleDataError
 
-from iqms.core import queue_engine
 from iqms.core.enums import Role
 from iqms.core.errors import Conflict, PermissionDenied, ValidationError
 from iqms.core.models import Patient
+from iqms.core.queue import engine as queue_engine
 from iqms.core.schemas.clinic import parse
 from iqms.core.schemas.common import normalise_phone
 from iqms.core.schemas.patients import PatientCreate, PatientMatch, PatientOut, PatientUpdate

@@ -15,10 +15,13 @@ from typing import Any
 
 from sqlalchemy import case, func, select
 
-from iqms.core import eta, queue_engine, queue_policy
 from iqms.core.enums import DoctorStatus, Role, TicketSource, TicketStatus, TriageCategory
 from iqms.core.errors import Conflict, InvalidTransition, PermissionDenied, ValidationError
-from iqms.core.events import (
+from iqms.core.models import Appointment, Department, Doctor, Patient, QueueEntry, User
+from iqms.core.queue import engine as queue_engine
+from iqms.core.queue import eta
+from iqms.core.queue import policy as queue_policy
+from iqms.core.queue.events import (
     Subscription,
     TicketCalled,
     TicketCancelled,
@@ -34,7 +37,6 @@ from iqms.core.events import (
     publish,
     subscribe,
 )
-from iqms.core.models import Appointment, Department, Doctor, Patient, QueueEntry, User
 from iqms.core.schemas.queue import (
     BoardTicket,
     BoardView,

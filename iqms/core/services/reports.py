@@ -55,7 +55,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from iqms.core.enums import TicketStatus, TriageCategory
 from iqms.core.errors import NotFound, ValidationError
 from iqms.core.models import Department, Doctor, QueueEntry, User
-from iqms.core.queue_policy import targets as triage_targets
+from iqms.core.queue.policy import targets as triage_targets
 from iqms.core.security.audit import log_action
 from iqms.core.security.rbac import Permission
 from iqms.core.service import Context, operation

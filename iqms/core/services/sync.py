@@ -29,7 +29,6 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.exc import DataError, IntegrityError
 
-from iqms.core import queue_engine, sync_apply, sync_patients
 from iqms.core.enums import (
     ConflictStatus,
     DeviceKind,
@@ -52,16 +51,19 @@ from iqms.core.models import (
     SyncOperation,
     TicketBlock,
 )
-from iqms.core.offline import NumberBlockInfo
+from iqms.core.queue import engine as queue_engine
 from iqms.core.security.audit import log_action
 from iqms.core.security.rbac import Permission
 from iqms.core.service import Context, operation
-from iqms.core.sync_format import (
+from iqms.core.sync import apply as sync_apply
+from iqms.core.sync import patients as sync_patients
+from iqms.core.sync.batch import (
     BatchRejected,
     Operation,
     SyncBatch,
     parse_batch,
 )
+from iqms.core.sync.journal import NumberBlockInfo
 
 #: serialises pushes on PostgreSQL (SQLite write transactions are serial already), so two
 #: kiosks registering the same patient at the same moment still end with one patient.

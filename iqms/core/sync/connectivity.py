@@ -33,8 +33,8 @@ from typing import Any, TypeVar
 
 from iqms.core.db import is_connection_error
 from iqms.core.errors import DatabaseUnavailable
-from iqms.core.offline import Journal
 from iqms.core.service import Context
+from iqms.core.sync.journal import Journal
 
 log = logging.getLogger(__name__)
 

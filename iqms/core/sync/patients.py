@@ -23,8 +23,8 @@ from iqms.core.models import AuditRecord, Patient
 from iqms.core.security.audit import log_action
 from iqms.core.security.rbac import Permission, require
 from iqms.core.service import Context
-from iqms.core.sync_apply import BatchState, OpConflict, Outcome, jsonable, patient_from_op
-from iqms.core.sync_format import Operation, RegisterPatient, UpdatePatient
+from iqms.core.sync.apply import BatchState, OpConflict, Outcome, jsonable, patient_from_op
+from iqms.core.sync.batch import Operation, RegisterPatient, UpdatePatient
 
 IDENTITY_FIELDS = ("full_name", "date_of_birth", "national_id")
 CONTACT_FIELDS = ("phone", "notify_channel", "language")

@@ -1,6 +1,6 @@
 """The offline journal: a terminal's local SQLite record of what it did while the database was away.
 
-Each entry is one operation in the sync batch format (:mod:`iqms.core.sync_format`)
+Each entry is one operation in the sync batch format (:mod:`iqms.core.sync.batch`)
 with its client operation id, the device's sequence number, the time it
 happened and what it was based on. Entries are validated before they are
 stored, so the journal can only ever hold operations the server can read.
@@ -32,8 +32,8 @@ from zoneinfo import ZoneInfo
 from iqms.core.clock import Clock, SystemClock, service_date
 from iqms.core.config import Settings
 from iqms.core.errors import ConfigError, Conflict
-from iqms.core.queue_engine import format_ticket_number
-from iqms.core.sync_format import (
+from iqms.core.queue.engine import format_ticket_number
+from iqms.core.sync.batch import (
     FORMAT_VERSION,
     MAX_OPERATIONS,
     PatientChanges,

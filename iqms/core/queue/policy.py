@@ -2,7 +2,7 @@
 
 Nothing here touches the database; the engine and the services apply it.
 
-Ordering of waiting tickets (done by the database, see :mod:`iqms.core.queue_engine`):
+Ordering of waiting tickets (done by the database, see :mod:`iqms.core.queue.engine`):
 ``queue_band`` (0 for category 1, so it is always first), then ``due_at``
 (arrival + the category's target wait; appointments are due at their time),
 then ``arrived_at`` (FIFO among equals), then the daily ``sequence``.

@@ -29,12 +29,12 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
-from iqms.core import queue_policy
 from iqms.core.clock import service_date as _service_date
 from iqms.core.enums import TicketSource, TicketStatus, TriageCategory
 from iqms.core.errors import Conflict, NotFound, ValidationError
-from iqms.core.events import TicketIssued, publish
 from iqms.core.models import Department, Doctor, Patient, QueueEntry, TicketCounter, User
+from iqms.core.queue import policy as queue_policy
+from iqms.core.queue.events import TicketIssued, publish
 from iqms.core.security.audit import log_action
 
 if TYPE_CHECKING:

@@ -2,7 +2,7 @@
 
 Internal to :mod:`iqms.core.services.sync` (which runs each operation of a
 batch in a savepoint and records its result); patients are in
-:mod:`iqms.core.sync_patients`. A handler returns an :class:`Outcome` or
+:mod:`iqms.core.sync.patients`. A handler returns an :class:`Outcome` or
 raises :class:`OpConflict` to keep the operation for staff review with nothing
 of it applied.
 """
@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy import select
 
-from iqms.core import queue_engine
 from iqms.core.clock import service_date
 from iqms.core.enums import (
     AppointmentStatus,
@@ -36,10 +35,11 @@ from iqms.core.models import (
     SyncOperation,
     TicketBlock,
 )
+from iqms.core.queue import engine as queue_engine
 from iqms.core.security.audit import log_action
 from iqms.core.security.rbac import Permission, has_permission, require
 from iqms.core.service import Context
-from iqms.core.sync_format import (
+from iqms.core.sync.batch import (
     CancelTicket,
     CheckInAppointment,
     IssueTicket,
