@@ -7,21 +7,61 @@ from collections.abc import Sequence
 from typing import Annotated, Any
 
 import typer
-from typer.core import TyperGroup
 
 from iqms import __version__
-from iqms.commands import admin as admin_commands
-from iqms.commands import auth as auth_commands
-from iqms.commands import db as db_commands
-from iqms.commands import demo as demo_commands
-from iqms.commands import queue as queue_commands
-from iqms.commands import simulate as simulate_commands
-from iqms.commands import sync as sync_commands
-from iqms.commands import worker as worker_commands
+from iqms.commands._lazy import LazyCommand, LazyGroup
+
+# Every subcommand of ``iqms``, imported only when it runs (so --help and --version are
+# instant). The one-line help is what ``iqms --help`` lists; a test keeps it equal to the
+# command's own.
+COMMANDS: dict[str, LazyCommand] = {
+    "demo": LazyCommand(
+        "iqms.commands.demo:demo",
+        "Create a fresh demo clinic (separate SQLite database) and show what is in it.",
+    ),
+    "simulate": LazyCommand(
+        "iqms.commands.simulate:simulate",
+        "Simulate a clinic day through the real queue engine and report waits and estimate "
+        "accuracy.",
+    ),
+    "login": LazyCommand(
+        "iqms.commands.auth:login",
+        "Log in; the login is saved for this user of this computer until it expires.",
+    ),
+    "logout": LazyCommand(
+        "iqms.commands.auth:logout", "Log out: forget the saved login on this computer."
+    ),
+    "whoami": LazyCommand(
+        "iqms.commands.auth:whoami", "Show who is logged in, with which role, and until when."
+    ),
+    "passwd": LazyCommand(
+        "iqms.commands.auth:passwd",
+        "Change your own password (other logins of your account end).",
+    ),
+    "worker": LazyCommand(
+        "iqms.commands.worker:worker",
+        "Send patient messages (SMS, push) from the outbox until stopped with Ctrl-C.",
+    ),
+    "db": LazyCommand("iqms.commands.db:app", "Create, upgrade and inspect the database schema."),
+    "admin": LazyCommand(
+        "iqms.commands.admin:app",
+        "Administration: accounts, clinic setup, audit, notifications, reports.",
+    ),
+    "queue": LazyCommand(
+        "iqms.commands.queue:app",
+        "The queue: issue tickets, call patients, serve, list, watch live events.",
+    ),
+    "sync": LazyCommand(
+        "iqms.commands.sync:app",
+        "Offline sync: what this terminal recorded while the database was away, and pushing it.",
+    ),
+}
 
 
-class IqmsGroup(TyperGroup):
+class IqmsGroup(LazyGroup):
     """The root command: usage errors become one ``iqms: error:`` line with exit code 2."""
+
+    lazy_commands = COMMANDS
 
     def main(
         self,
@@ -79,19 +119,6 @@ def root(
     ] = False,
 ) -> None:
     """IQMS: queue management for clinics and outpatient departments."""
-
-
-app.add_typer(db_commands.app, name="db")
-app.add_typer(admin_commands.app, name="admin")
-app.add_typer(queue_commands.app, name="queue")
-app.command(name="demo")(demo_commands.demo)
-app.command(name="simulate")(simulate_commands.simulate)
-app.command(name="login")(auth_commands.login)
-app.command(name="logout")(auth_commands.logout)
-app.command(name="whoami")(auth_commands.whoami)
-app.command(name="passwd")(auth_commands.passwd)
-app.command(name="worker")(worker_commands.worker)
-app.add_typer(sync_commands.app, name="sync")
 
 
 def main() -> None:

@@ -20,16 +20,18 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 # Typer 0.29 builds its commands on its own copy of click (typer._click), so the walk goes by
-# shape (groups have ``commands``, parameters a ``param_type_name``), not by click classes.
+# shape (groups have ``list_commands``, parameters a ``param_type_name``), not by click classes.
+# Groups import their subcommands lazily: the walk asks each group for them by name.
 def _is_group(cmd: Any) -> bool:
-    return hasattr(cmd, "commands")
+    return hasattr(cmd, "list_commands")
 
 
 def _walk(cmd: Any, path: list[str]) -> list[tuple[list[str], Any]]:
     found = [(path, cmd)]
     if _is_group(cmd):
-        for name, sub in cmd.commands.items():
-            found += _walk(sub, [*path, name])
+        ctx = typer._click.Context(cmd)
+        for name in cmd.list_commands(ctx):
+            found += _walk(cmd.get_command(ctx, name), [*path, name])
     return found
 
 

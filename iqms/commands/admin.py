@@ -1,35 +1,52 @@
-"""``iqms admin``: accounts, clinic setup, audit, notifications, reports, exports."""
+"""``iqms admin``: accounts, clinic setup, audit, notifications, reports."""
 
 from __future__ import annotations
 
 import typer
 
+from iqms.commands._lazy import LazyCommand, lazy_group
+
+# Each sub-group lives in its own module (iqms/commands/admin_*.py), imported when it runs.
+COMMANDS: dict[str, LazyCommand] = {
+    "bootstrap": LazyCommand(
+        "iqms.commands.admin_users:bootstrap",
+        "Create the first administrator of a new installation (refused once one exists).",
+    ),
+    "report": LazyCommand(
+        "iqms.commands.admin_report:report",
+        "Patient volumes, waits, service times, no-shows and triage targets for a date range.",
+    ),
+    "users": LazyCommand(
+        "iqms.commands.admin_users:app",
+        "Accounts: add, list, disable, enable, reset passwords, change roles.",
+    ),
+    "audit": LazyCommand(
+        "iqms.commands.admin_audit:app", "The audit trail: verify the hash chain, show records."
+    ),
+    "notifications": LazyCommand(
+        "iqms.commands.admin_notifications:app",
+        "Patient messages (SMS, push): list them, retry failed ones, send a test SMS.",
+    ),
+    "sync": LazyCommand(
+        "iqms.commands.admin_sync:app",
+        "Offline sync conflicts: operations from terminals kept for staff review.",
+    ),
+    "departments": LazyCommand(
+        "iqms.commands.admin_departments:app",
+        "Departments: add, list, change ticket prefix and triage targets, close.",
+    ),
+    "doctors": LazyCommand(
+        "iqms.commands.admin_doctors:app",
+        "Doctors: add a doctor account to a department and room, move rooms, set status.",
+    ),
+    "export": LazyCommand(
+        "iqms.commands.admin_export:app",
+        "Export queue history or audit records to CSV or JSON lines.",
+    ),
+}
+
 app = typer.Typer(
+    cls=lazy_group(COMMANDS),
     help="Administration: accounts, clinic setup, audit, notifications, reports.",
     no_args_is_help=True,
 )
-
-# Each sub-group lives in its own module (iqms/commands/admin_*.py) and is added here.
-from iqms.commands import admin_audit, admin_users  # noqa: E402
-
-app.add_typer(admin_users.app, name="users")
-app.add_typer(admin_audit.app, name="audit")
-app.command(name="bootstrap")(admin_users.bootstrap)
-
-from iqms.commands import admin_notifications  # noqa: E402
-
-app.add_typer(admin_notifications.app, name="notifications")
-
-from iqms.commands import admin_sync  # noqa: E402
-
-app.add_typer(admin_sync.app, name="sync")
-
-from iqms.commands import admin_departments, admin_doctors  # noqa: E402
-
-app.add_typer(admin_departments.app, name="departments")
-app.add_typer(admin_doctors.app, name="doctors")
-
-from iqms.commands import admin_export, admin_report  # noqa: E402
-
-app.command(name="report")(admin_report.report)
-app.add_typer(admin_export.app, name="export")
