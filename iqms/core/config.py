@@ -13,6 +13,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import platformdirs
@@ -159,6 +160,13 @@ class Settings(BaseSettings):
     printer_file: Path | None = None
     printer_profile: str = "TM-T88V"
 
+    # public pages
+    public_url: str | None = Field(
+        default=None,
+        description="Public address of 'iqms serve' (https://...); tickets link to their "
+        "status page there.",
+    )
+
     # offline
     device_name: str | None = Field(default=None, description="Name of this terminal or kiosk.")
 
@@ -174,6 +182,27 @@ class Settings(BaseSettings):
                 f"unknown time zone {value!r} (use an IANA name such as Europe/London)"
             ) from None
         return value
+
+    @field_validator("public_url")
+    @classmethod
+    def _check_public_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        value = value.strip().rstrip("/")
+        parsed = urlsplit(value)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc:
+            raise ValueError(
+                "must be an http:// or https:// address, like https://queue.clinic.org"
+            )
+        if parsed.query or parsed.fragment:
+            raise ValueError("must not have a query or fragment")
+        return value
+
+    def ticket_status_url(self, status_code: str | None) -> str | None:
+        """The public status page of a ticket, or None without a public URL (or code)."""
+        if not self.public_url or not status_code:
+            return None
+        return f"{self.public_url}/t/{status_code}"
 
     @field_validator("database_url")
     @classmethod

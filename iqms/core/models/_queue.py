@@ -58,6 +58,8 @@ class QueueEntry(UUIDPk, Timestamps, Base):
         ForeignKey("devices.id", ondelete="SET NULL")
     )
     client_op_id: Mapped[uuid.UUID | None] = mapped_column(unique=True)
+    # Unguessable code of the ticket's public status page (printed as a QR code); no names.
+    status_code: Mapped[str | None] = mapped_column(String(32), unique=True)
     transferred_from_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("queue_entries.id", ondelete="SET NULL")
     )

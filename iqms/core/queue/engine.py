@@ -19,6 +19,7 @@ from inside an operation, with its session / context.
 from __future__ import annotations
 
 import re
+import secrets
 import uuid
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -95,6 +96,11 @@ async def reserve_block(
 
 
 # ---- issuing ------------------------------------------------------------------------------------
+def new_status_code() -> str:
+    """An unguessable code for a ticket's public status page (128 random bits, URL-safe)."""
+    return secrets.token_urlsafe(16)
+
+
 async def create_entry(
     ctx: Context,
     *,
@@ -113,6 +119,7 @@ async def create_entry(
     origin_device_id: uuid.UUID | None = None,
     transferred_from_id: uuid.UUID | None = None,
     extra: dict[str, Any] | None = None,
+    status_code: str | None = None,
     audit_action: str | None = "ticket.issued",
     audit_details: dict[str, Any] | None = None,
 ) -> QueueEntry:
@@ -121,7 +128,8 @@ async def create_entry(
     ``arrived_at`` defaults to now (offline sync passes the original time);
     ``due_at`` defaults to the policy (appointment time, or arrival + target);
     ``sequence`` is a pre-reserved number (offline block) instead of the next
-    one; ``service_day`` defaults to the clinic's day of ``arrived_at``.
+    one; ``service_day`` defaults to the clinic's day of ``arrived_at``;
+    ``status_code`` (the ticket's public status page) is generated unless given.
     Raises :class:`Conflict` if the number or ``client_op_id`` is already used.
     """
     session = ctx.s
@@ -159,6 +167,7 @@ async def create_entry(
         client_op_id=client_op_id,
         transferred_from_id=transferred_from_id,
         extra=extra,
+        status_code=status_code or new_status_code(),
     )
     try:
         async with session.begin_nested():
@@ -439,6 +448,7 @@ __all__ = [
     "find_patient",
     "find_ticket",
     "format_ticket_number",
+    "new_status_code",
     "next_ticket_number",
     "normalise_ticket_number",
     "rank_key",

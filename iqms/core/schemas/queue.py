@@ -50,6 +50,12 @@ class TicketOut(Schema):
     recall_count: int
     transferred_from_id: uuid.UUID | None
     estimate_at_issue_minutes: float | None = None
+    status_code: str | None = Field(
+        default=None, description="Code of the ticket's public status page (printed as QR)"
+    )
+    status_url: str | None = Field(
+        default=None, description="The status page link (when IQMS_PUBLIC_URL is set)"
+    )
     position: int | None = Field(
         default=None, description="1 = next to be called (waiting tickets only)"
     )

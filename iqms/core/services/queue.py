@@ -111,6 +111,8 @@ async def _ticket_out(
         recall_count=entry.recall_count,
         transferred_from_id=entry.transferred_from_id,
         estimate_at_issue_minutes=entry.estimate_at_issue_minutes,
+        status_code=entry.status_code,
+        status_url=ctx.settings.ticket_status_url(entry.status_code),
         position=(estimate.position + 1) if (estimate is not None and waiting) else None,
         estimate=_estimate(estimate) if waiting else None,
     )
