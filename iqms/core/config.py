@@ -170,6 +170,14 @@ class Settings(BaseSettings):
     # offline
     device_name: str | None = Field(default=None, description="Name of this terminal or kiosk.")
 
+    # device credentials (kiosks, display boards)
+    device_key: SecretStr | None = Field(
+        default=None, description="This device's key (overrides the stored key file)."
+    )
+    device_key_file: Path | None = Field(
+        default=None, description="Where this device's key is kept (default data_dir/device.key)."
+    )
+
     log_level: str = "WARNING"
 
     @field_validator("timezone")
@@ -226,6 +234,10 @@ class Settings(BaseSettings):
             return self.database_url
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite+aiosqlite:///{self.data_dir / 'iqms.db'}"
+
+    @property
+    def effective_device_key_file(self) -> Path:
+        return self.device_key_file or (self.data_dir / "device.key")
 
     @property
     def effective_secret_key_file(self) -> Path:

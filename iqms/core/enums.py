@@ -11,6 +11,11 @@ class Role(StrEnum):
     DOCTOR = "doctor"
     PATIENT = "patient"
     KIOSK = "kiosk"
+    DISPLAY = "display"  # a waiting-room board; a device role, never a person's account
+
+
+#: Roles held only by devices (through a device key), never by a login account.
+DEVICE_ONLY_ROLES = frozenset({Role.DISPLAY})
 
 
 class TriageCategory(IntEnum):
