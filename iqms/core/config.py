@@ -178,6 +178,18 @@ class Settings(BaseSettings):
         default=None, description="Where this device's key is kept (default data_dir/device.key)."
     )
 
+    # consoles
+    tui_idle_lock_minutes: int = Field(
+        default=10,
+        ge=0,
+        le=24 * 60,
+        description="Lock a console after this many idle minutes (0: never).",
+    )
+    tui_theme: str = Field(
+        default="iqms",
+        description="Console colours: iqms, iqms-light, iqms-high-contrast or a Textual theme.",
+    )
+
     log_level: str = "WARNING"
 
     @field_validator("timezone")
