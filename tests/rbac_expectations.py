@@ -80,6 +80,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "iqms.core.services.devices.revoke": frozenset({ADMIN}),
     "iqms.core.services.devices.new_key": frozenset({ADMIN}),
     "iqms.core.services.devices.authenticate": ALL,
+    "iqms.core.services.devices.report_printer": frozenset({KIOSK}),
     # notifications
     "iqms.core.services.notifications.list_notifications": frozenset({ADMIN, STAFF}),
     "iqms.core.services.notifications.retry": frozenset({ADMIN}),

@@ -34,6 +34,7 @@ class Permission(StrEnum):
     DOCTOR_STATUS = "doctors.set_status"
     DEVICES_MANAGE = "devices.manage"
     DEVICES_VIEW = "devices.view"
+    DEVICE_REPORT = "devices.report_status"
     # patients and appointments
     PATIENTS_CREATE = "patients.create"
     PATIENTS_READ = "patients.read"
@@ -87,6 +88,7 @@ _PATIENT = {
 _KIOSK = {
     P.OWN_SESSION, P.DEPARTMENTS_VIEW, P.PATIENTS_CREATE, P.APPOINTMENTS_CHECK_IN,
     P.QUEUE_ISSUE, P.QUEUE_BOARD, P.EVENTS_SUBSCRIBE, P.NUMBERS_RESERVE, P.SYNC_PUSH,
+    P.DEVICE_REPORT,
 }  # fmt: skip
 
 # A waiting-room board: numbers and rooms, nothing else.
@@ -94,7 +96,10 @@ _DISPLAY = {P.DEPARTMENTS_VIEW, P.QUEUE_BOARD, P.EVENTS_SUBSCRIBE}
 
 # The one permission matrix. Anything not listed is denied.
 PERMISSION_MATRIX: dict[str, frozenset[Permission]] = {
-    Role.ADMIN: frozenset(set(Permission) - {P.NOTIFICATIONS_SEND, P.QUEUE_OWN_TICKET}),
+    # Reporting a printer's state is for the device itself.
+    Role.ADMIN: frozenset(
+        set(Permission) - {P.NOTIFICATIONS_SEND, P.QUEUE_OWN_TICKET, P.DEVICE_REPORT}
+    ),
     Role.STAFF: frozenset(_STAFF),
     Role.DOCTOR: frozenset(_DOCTOR),
     Role.PATIENT: frozenset(_PATIENT),

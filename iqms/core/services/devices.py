@@ -17,8 +17,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from iqms.core.errors import AuthenticationFailed, Conflict, NotFound, ValidationError
+from iqms.core.enums import PrinterState
+from iqms.core.errors import (
+    AuthenticationFailed,
+    Conflict,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+)
 from iqms.core.models import Device
+from iqms.core.queue.events import PrinterFault, publish
 from iqms.core.schemas.clinic import parse
 from iqms.core.schemas.devices import KEY_ROLES, DeviceCreate, DeviceOut, IssuedDeviceKey
 from iqms.core.security.audit import log_action
@@ -168,6 +176,62 @@ async def new_key(ctx: Context, *, device: uuid.UUID | str) -> IssuedDeviceKey:
     return IssuedDeviceKey(device=device_out(found), key=key)
 
 
+# ---- hardware faults ----------------------------------------------------------------------------
+MAX_FAULT_MESSAGE = 200
+
+
+@operation(Permission.DEVICE_REPORT)
+async def report_printer(
+    ctx: Context, *, state: PrinterState | str, message: str | None = None
+) -> bool:
+    """Record the calling kiosk's printer state; a change is published for reception to see.
+
+    Returns True when the state changed (and was published), False when it was already known.
+    """
+    try:
+        printer_state = PrinterState(state)
+    except ValueError:
+        raise ValidationError(
+            f"unknown printer state {state!r} (one of {', '.join(s.value for s in PrinterState)})",
+            field="state",
+        ) from None
+    text = " ".join((message or printer_state.value.replace("_", " ")).split())
+    text = text[:MAX_FAULT_MESSAGE]
+    if ctx.principal.device_id is None:
+        raise ValidationError("only a device can report its printer", field="device")
+    device = await ctx.s.get(Device, ctx.principal.device_id, with_for_update=True)
+    if device is None:
+        raise NotFound(f"no device with id {ctx.principal.device_id}")
+    if not device.active or device.revoked_at is not None:
+        raise PermissionDenied(f"device {device.name} is revoked; ask an administrator")
+    fine = printer_state.severity == "ok"
+    new_state = None if fine else printer_state.value
+    new_message = None if fine else text
+    if device.fault_state == new_state and (fine or device.fault_message == new_message):
+        return False
+    now = ctx.now()
+    device.fault_state, device.fault_message, device.fault_at = new_state, new_message, now
+    device.last_seen_at = now
+    await publish(
+        ctx,
+        PrinterFault(
+            device_id=device.id,
+            device_name=device.name,
+            state=printer_state.value,
+            severity=printer_state.severity,
+            message=text,
+            occurred_at=now,
+        ),
+    )
+    await log_action(
+        ctx,
+        action="device.printer_ok" if fine else "device.printer_fault",
+        target=("device", device.id),
+        details={"name": device.name, "state": printer_state.value, "message": text},
+    )
+    return True
+
+
 # ---- signing in ---------------------------------------------------------------------------------
 def device_principal(device: Device) -> Principal:
     """The principal a device acts as: its own role, its name, its id."""
@@ -231,5 +295,6 @@ __all__ = [
     "get",
     "list_devices",
     "new_key",
+    "report_printer",
     "revoke",
 ]
