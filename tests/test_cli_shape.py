@@ -56,6 +56,21 @@ def test_every_command_and_option_has_help() -> None:
     assert missing == []
 
 
+def test_help_shows_no_type_marker_for_on_off_flags() -> None:
+    """Flags take no value: no ``<bool>`` after ``--json`` or ``--help`` in any help text."""
+    shown = []
+    for path, _ in _walk(typer.main.get_command(app), []):
+        result = runner.invoke(app, [*path, "--help"], prog_name="iqms", env={"COLUMNS": "120"})
+        assert result.exit_code == 0, (path, result.output)
+        assert "--help" in result.stdout
+        if "<bool>" in result.stdout:
+            shown.append(" ".join(path) or "iqms")
+    assert shown == []
+    # Options that take a value still say what kind of value.
+    transfer = runner.invoke(app, ["queue", "transfer", "--help"], env={"COLUMNS": "120"})
+    assert re.search(r"--department\s+-d\s+<str>", transfer.stdout)
+
+
 def test_every_listing_command_prints_json_and_csv() -> None:
     root = typer.main.get_command(app)
     listings = [
