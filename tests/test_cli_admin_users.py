@@ -134,7 +134,8 @@ def test_unknown_accounts_and_non_admins(admin_cli: None, monkeypatch: pytest.Mo
     for args in (["list"], ["disable", "root"], ["set-role", "rita", "admin"]):
         denied = iqms("admin", "users", *args)
         assert denied.exit_code == 4, args
-        assert denied.stderr.startswith("iqms: error: rita (staff) may not users")
+        assert denied.stderr.startswith("iqms: error: reception staff cannot ")
+        assert "accounts (logged in as rita)" in denied.stderr
     assert iqms("admin", "audit", "show").exit_code == 4
     monkeypatch.delenv("IQMS_TOKEN")
     assert listed()["root"]["role"] == "admin"

@@ -109,9 +109,9 @@ CASES = [
     (name, None, [], ExitCode.NOT_AUTHENTICATED, "not logged in; run 'iqms login'")
     for name in COMMANDS
 ] + [
-    ("report", "staff", [], ExitCode.PERMISSION_DENIED, "rita (staff) may not reports view"),
-    ("export queue", "staff", [], ExitCode.PERMISSION_DENIED, "rita (staff) may not export run"),
-    ("export audit", "staff", [], ExitCode.PERMISSION_DENIED, "rita (staff) may not export run"),
+    ("report", "staff", [], ExitCode.PERMISSION_DENIED, "reception staff cannot see reports (logged in as rita)"),
+    ("export queue", "staff", [], ExitCode.PERMISSION_DENIED, "reception staff cannot export records (logged in as rita)"),
+    ("export audit", "staff", [], ExitCode.PERMISSION_DENIED, "reception staff cannot export records (logged in as rita)"),
     ("report", "admin", ["--from", "2026-02-30"], ExitCode.INVALID,
      "--from: '2026-02-30' is not a date (use YYYY-MM-DD or 'today')"),
     ("report", "admin", ["--to", "2026-01-01"], ExitCode.INVALID,
