@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from iqms.cli import app
 from tests.test_cli_queue import Tokens, iqms, make_clinic_cli
 
 runner = CliRunner()
@@ -41,3 +42,25 @@ def test_permission_errors_say_who_cannot_do_what(cli: Tokens) -> None:
     )
     status = iqms(cli.staff, "queue", "status", issued.stdout.strip())
     assert ": waiting, position 1" in status.stdout
+
+
+def test_long_or_multi_line_arguments_are_shortened_when_echoed(cli: Tokens) -> None:
+    long = "X" * 300
+    for args in (["-d", long], [f"--department={long}"]):
+        refused = iqms(cli.staff, "queue", "issue", *args)
+        assert refused.exit_code == 3
+        assert one_error_line(refused) == f"no department {'X' * 40}... (300 characters)"
+    two_lines = iqms(cli.staff, "queue", "issue", "-d", "GEN\nPED")
+    assert two_lines.exit_code == 3
+    assert one_error_line(two_lines) == "no department GEN\\nPED"
+    unknown = runner.invoke(app, [long], prog_name="iqms")
+    assert unknown.exit_code == 2
+    assert f"No such command '{'X' * 40}... (300 characters)'" in one_error_line(unknown)
+    assert iqms(cli.staff, "queue", "list", "--json").stdout.strip() == "[]"
+
+
+def test_settings_errors_are_plain_words(cli: Tokens, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("IQMS_DB_POOL_SIZE", "lots")
+    refused = iqms(cli.staff, "queue", "list")
+    assert refused.exit_code == 9
+    assert one_error_line(refused) == "IQMS_DB_POOL_SIZE must be a whole number"

@@ -16,6 +16,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from iqms.commands._echo import one_line
 from iqms.core import errors
 from iqms.core.config import Settings, load_settings
 
@@ -60,7 +61,7 @@ def exit_code_for(exc: BaseException) -> ExitCode:
 
 def fail(message: str, code: ExitCode = ExitCode.FAILURE) -> NoReturn:
     """Print one line to stderr and exit with ``code``."""
-    typer.echo(f"iqms: error: {message}", err=True)
+    typer.echo(f"iqms: error: {one_line(message)}", err=True)
     raise typer.Exit(int(code))
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from iqms.core.errors import ConfigError
+from iqms.core.schemas.common import plain_message
 
 APP_NAME = "iqms"
 
@@ -291,9 +292,7 @@ def load_settings(**overrides: Any) -> Settings:
         err = exc.errors()[0]
         loc = err.get("loc") or ("?",)
         name = "IQMS_" + str(loc[0]).upper()
-        msg = str(err.get("msg", "invalid value"))
-        msg = msg.removeprefix("Value error, ")
-        raise ConfigError(name, msg) from None
+        raise ConfigError(name, plain_message(err)) from None
 
 
 @lru_cache(maxsize=1)
