@@ -7,6 +7,8 @@ both backends.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -64,3 +66,36 @@ def test_settings_errors_are_plain_words(cli: Tokens, monkeypatch: pytest.Monkey
     refused = iqms(cli.staff, "queue", "list")
     assert refused.exit_code == 9
     assert one_error_line(refused) == "IQMS_DB_POOL_SIZE must be a whole number"
+
+
+def without_terminal(*args: str) -> subprocess.CompletedProcess[str]:
+    """``iqms ARGS`` as cron or a script runs it: no terminal at all, nothing on stdin."""
+    return subprocess.run(
+        [sys.executable, "-m", "iqms", *args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        start_new_session=True,  # no controlling terminal either
+        timeout=120,
+        check=False,
+    )
+
+
+def test_prompts_without_a_terminal_say_what_to_use_instead(cli: Tokens) -> None:
+    cases = [
+        (["login", "rita"], "no terminal to ask for the password; use --password-stdin to read "
+         "it from standard input"),
+        (["login"], "no terminal to ask for the username; give it as an argument: "
+         "iqms login USERNAME"),
+        (["admin", "users", "add", "sam", "--full-name", "Sam", "--role", "staff"],
+         "no terminal to ask for the password; use --password-stdin to read it from standard "
+         "input"),
+        (["db", "downgrade", "base"], "no terminal to ask for confirmation; add --yes to "
+         "downgrade without asking"),
+    ]  # fmt: skip
+    for args, message in cases:
+        done = without_terminal(*args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert done.stderr.splitlines() == [f"iqms: error: {message}"]
+        assert done.stdout == ""
+    assert iqms(cli.staff, "queue", "list").exit_code == 0  # the schema is still there

@@ -70,6 +70,26 @@ def info(message: str) -> None:
     typer.echo(message, err=True)
 
 
+def have_terminal() -> bool:
+    """True if someone can be asked at a terminal (standard input, or the controlling one)."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        return True
+    if os.name == "nt":
+        return False
+    try:  # getpass asks on /dev/tty even when standard input is a pipe
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def require_terminal(what: str, instead: str) -> None:
+    """Refuse to prompt for ``what`` when there is no terminal; say what to use instead."""
+    if not have_terminal():
+        fail(f"no terminal to ask for {what}; {instead}", ExitCode.USAGE)
+
+
 def settings_or_exit() -> Settings:
     try:
         return load_settings()

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from iqms.commands._common import info, run, settings_or_exit
+from iqms.commands._common import info, require_terminal, run, settings_or_exit
 from iqms.core import migrate
 from iqms.core.db import Database
 
@@ -46,6 +46,7 @@ def downgrade(
     """Revert migrations down to REVISION. Data in dropped tables is lost."""
     settings = settings_or_exit()
     if not yes:
+        require_terminal("confirmation", "add --yes to downgrade without asking")
         typer.confirm(
             f"Downgrade the database to {revision}? Data in dropped tables is lost",
             abort=True,
