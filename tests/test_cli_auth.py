@@ -202,8 +202,14 @@ def test_bootstrap_on_a_database_without_schema_says_what_to_do(
     result = iqms(
         "admin", "bootstrap", "root", "--full-name", "Ada", "--password-stdin", input=ROOT_PW + "\n"
     )
-    assert result.exit_code == 9
-    assert result.stderr.strip().endswith("has no IQMS schema yet; run 'iqms db upgrade' first")
+    assert result.exit_code == 8
+    assert result.stderr.strip().endswith("or create it with 'iqms db upgrade')")
+    (tmp_path / "new.db").touch()  # an empty database
+    result = iqms(
+        "admin", "bootstrap", "root", "--full-name", "Ada", "--password-stdin", input=ROOT_PW + "\n"
+    )
+    assert result.exit_code == 8
+    assert result.stderr.strip().endswith("has no IQMS schema yet; run 'iqms db upgrade'")
     assert iqms("db", "upgrade").exit_code == 0
     result = iqms(
         "admin", "bootstrap", "root", "--full-name", "Ada", "--password-stdin", input=ROOT_PW + "\n"

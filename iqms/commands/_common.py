@@ -34,7 +34,7 @@ class ExitCode(IntEnum):
     NOT_AUTHENTICATED = 5  # not logged in, wrong password, token expired or revoked
     CONFLICT = 6  # duplicate, stale version, already exists
     INVALID = 7  # input rejected or a ticket cannot make that move
-    CONNECTION = 8  # the database cannot be reached
+    CONNECTION = 8  # the database cannot be reached or used (missing, damaged, locked, old schema)
     CONFIG = 9  # a setting is missing or wrong
     INTERRUPTED = 130
 
@@ -42,6 +42,7 @@ class ExitCode(IntEnum):
 ERROR_EXIT_CODES: list[tuple[type[errors.IQMSError], ExitCode]] = [
     (errors.ConfigError, ExitCode.CONFIG),
     (errors.DatabaseUnavailable, ExitCode.CONNECTION),
+    (errors.SchemaOutOfDate, ExitCode.CONNECTION),
     (errors.NotFound, ExitCode.NOT_FOUND),
     (errors.PermissionDenied, ExitCode.PERMISSION_DENIED),
     (errors.AuthenticationFailed, ExitCode.NOT_AUTHENTICATED),
@@ -115,7 +116,7 @@ def run(factory: Callable[[], Awaitable[T]]) -> T:
         if _missing_schema(exc):
             fail(
                 "the database has no IQMS schema (or an old one); run 'iqms db upgrade'",
-                ExitCode.CONFIG,
+                ExitCode.CONNECTION,
             )
         fail(f"unexpected {type(exc).__name__}: {_first_line(exc)} (set IQMS_DEBUG=1 for details)")
 

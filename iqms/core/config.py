@@ -116,6 +116,12 @@ class Settings(BaseSettings):
     db_connect_timeout: int = Field(
         default=5, ge=1, le=120, description="Seconds to wait for the database server."
     )
+    db_lock_timeout: float = Field(
+        default=30,
+        ge=0.1,
+        le=600,
+        description="Seconds a write waits while another program holds the SQLite file's lock.",
+    )
 
     # security
     secret_key: SecretStr | None = Field(
