@@ -48,6 +48,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "iqms.commands.admin:app",
         "Administration: accounts, clinic setup, audit, notifications, reports.",
     ),
+    "patients": LazyCommand(
+        "iqms.commands.patients:app",
+        "Patients: register, find, show and change records (every read is audited).",
+    ),
     "queue": LazyCommand(
         "iqms.commands.queue:app",
         "The queue: issue tickets, call patients, serve, list, watch live events.",

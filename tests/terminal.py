@@ -24,15 +24,16 @@ def run_at_terminal(
     *,
     env: Mapping[str, str] | None = None,
     timeout: float = 60.0,
+    program: Sequence[str] = (sys.executable, "-m", "iqms"),
 ) -> TerminalRun:
     """Run ``iqms ARGS`` in a new pseudo-terminal; answer each prompt (a line ending in
     ": ") with the next of ``answers``, as a person would type it."""
-    command = [sys.executable, "-m", "iqms", *args]
+    command = [*program, *args]
     child_env = {**os.environ, **(env or {}), "TERM": "dumb", "COLUMNS": "120"}
     pid, fd = pty.fork()
     if pid == 0:  # the child: the terminal is its standard input, output and /dev/tty
         try:
-            os.execve(sys.executable, command, child_env)
+            os.execve(command[0], command, child_env)
         finally:
             os._exit(127)
     screen = b""

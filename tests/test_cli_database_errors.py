@@ -73,6 +73,7 @@ def test_a_mistyped_path_is_never_created(cli: Tokens, tmp_path: Path, monkeypat
         (cli.staff, ["queue", "issue", "-d", "GEN"]),
         (None, ["admin", "bootstrap", "root", "--full-name", "Ada", "--password-stdin"]),
         (None, ["login", "rita", "--password-stdin"]),
+        (cli.staff, ["patients", "list", "Hughes"]),
         (None, ["worker", "--once"]),
         (None, ["db", "downgrade", "base", "--yes"]),
     ]:
