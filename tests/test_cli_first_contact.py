@@ -7,6 +7,7 @@ both backends.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -99,3 +100,26 @@ def test_prompts_without_a_terminal_say_what_to_use_instead(cli: Tokens) -> None
         assert done.stderr.splitlines() == [f"iqms: error: {message}"]
         assert done.stdout == ""
     assert iqms(cli.staff, "queue", "list").exit_code == 0  # the schema is still there
+
+
+def test_status_of_a_transferred_ticket_names_the_new_one(
+    db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cli = make_clinic_cli(db_url, tmp_path, monkeypatch)
+    old = iqms(cli.staff, "queue", "issue", "-d", "GEN").stdout.strip()
+    new = iqms(cli.staff, "queue", "transfer", old, "-d", "PED")
+    assert new.exit_code == 0, new.output
+    status = iqms(cli.kiosk, "queue", "status", old)
+    assert status.stdout == (
+        f"{old} (General Practice): transferred to {new.stdout.strip()} (Paediatrics)\n"
+    )
+    view = json.loads(iqms(cli.kiosk, "queue", "status", old, "--json").stdout)
+    assert (view["transferred_to"], view["transferred_to_department"]) == (
+        new.stdout.strip(), "Paediatrics",
+    )  # fmt: skip
+    assert (
+        json.loads(iqms(cli.kiosk, "queue", "status", new.stdout.strip(), "--json").stdout)[
+            "transferred_to"
+        ]
+        is None
+    )
