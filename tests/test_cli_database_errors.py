@@ -144,8 +144,8 @@ def test_a_locked_file_says_who_holds_it_after_the_lock_timeout(
 
 def test_an_unknown_revision_is_refused_before_any_question(cli: Tokens) -> None:
     head = migrate.head_revision()
-    for args in (["db", "upgrade", "zzz"], ["db", "downgrade", "zzz"]):
-        refused = without_terminal(*args)  # would have to ask: it must not get that far
+    # without a terminal: downgrade would have to ask, and must not get that far
+    for refused in without_terminal(["db", "upgrade", "zzz"], ["db", "downgrade", "zzz"]):
         assert refused.returncode == 7, refused.stderr
         lines = refused.stderr.splitlines()
         assert len(lines) == 1 and lines[0].startswith("iqms: error: unknown schema revision 'zzz'")

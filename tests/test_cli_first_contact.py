@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,10 @@ def test_long_or_multi_line_arguments_are_shortened_when_echoed(cli: Tokens) -> 
         refused = iqms(cli.staff, "queue", "issue", *args)
         assert refused.exit_code == 3
         assert one_error_line(refused) == f"no department {'X' * 40}... (300 characters)"
+    medium = "Y" * 70  # up to 80 characters (a path, a name) are echoed whole
+    assert (
+        one_error_line(iqms(cli.staff, "queue", "issue", "-d", medium)) == f"no department {medium}"
+    )
     two_lines = iqms(cli.staff, "queue", "issue", "-d", "GEN\nPED")
     assert two_lines.exit_code == 3
     assert one_error_line(two_lines) == "no department GEN\\nPED"
@@ -69,17 +74,42 @@ def test_settings_errors_are_plain_words(cli: Tokens, monkeypatch: pytest.Monkey
     assert one_error_line(refused) == "IQMS_DB_POOL_SIZE must be a whole number"
 
 
-def without_terminal(*args: str) -> subprocess.CompletedProcess[str]:
-    """``iqms ARGS`` as cron or a script runs it: no terminal at all, nothing on stdin."""
-    return subprocess.run(
-        [sys.executable, "-m", "iqms", *args],
+# Runs each command line as ``iqms`` would, one after the other in one process (one start-up).
+_RUN_EACH = """
+import contextlib, io, json, sys
+from iqms.cli import app
+done = []
+for args in json.loads(sys.argv[1]):
+    out, err, code = io.StringIO(), io.StringIO(), 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            app(args, prog_name="iqms")
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    done.append([code, out.getvalue(), err.getvalue()])
+sys.__stdout__.write(json.dumps(done))
+"""
+
+
+@dataclass
+class Ran:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def without_terminal(*commands: list[str]) -> list[Ran]:
+    """Each ``iqms ARGS`` as cron or a script runs it: no terminal at all, nothing on stdin."""
+    done = subprocess.run(
+        [sys.executable, "-c", _RUN_EACH, json.dumps(commands)],
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         start_new_session=True,  # no controlling terminal either
         timeout=120,
-        check=False,
+        check=True,
     )
+    return [Ran(*ran) for ran in json.loads(done.stdout)]
 
 
 def test_prompts_without_a_terminal_say_what_to_use_instead(cli: Tokens) -> None:
@@ -94,8 +124,7 @@ def test_prompts_without_a_terminal_say_what_to_use_instead(cli: Tokens) -> None
         (["db", "downgrade", "base"], "no terminal to ask for confirmation; add --yes to "
          "downgrade without asking"),
     ]  # fmt: skip
-    for args, message in cases:
-        done = without_terminal(*args)
+    for (args, message), done in zip(cases, without_terminal(*(c[0] for c in cases)), strict=True):
         assert done.returncode == 2, (args, done.stderr)
         assert done.stderr.splitlines() == [f"iqms: error: {message}"]
         assert done.stdout == ""

@@ -10,9 +10,11 @@ escaped.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 
-ECHO_LIMIT = 40  # characters of an argument shown before it is cut
+ECHO_LIMIT = 80  # arguments up to this long are echoed whole (paths, names) ...
+ECHO_SHOWN = 40  # ... longer ones show this many characters and their length
 
 _arguments: list[str] = []
 
@@ -22,12 +24,13 @@ def remember(arguments: Iterable[str]) -> None:
     _arguments[:] = [a for a in arguments if isinstance(a, str)]
 
 
-def shorten(value: str, limit: int = ECHO_LIMIT) -> str:
-    """``value`` as an error shows it: control characters escaped, cut after ``limit``."""
+def shorten(value: str) -> str:
+    """``value`` as an error shows it: control characters escaped, a long one cut (a file
+    path is shown whole: the user needs all of it to see what was wrong)."""
     text = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in value)
-    if len(text) <= limit:
+    if len(text) <= ECHO_LIMIT or (os.sep in text or "/" in text):
         return text
-    return f"{text[:limit]}... ({len(value)} characters)"
+    return f"{text[:ECHO_SHOWN]}... ({len(value)} characters)"
 
 
 def one_line(message: str, values: Iterable[str] = ()) -> str:
