@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from iqms import __version__
+from iqms.commands._echo import one_line, remember
 from iqms.commands._lazy import LazyCommand, LazyGroup
 
 # Every subcommand of ``iqms``, imported only when it runs (so --help and --version are
@@ -47,6 +48,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "iqms.commands.admin:app",
         "Administration: accounts, clinic setup, audit, notifications, reports.",
     ),
+    "patients": LazyCommand(
+        "iqms.commands.patients:app",
+        "Patients: register, find, show and change records (every read is audited).",
+    ),
     "queue": LazyCommand(
         "iqms.commands.queue:app",
         "The queue: issue tickets, call patients, serve, list, watch live events.",
@@ -76,6 +81,7 @@ class IqmsGroup(LazyGroup):
         windows_expand_args: bool = True,
         **extra: Any,
     ) -> Any:
+        remember(sys.argv[1:] if args is None else args)
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, False, windows_expand_args, **extra)
         try:
@@ -91,7 +97,7 @@ class IqmsGroup(LazyGroup):
             if message:  # empty when a group was called without a command: help was shown
                 where = getattr(getattr(exc, "ctx", None), "command_path", None)
                 hint = f" (see '{where} --help')" if where else ""
-                typer.echo(f"iqms: error: {message}{hint}", err=True)
+                typer.echo(f"iqms: error: {one_line(message)}{hint}", err=True)
             sys.exit(exit_code)
         sys.exit(rv if isinstance(rv, int) else 0)
 

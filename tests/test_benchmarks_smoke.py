@@ -7,7 +7,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from benchmarks import bench_events, bench_queue
+from benchmarks import bench_events, bench_notify, bench_queue
 from benchmarks.__main__ import discover
 from benchmarks.__main__ import main as run_all
 from iqms.core.db import Database
@@ -77,3 +77,13 @@ def test_the_runner_finds_every_benchmark(capsys: pytest.CaptureFixture[str]) ->
     assert "queue:" in listed and "events:" in listed
     with pytest.raises(SystemExit):
         run_all(["--only", "nonsense"])
+
+
+async def test_notification_window_benchmark_runs(
+    db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = await bench_notify.bench_database(db_url, messages=3)
+    assert REQUIRED <= set(line)
+    assert line["name"] == "notify.duplicate_window" and line["ops"] == 3
+    assert 0 < line["p50_ms"] <= line["max_ms"] and line["floor_p50_ms"] > 0
+    assert json.loads(capsys.readouterr().out) == line

@@ -65,7 +65,7 @@ def test_departments_from_the_command_line(tokens: dict[str, str]) -> None:
     bad = iqms(admin, "admin", "departments", "add", "PED", "--name", "Paediatrics",
                "--prefix", "P1")  # fmt: skip
     assert bad.exit_code == 7
-    assert bad.stderr.startswith("iqms: error: ticket_prefix: ticket prefix must be 1 to 3")
+    assert bad.stderr.startswith("iqms: error: ticket prefix must be 1 to 3")
     bad_target = iqms(admin, "admin", "departments", "add", "PED", "--name", "Paediatrics",
                       "--prefix", "P", "--target", "3:45")  # fmt: skip
     assert bad_target.exit_code == 7 and "triage_targets" in bad_target.stderr

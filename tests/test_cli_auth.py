@@ -14,6 +14,7 @@ from typer.testing import CliRunner, Result
 from iqms.cli import app
 from iqms.core.config import load_settings
 from iqms.core.security.tokens import issue_token
+from tests.terminal import run_at_terminal
 
 runner = CliRunner()
 ROOT_PW = "root-pass-1234"
@@ -75,13 +76,14 @@ def test_bootstrap_login_whoami_logout(cli_env: Path) -> None:
     assert iqms("whoami").exit_code == 5
 
 
-def test_login_prompts_without_echo(cli_env: Path) -> None:
+def test_login_prompts_at_the_terminal_without_echo(cli_env: Path) -> None:
     bootstrap_and_login()
     iqms("logout")
-    result = iqms("login", input="root\n" + ROOT_PW + "\n")
-    assert result.exit_code == 0, result.output
-    assert "Username" in result.stderr and "Password" in result.stderr
-    assert ROOT_PW not in result.output  # the runner echoes what is typed, except hidden input
+    typed = run_at_terminal(["login"], ["root", ROOT_PW])
+    assert typed.exit_code == 0, typed.screen
+    assert "Username: " in typed.screen and "Password: " in typed.screen
+    assert "root" in typed.screen  # the username is shown as it is typed ...
+    assert ROOT_PW not in typed.screen  # ... the password is not
     assert iqms("whoami").exit_code == 0
 
 
@@ -95,12 +97,14 @@ def test_password_is_never_taken_as_an_argument(cli_env: Path) -> None:
 def test_wrong_password_and_unknown_user_get_the_same_answer(cli_env: Path) -> None:
     bootstrap_and_login()
     wrong = iqms("login", "root", "--password-stdin", input="not-the-password\n")
+    assert iqms("login", "root", "--password-stdin", input=ROOT_PW + "\n").exit_code == 0
     unknown = iqms("login", "nobody", "--password-stdin", input="not-the-password\n")
     assert wrong.exit_code == unknown.exit_code == 5
     assert wrong.stderr == unknown.stderr
     assert wrong.stderr.startswith("iqms: error: login failed: wrong username or password")
-    # the saved login of root is untouched by failed attempts
-    assert "username: root" in iqms("whoami").stdout
+    # whoever tried to log in is not left working as root without knowing it
+    assert wrong.stderr.strip().endswith("; the earlier login on this computer has ended")
+    assert iqms("whoami").exit_code == 5
 
 
 def test_iqms_token_overrides_the_saved_login(
@@ -166,13 +170,17 @@ def test_passwd_changes_the_password_and_keeps_this_login(cli_env: Path) -> None
 
 def test_interactive_passwd_needs_matching_confirmation(cli_env: Path) -> None:
     bootstrap_and_login()
-    result = iqms("passwd", input=f"{ROOT_PW}\nnew-root-pass-99\nnew-root-pass-99\n")
-    assert result.exit_code == 0, result.output
-    assert "new-root-pass-99" not in result.output
-    mismatch = iqms("passwd", input="new-root-pass-99\nthird-pass-999\nthird-pass-998\n")
-    assert mismatch.exit_code != 0
-    assert "third-pass" not in mismatch.output
+    changed = run_at_terminal(["passwd"], [ROOT_PW, "new-root-pass-99", "new-root-pass-99"])
+    assert changed.exit_code == 0, changed.screen
+    assert "new-root-pass-99" not in changed.screen
     assert iqms("whoami").exit_code == 0
+    typed = ["new-root-pass-99", "third-pass-999", "third-pass-998"]  # a typo in the repeat
+    again = run_at_terminal(["passwd"], [*typed, "third-pass-999", "third-pass-999"])
+    assert again.exit_code == 0, again.screen
+    assert again.screen.count("New password: ") == 2  # asked again after the mismatch
+    assert "third-pass" not in again.screen
+    assert iqms("whoami").exit_code == 0
+    assert iqms("login", "root", "--password-stdin", input="third-pass-999\n").exit_code == 0
 
 
 def test_login_needs_username_with_password_stdin(cli_env: Path) -> None:
@@ -194,8 +202,14 @@ def test_bootstrap_on_a_database_without_schema_says_what_to_do(
     result = iqms(
         "admin", "bootstrap", "root", "--full-name", "Ada", "--password-stdin", input=ROOT_PW + "\n"
     )
-    assert result.exit_code == 9
-    assert result.stderr.strip().endswith("has no IQMS schema yet; run 'iqms db upgrade' first")
+    assert result.exit_code == 8
+    assert result.stderr.strip().endswith("or create it with 'iqms db upgrade')")
+    (tmp_path / "new.db").touch()  # an empty database
+    result = iqms(
+        "admin", "bootstrap", "root", "--full-name", "Ada", "--password-stdin", input=ROOT_PW + "\n"
+    )
+    assert result.exit_code == 8
+    assert result.stderr.strip().endswith("has no IQMS schema yet; run 'iqms db upgrade'")
     assert iqms("db", "upgrade").exit_code == 0
     result = iqms(
         "admin", "bootstrap", "root", "--full-name", "Ada", "--password-stdin", input=ROOT_PW + "\n"

@@ -45,6 +45,11 @@ def test_db_upgrade_and_current_on_sqlite(tmp_path: Path, monkeypatch: pytest.Mo
     result = runner.invoke(app, ["db", "current"])
     assert result.exit_code == 0
     assert result.stdout.strip() == "none"
+    assert "there is no database at" in result.stderr
+    assert not (tmp_path / "clinic.db").exists()  # looking creates nothing
+    (tmp_path / "clinic.db").touch()  # an empty file: an empty SQLite database
+    result = runner.invoke(app, ["db", "current"])
+    assert result.stdout.strip() == "none"
     assert "no IQMS schema yet" in result.stderr
     result = runner.invoke(app, ["db", "upgrade"])
     assert result.exit_code == 0, result.stderr
@@ -86,9 +91,11 @@ def test_command_on_database_without_schema_says_to_upgrade(
 ) -> None:
     monkeypatch.setenv("IQMS_DATA_DIR", str(tmp_path))
     monkeypatch.setenv("IQMS_CONFIG_DIR", str(tmp_path / "cfg"))
+    (tmp_path / "empty.db").touch()
     monkeypatch.setenv("IQMS_DATABASE_URL", f"sqlite:///{tmp_path / 'empty.db'}")
     result = runner.invoke(app, ["login", "admin", "--password-stdin"], input="whatever-pass\n")
-    assert result.exit_code == 9
+    assert result.exit_code == 8
     assert result.stderr.strip().splitlines() == [
-        "iqms: error: the database has no IQMS schema (or an old one); run 'iqms db upgrade'"
+        f"iqms: error: SQLite file {tmp_path / 'empty.db'} has no IQMS schema yet; "
+        "run 'iqms db upgrade'"
     ]

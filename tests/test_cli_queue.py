@@ -52,6 +52,11 @@ def _token(settings: Settings, user_id: object, username: str, role: Role) -> st
 @pytest.fixture
 def clinic_cli(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Tokens:
     """A small clinic on the test database; tokens for reception, Dr Smith and a kiosk."""
+    return make_clinic_cli(db_url, tmp_path, monkeypatch)
+
+
+def make_clinic_cli(db_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Tokens:
+    """A small clinic on ``db_url``; the CLI pointed at it; tokens for three users."""
     settings = make_settings(tmp_path, db_url)
     env = {
         "IQMS_DATABASE_URL": db_url,

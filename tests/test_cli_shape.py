@@ -56,6 +56,21 @@ def test_every_command_and_option_has_help() -> None:
     assert missing == []
 
 
+def test_help_shows_no_type_marker_for_on_off_flags() -> None:
+    """Flags take no value: no ``<bool>`` after ``--json`` or ``--help`` in any help text."""
+    shown = []
+    for path, _ in _walk(typer.main.get_command(app), []):
+        result = runner.invoke(app, [*path, "--help"], prog_name="iqms", env={"COLUMNS": "120"})
+        assert result.exit_code == 0, (path, result.output)
+        assert "--help" in result.stdout
+        if "<bool>" in result.stdout:
+            shown.append(" ".join(path) or "iqms")
+    assert shown == []
+    # Options that take a value still say what kind of value.
+    transfer = runner.invoke(app, ["queue", "transfer", "--help"], env={"COLUMNS": "120"})
+    assert re.search(r"--department\s+-d\s+<str>", transfer.stdout)
+
+
 def test_every_listing_command_prints_json_and_csv() -> None:
     root = typer.main.get_command(app)
     listings = [
@@ -94,9 +109,9 @@ CASES = [
     (name, None, [], ExitCode.NOT_AUTHENTICATED, "not logged in; run 'iqms login'")
     for name in COMMANDS
 ] + [
-    ("report", "staff", [], ExitCode.PERMISSION_DENIED, "rita (staff) may not reports view"),
-    ("export queue", "staff", [], ExitCode.PERMISSION_DENIED, "rita (staff) may not export run"),
-    ("export audit", "staff", [], ExitCode.PERMISSION_DENIED, "rita (staff) may not export run"),
+    ("report", "staff", [], ExitCode.PERMISSION_DENIED, "reception staff cannot see reports (logged in as rita)"),
+    ("export queue", "staff", [], ExitCode.PERMISSION_DENIED, "reception staff cannot export records (logged in as rita)"),
+    ("export audit", "staff", [], ExitCode.PERMISSION_DENIED, "reception staff cannot export records (logged in as rita)"),
     ("report", "admin", ["--from", "2026-02-30"], ExitCode.INVALID,
      "--from: '2026-02-30' is not a date (use YYYY-MM-DD or 'today')"),
     ("report", "admin", ["--to", "2026-01-01"], ExitCode.INVALID,

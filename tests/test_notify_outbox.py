@@ -11,12 +11,14 @@ from sqlalchemy import func, select
 from iqms.core.clock import FrozenClock
 from iqms.core.db import Database
 from iqms.core.enums import NotificationStatus, NotifyChannel, TicketSource, TicketStatus
+from iqms.core.errors import InvalidTransition
 from iqms.core.models import Notification, QueueEntry
 from iqms.core.notify import outbox
 from iqms.core.queue import engine as queue_engine
 from iqms.core.queue import events
 from iqms.core.security.rbac import Principal
 from iqms.core.service import Context
+from iqms.core.services import notifications
 from tests.conftest import make_settings
 from tests.test_notify_support import Clinic, issue, make_clinic, make_patient
 
@@ -254,8 +256,13 @@ async def test_a_later_message_replaces_an_unsent_earlier_one(ctx: Context) -> N
             queue_entry_id=entry.id,
         )
     by_template = {r.template: r for r in await messages(ctx.db)}
-    assert by_template["issued"].status == NotificationStatus.FAILED
+    # its own status: not a failure anyone should chase, and never retried
+    assert by_template["issued"].status == NotificationStatus.SUPERSEDED
     assert "replaced" in (by_template["issued"].last_error or "")
+    with pytest.raises(InvalidTransition, match="is superseded; only failed or dead"):
+        await notifications.retry(ctx, notification_id=by_template["issued"].id)
+    failed = await notifications.list_notifications(ctx, status="failed")
+    assert failed == []
     assert by_template["called"].status == NotificationStatus.PENDING
 
 

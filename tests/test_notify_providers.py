@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -51,6 +52,20 @@ def sms(to: str = "+447911123456", body: str = "Clinic: ticket A-001, please go 
 
 
 # ---- Twilio ----------------------------------------------------------------------------------
+def test_twilio_finds_a_message_it_accepted_by_recipient_text_and_time() -> None:
+    now = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
+    http = RecordingTwilioHttp(clock=lambda: now - timedelta(hours=3))
+    provider = TwilioSmsProvider.from_settings(twilio_settings(), http_client=http)
+    old_copy = provider.send_blocking(sms())  # the same text three hours ago: another visit
+    http.clock = lambda: now
+    provider.send_blocking(sms(body="Clinic: ticket A-002, please go to Room 2 now."))
+    provider.send_blocking(sms(to="+447911123457"))
+    assert provider.find_sent_blocking(sms(), now - timedelta(minutes=1)) is None
+    assert provider.find_sent_blocking(sms(), now - timedelta(hours=4)) == old_copy
+    listed = [r for r in http.requests if r.method == "GET"]
+    assert listed and all(r.url == TWILIO_MESSAGES_URL for r in listed)
+
+
 def test_twilio_posts_to_from_and_body_to_the_messages_endpoint() -> None:
     http = RecordingTwilioHttp()
     provider = TwilioSmsProvider.from_settings(twilio_settings(), http_client=http)

@@ -11,7 +11,10 @@ import json
 import threading
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.utils import format_datetime
 from typing import Any
 
 import google.oauth2.credentials
@@ -42,10 +45,16 @@ class RecordedRequest:
 
 @dataclass
 class RecordingTwilioHttp(HttpClient):
-    """Twilio's transport, recording requests and answering from a script (default: 201)."""
+    """Twilio's transport, recording requests and answering from a script (default: 201).
+
+    Like Twilio it remembers the messages it accepted and lists them, newest first, to a
+    GET of the Messages resource (filtered by To and From).
+    """
 
     script: deque[tuple[int, dict[str, Any]]] = field(default_factory=deque)
     requests: list[RecordedRequest] = field(default_factory=list)
+    accepted: list[dict[str, Any]] = field(default_factory=list)
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def __post_init__(self) -> None:
         import logging
@@ -74,9 +83,30 @@ class RecordingTwilioHttp(HttpClient):
                 status, body = self.script.popleft()
             else:
                 status, body = 201, {}
-        if status < 300 and method.upper() == "POST":
-            body = {"sid": "SM" + uuid.uuid4().hex, "status": "queued", **body}
+            if method.upper() == "GET" and url == TWILIO_MESSAGES_URL and status < 300:
+                return self._list(params or {})
+            if status < 300 and method.upper() == "POST":
+                body = {
+                    "sid": "SM" + uuid.uuid4().hex,
+                    "status": "queued",
+                    "to": (data or {}).get("To"),
+                    "from": (data or {}).get("From"),
+                    "body": (data or {}).get("Body"),
+                    "date_created": format_datetime(self.clock(), usegmt=True),
+                    **body,
+                }
+                self.accepted.append(body)
         return Response(status, json.dumps(body))
+
+    def _list(self, params: dict[str, object]) -> Response:
+        found = [
+            m
+            for m in reversed(self.accepted)
+            if all(params.get(k) in (None, m[k.lower()]) for k in ("To", "From"))
+        ]
+        size = int(str(params.get("PageSize") or 50))
+        page = {"messages": found[:size], "next_page_uri": None, "page": 0, "page_size": size}
+        return Response(200, json.dumps(page))
 
     @property
     def sent(self) -> list[RecordedRequest]:

@@ -21,6 +21,8 @@ from iqms.core.errors import PermissionDenied
 from iqms.core.models import Department, Doctor, Patient
 from iqms.core.security.rbac import (
     PERMISSION_MATRIX,
+    PERMISSION_PHRASES,
+    ROLE_PLURALS,
     Permission,
     Principal,
     require,
@@ -111,6 +113,20 @@ def test_matrix_denies_by_default() -> None:
     assert Permission.USERS_MANAGE not in PERMISSION_MATRIX[Role.STAFF]
     assert Permission.AUDIT_VIEW in PERMISSION_MATRIX[Role.ADMIN]
     assert Permission.QUEUE_OWN_TICKET in PERMISSION_MATRIX[Role.PATIENT]
+
+
+def test_refusals_say_in_plain_words_who_cannot_do_what() -> None:
+    assert set(PERMISSION_PHRASES) == set(Permission)
+    assert set(ROLE_PLURALS) == set(Role)
+    doctor = Principal(user_id=uuid.uuid4(), username="drsmith", role=Role.DOCTOR)
+    with pytest.raises(PermissionDenied) as refused:
+        require(doctor, Permission.QUEUE_MANAGE)
+    assert str(refused.value) == (
+        "doctors cannot transfer, hold or cancel tickets (logged in as drsmith)"
+    )
+    with pytest.raises(PermissionDenied) as refused:
+        require(Principal.anonymous(), Permission.REPORTS_VIEW)
+    assert str(refused.value) == "log in first: only a logged-in user can see reports"
 
 
 def test_every_public_service_function_is_an_operation_with_a_permission() -> None:

@@ -16,6 +16,7 @@ from iqms.core.models import AuditRecord, User
 from iqms.core.security.audit import scrub
 from iqms.core.service import Context
 from iqms.core.services import audit, auth, users
+from tests.terminal import run_at_terminal
 
 ROOT_PW = "Root-Secret-Pw-111"
 RITA_PW = "Rita-Secret-Pw-222"
@@ -140,8 +141,14 @@ def test_cli_output_never_shows_a_password(
     ]  # fmt: skip
     codes = []
     for args, typed in steps:
-        result = runner.invoke(app, args, input=typed)
-        codes.append(result.exit_code)
-        assert _leaks(result.output) == [], args
-        assert result.exception is None or isinstance(result.exception, SystemExit), args
+        if "--password-stdin" in args or not typed:
+            result = runner.invoke(app, args, input=typed)
+            codes.append(result.exit_code)
+            assert _leaks(result.output) == [], args
+            assert result.exception is None or isinstance(result.exception, SystemExit), args
+        else:  # typed at the password prompt of a real terminal
+            at_terminal = run_at_terminal(args, typed.splitlines())
+            codes.append(at_terminal.exit_code)
+            assert _leaks(at_terminal.screen) == [], args
+            assert "Traceback" not in at_terminal.screen
     assert codes == [0, 0, 0, 7, 7, 5, 0, 5, 0, 0, 0, 0]

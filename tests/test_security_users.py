@@ -165,7 +165,7 @@ async def test_update_full_name(ctx: Context) -> None:
     await users.create(admin, username="rita", full_name="R", role="staff", password=RITA_PW)
     out = await users.update(admin, user="rita", full_name="Rita Reception")
     assert out.full_name == "Rita Reception"
-    with pytest.raises(ValidationError, match="full_name"):
+    with pytest.raises(ValidationError, match="full name: must not be empty"):
         await users.update(admin, user="rita", full_name="")
     assert (await users.get(admin, user="rita")).full_name == "Rita Reception"
     assert (await _audit(ctx, "user.updated"))[0].details["changed"] == ["full_name"]

@@ -16,6 +16,7 @@ from typing import Annotated, Any, NoReturn, TypeVar
 
 import typer
 
+from iqms.commands._echo import one_line
 from iqms.core import errors
 from iqms.core.config import Settings, load_settings
 
@@ -33,7 +34,7 @@ class ExitCode(IntEnum):
     NOT_AUTHENTICATED = 5  # not logged in, wrong password, token expired or revoked
     CONFLICT = 6  # duplicate, stale version, already exists
     INVALID = 7  # input rejected or a ticket cannot make that move
-    CONNECTION = 8  # the database cannot be reached
+    CONNECTION = 8  # the database cannot be reached or used (missing, damaged, locked, old schema)
     CONFIG = 9  # a setting is missing or wrong
     INTERRUPTED = 130
 
@@ -41,6 +42,7 @@ class ExitCode(IntEnum):
 ERROR_EXIT_CODES: list[tuple[type[errors.IQMSError], ExitCode]] = [
     (errors.ConfigError, ExitCode.CONFIG),
     (errors.DatabaseUnavailable, ExitCode.CONNECTION),
+    (errors.SchemaOutOfDate, ExitCode.CONNECTION),
     (errors.NotFound, ExitCode.NOT_FOUND),
     (errors.PermissionDenied, ExitCode.PERMISSION_DENIED),
     (errors.AuthenticationFailed, ExitCode.NOT_AUTHENTICATED),
@@ -60,13 +62,33 @@ def exit_code_for(exc: BaseException) -> ExitCode:
 
 def fail(message: str, code: ExitCode = ExitCode.FAILURE) -> NoReturn:
     """Print one line to stderr and exit with ``code``."""
-    typer.echo(f"iqms: error: {message}", err=True)
+    typer.echo(f"iqms: error: {one_line(message)}", err=True)
     raise typer.Exit(int(code))
 
 
 def info(message: str) -> None:
     """A diagnostic line on stderr (stdout carries data only)."""
     typer.echo(message, err=True)
+
+
+def have_terminal() -> bool:
+    """True if someone can be asked at a terminal (standard input, or the controlling one)."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        return True
+    if os.name == "nt":
+        return False
+    try:  # getpass asks on /dev/tty even when standard input is a pipe
+        fd = os.open("/dev/tty", os.O_RDWR | os.O_NOCTTY)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def require_terminal(what: str, instead: str) -> None:
+    """Refuse to prompt for ``what`` when there is no terminal; say what to use instead."""
+    if not have_terminal():
+        fail(f"no terminal to ask for {what}; {instead}", ExitCode.USAGE)
 
 
 def settings_or_exit() -> Settings:
@@ -94,7 +116,7 @@ def run(factory: Callable[[], Awaitable[T]]) -> T:
         if _missing_schema(exc):
             fail(
                 "the database has no IQMS schema (or an old one); run 'iqms db upgrade'",
-                ExitCode.CONFIG,
+                ExitCode.CONNECTION,
             )
         fail(f"unexpected {type(exc).__name__}: {_first_line(exc)} (set IQMS_DEBUG=1 for details)")
 

@@ -12,7 +12,27 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
-from typer.core import TyperCommand, TyperGroup
+from typer.core import TyperCommand, TyperGroup, TyperOption
+
+
+def _flags_show_no_type() -> None:
+    """On/off flags (``--json``, ``--help``) show no ``<bool>`` in help: they take no value.
+
+    Typer's plain help already leaves the type out for flags; its rich help (the one
+    people see) prints ``<bool>`` next to every flag, as if it wanted ``--json true``.
+    Options that take a value keep their type.
+    """
+    show_type = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        if self.is_flag and self.metavar is None:
+            return None
+        return show_type(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_show_no_type()
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from iqms.commands._common import run
+from iqms.core import migrate
 from iqms.core.clock import SystemClock
 from iqms.core.config import Settings
 from iqms.core.db import Database
@@ -70,6 +71,7 @@ async def open_context(settings: Settings, *, login: bool = True) -> AsyncIterat
     db = Database.from_settings(settings)
     clock = SystemClock()
     try:
+        await migrate.require_current(db)
         if login:
             token = stored_token(settings)
             if not token:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import date, datetime, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
@@ -46,13 +47,45 @@ def parse_when(value: str, tz: ZoneInfo, *, end: bool = False) -> datetime:
     return when if when.tzinfo is not None else when.replace(tzinfo=tz)
 
 
-@app.command()
-def verify(as_json: JsonOpt = False) -> None:
-    """Check the whole hash chain; exit 1 naming the first record that does not hold."""
-    settings = settings_or_exit()
+def _anchor(value: str | None) -> tuple[int, str] | None:
+    if value is None:
+        return None
+    seq, sep, digest = value.strip().partition(":")
+    if not sep or not seq.isdigit() or not re.fullmatch(r"[0-9a-f]{64}", digest):
+        fail(
+            "--anchor: write SEQ:HASH as 'audit verify' printed it (e.g. 1234:9f86d0...)",
+            ExitCode.INVALID,
+        )
+    return int(seq), digest
 
-    result = run_as_user(settings, lambda ctx: audit.verify(ctx))
+
+@app.command()
+def verify(
+    anchor: Annotated[
+        str | None,
+        typer.Option(
+            "--anchor",
+            help="SEQ:HASH printed by an earlier verify and kept outside the database; "
+            "checks that nothing up to that record was rewritten since.",
+        ),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check the whole hash chain; exit 1 naming the first record that does not hold.
+
+    Verify proves that every record from the first to the chain head is present,
+    unchanged and in order, and that none of the newest were deleted (the head,
+    moved with every record, would point past them). It cannot catch someone who
+    rewrites the log and the head together (anyone who can write an SQLite file; a
+    PostgreSQL owner who disables the triggers): keep the printed head elsewhere,
+    e.g. in a daily e-mail, and check it later with --anchor.
+    """
+    settings = settings_or_exit()
+    noted = _anchor(anchor)
+
+    result = run_as_user(settings, lambda ctx: audit.verify(ctx, anchor=noted))
     brk = result.first_break
+    head = f"{result.head_seq}:{result.head_hash}" if result.head_hash else None
     if as_json:
         print_json(
             {
@@ -61,6 +94,7 @@ def verify(as_json: JsonOpt = False) -> None:
                 "first_bad_seq": brk.seq if brk else None,
                 "first_bad_id": brk.record_id if brk else None,
                 "reason": brk.reason if brk else None,
+                "head": head,
             }
         )
     if brk is not None:
@@ -70,7 +104,7 @@ def verify(as_json: JsonOpt = False) -> None:
             ExitCode.FAILURE,
         )
     if not as_json:
-        typer.echo(f"audit trail intact: {result.checked} records")
+        typer.echo(f"audit trail intact: {result.checked} records; head {head}")
 
 
 @app.command()

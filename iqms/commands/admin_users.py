@@ -9,9 +9,7 @@ import typer
 
 from iqms.commands._common import (
     CsvOpt,
-    ExitCode,
     JsonOpt,
-    fail,
     info,
     local_time,
     print_rows,
@@ -20,7 +18,6 @@ from iqms.commands._common import (
 )
 from iqms.commands._session import open_context, run_as_user
 from iqms.commands.auth import PasswordStdinOpt, read_password
-from iqms.core import migrate
 from iqms.core.enums import Role
 from iqms.core.schemas.users import UserOut
 from iqms.core.services import auth, users
@@ -170,12 +167,7 @@ def bootstrap(
     password = read_password(password_stdin, f"Password for {username}", confirm=True)
 
     async def go() -> UserOut:
-        async with open_context(settings, login=False) as ctx:
-            if await migrate.current(ctx.db) is None:
-                fail(
-                    f"{ctx.db.where} has no IQMS schema yet; run 'iqms db upgrade' first",
-                    ExitCode.CONFIG,
-                )
+        async with open_context(settings, login=False) as ctx:  # checks the schema first
             return await auth.bootstrap(
                 ctx, username=username, full_name=full_name, password=password
             )

@@ -15,7 +15,17 @@ from typing import Annotated
 import click
 import typer
 
-from iqms.commands._common import ExitCode, JsonOpt, fail, info, kv, local_time, print_json, run
+from iqms.commands._common import (
+    ExitCode,
+    JsonOpt,
+    fail,
+    info,
+    kv,
+    local_time,
+    print_json,
+    require_terminal,
+    run,
+)
 from iqms.commands._common import settings_or_exit as _settings
 from iqms.commands._session import (
     TOKEN_ENV,
@@ -26,7 +36,7 @@ from iqms.commands._session import (
     stored_token,
 )
 from iqms.core.config import Settings
-from iqms.core.errors import IQMSError
+from iqms.core.errors import AuthenticationFailed, IQMSError
 from iqms.core.schemas.users import LoginResult
 from iqms.core.security.rbac import Principal
 from iqms.core.security.tokens import decode_token
@@ -58,6 +68,7 @@ def read_password(password_stdin: bool, prompt: str = "Password", *, confirm: bo
     if password_stdin:
         password = read_stdin_lines(1, "a password")[0]
     else:
+        require_terminal("the password", "use --password-stdin to read it from standard input")
         try:
             password = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True)
         except click.Abort:
@@ -100,14 +111,24 @@ def login(
     if username is None:
         if password_stdin:
             fail("give the USERNAME when the password comes from standard input", ExitCode.USAGE)
+        require_terminal("the username", "give it as an argument: iqms login USERNAME")
         username = typer.prompt("Username", err=True)
     password = read_password(password_stdin)
 
     async def go() -> LoginResult:
         async with open_context(settings, login=False) as ctx:
-            return await auth.login(
-                ctx.as_principal(Principal.anonymous()), username=username, password=password
-            )
+            try:
+                return await auth.login(
+                    ctx.as_principal(Principal.anonymous()), username=username, password=password
+                )
+            except AuthenticationFailed as exc:
+                # Whoever was logged in here before must not stay logged in unnoticed: the
+                # person at the keyboard now believes they are someone else.
+                if not print_token and clear_token(settings):
+                    raise AuthenticationFailed(
+                        f"{exc}; the earlier login on this computer has ended"
+                    ) from None
+                raise
 
     _save_login(settings, run(go), print_token=print_token)
 

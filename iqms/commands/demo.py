@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shlex
+import shutil
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -69,6 +72,18 @@ def _simulated_morning(settings: Settings, summary: DemoSummary) -> None:
     )
 
 
+def command_name() -> str:
+    """How to run ``iqms`` again from this shell: ``iqms`` when that is this program on the
+    PATH, else the path this one was started by (``.venv/bin/iqms`` after ``make demo``)."""
+    started = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    on_path = shutil.which("iqms")
+    if started is None or not started.name.startswith("iqms") or not started.exists():
+        return "iqms" if on_path else f"{shlex.quote(sys.executable)} -m iqms"
+    if on_path and Path(on_path).resolve() == started.resolve():
+        return "iqms"
+    return shlex.quote(str(started))
+
+
 def _print_summary(summary: DemoSummary) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -97,12 +112,25 @@ def _print_summary(summary: DemoSummary) -> None:
     console.print(
         f"{summary.patients} patients registered; {len(summary.waiting)} tickets waiting: {waiting}"
     )
+    iqms = command_name()
     console.print("\n[bold]Next[/bold]: point IQMS at the demo database and look around:")
-    for line in (
-        f"export IQMS_DATABASE_URL={summary.database_url}",
-        "iqms login reception        # the password is in the table above",
-        "iqms queue list             # the queue in calling order, with estimated waits",
-        "iqms queue issue -d GEN     # a new ticket for General Practice",
-        "iqms login drsmith && iqms queue call-next",
-    ):
+    steps = [
+        (f"export IQMS_DATABASE_URL={shlex.quote(summary.database_url)}", ""),
+        (f"{iqms} login reception", "the password is in the table above"),
+        (f"{iqms} queue list", "the queue in calling order, with estimated waits"),
+        (f"{iqms} patients list Hughes", "find a patient by name, MRN or phone"),
+        (f"{iqms} queue issue -d GEN", "a new ticket for General Practice"),
+        (f"{iqms} login drsmith && {iqms} queue call-next", "a doctor calls the next patient"),
+    ]
+    width = min(max(len(command) for command, _ in steps[1:]), 40) + 2
+    for command, comment in steps:
+        line = command + " " * max(width - len(command), 2) + f"# {comment}" if comment else command
         console.print(f"  {line}", soft_wrap=True, markup=False, highlight=False)
+    if iqms != "iqms":
+        console.print(
+            f"  ('{iqms}' because 'iqms' is not on your PATH here; 'source .venv/bin/activate' "
+            "in the project folder puts it there)",
+            soft_wrap=True,
+            markup=False,
+            highlight=False,
+        )

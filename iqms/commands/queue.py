@@ -351,6 +351,8 @@ def _status_text(settings: Settings, view: TicketStatusView) -> str:
             text += f", wait {_wait(view.estimate.p50_minutes, view.estimate.p90_minutes)}"
     if view.room:
         text += f", go to {view.room}"
+    if view.transferred_to:
+        text += f" to {view.transferred_to} ({view.transferred_to_department})"
     return text
 
 

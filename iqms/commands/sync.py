@@ -59,7 +59,7 @@ def status(
     ] = True,
     as_json: JsonOpt = False,
 ) -> None:
-    """Pending offline operations, the last successful sync and the offline numbers left."""
+    """Pending offline operations, the last sync, offline numbers left, entries set aside."""
     settings = settings_or_exit()
     journal = _open_journal(settings)
     st: JournalStatus = journal.status()
@@ -77,6 +77,16 @@ def status(
         "last_sync": st.last_sync_summary,
         "last_error": st.last_error,
         "numbers_left": {n.department_code: n.left for n in st.numbers_left},
+        "set_aside": [
+            {
+                "seq": q.device_seq,
+                "op_id": q.op_id,
+                "kind": q.kind,
+                "reason": q.reason,
+                "set_aside_at": q.quarantined_at,
+            }
+            for q in st.quarantined
+        ],
         "database_reachable": reachable,
         "database_problem": problem,
     }
@@ -100,6 +110,8 @@ def status(
     ]
     if st.last_error:
         rows.append(("last push failed", st.last_error))
+    for q in st.quarantined:
+        rows.append((f"set aside (#{q.device_seq})", f"{q.kind or 'unreadable entry'}: {q.reason}"))
     if st.numbers_left:
         rows.append(
             (
@@ -163,10 +175,22 @@ def push(
         for r in reversed(confirmed)
     ]
     if as_json:
-        print_json({"pushed": summary.pushed, "counts": summary.counts, "results": rows})
+        print_json(
+            {
+                "pushed": summary.pushed,
+                "counts": summary.counts,
+                "set_aside": summary.quarantined,
+                "results": rows,
+            }
+        )
     else:
         print_rows(rows, RESULT_COLUMNS)
     info(f"Pushed {summary.pushed} operations: {_summary_text(summary.counts)}.")
+    if summary.quarantined:
+        info(
+            f"{summary.quarantined} damaged operation(s) set aside in the journal so the rest "
+            "could go: see 'iqms sync status'."
+        )
     conflicts = summary.counts.get("conflict", 0)
     if conflicts:
         info(

@@ -13,6 +13,7 @@ from typing import Annotated
 import typer
 
 from iqms.commands._common import ExitCode, fail, info, run, settings_or_exit
+from iqms.core import migrate
 from iqms.core.config import Settings
 from iqms.core.db import Database
 from iqms.core.notify.providers import enabled_channels
@@ -78,6 +79,7 @@ def worker(
         try:
             sender = NotificationWorker(db, settings)
             await db.check()
+            await migrate.require_current(db)
             for warning in await sender.verify():
                 log.warning(warning)
             if once:

@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
 from iqms.core.errors import ConfigError
+from iqms.core.schemas.common import plain_message
 
 APP_NAME = "iqms"
 
@@ -115,6 +116,12 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=5, ge=1, le=100, description="PostgreSQL pool size.")
     db_connect_timeout: int = Field(
         default=5, ge=1, le=120, description="Seconds to wait for the database server."
+    )
+    db_lock_timeout: float = Field(
+        default=30,
+        ge=0.1,
+        le=600,
+        description="Seconds a write waits while another program holds the SQLite file's lock.",
     )
 
     # security
@@ -340,9 +347,7 @@ def load_settings(**overrides: Any) -> Settings:
         err = exc.errors()[0]
         loc = err.get("loc") or ("?",)
         name = "IQMS_" + str(loc[0]).upper()
-        msg = str(err.get("msg", "invalid value"))
-        msg = msg.removeprefix("Value error, ")
-        raise ConfigError(name, msg) from None
+        raise ConfigError(name, plain_message(err)) from None
 
 
 @lru_cache(maxsize=1)

@@ -31,7 +31,7 @@ from iqms.core.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_BUSY_TIMEOUT_MS = 30_000  # default; IQMS_DB_LOCK_TIMEOUT sets it
 
 
 def describe_url(url: URL) -> str:
@@ -66,8 +66,59 @@ def is_connection_error(exc: BaseException) -> bool:
     return False
 
 
-def _install_sqlite_hooks(engine: AsyncEngine, *, immediate: bool, path: str | None) -> None:
+def sqlite_problem(exc: BaseException, where: str, lock_timeout: float) -> str | None:
+    """What is wrong with an SQLite file, in words, from the error it gave (None: not that)."""
+    if not isinstance(exc, DBAPIError) or exc.orig is None:
+        return None
+    if not type(exc.orig).__module__.startswith(("sqlite3", "aiosqlite")):
+        return None
+    text = str(exc.orig).lower()
+    if "readonly" in text or "read-only" in text:
+        return (
+            f"{where} is read-only: IQMS needs to write to the file and to its folder "
+            "(check their permissions)"
+        )
+    if "locked" in text or "busy" in text:
+        return (
+            f"{where} is locked by another program (waited {lock_timeout:g} s); "
+            "try again, or close the program that holds it"
+        )
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return (
+            f"{where} is damaged or is not an SQLite database; restore it from a backup, "
+            "or check IQMS_DATABASE_URL"
+        )
+    if "unable to open" in text:
+        return f"cannot open {where}: check that its folder exists and that IQMS may write there"
+    if "disk i/o" in text or "is full" in text:
+        return f"cannot write {where}: {str(exc.orig).strip().splitlines()[0]}"
+    return None
+
+
+def missing_file_message(path: str | Path) -> str:
+    return (
+        f"cannot reach the database: there is no SQLite file at {path} "
+        "(check IQMS_DATABASE_URL, or create it with 'iqms db upgrade')"
+    )
+
+
+def _install_sqlite_hooks(
+    engine: AsyncEngine,
+    *,
+    immediate: bool,
+    path: str | None,
+    create: bool,
+    busy_timeout: float,
+) -> None:
+    """Connection set-up of one SQLite engine."""
     sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "do_connect")
+    def _on_do_connect(*_args: Any) -> None:
+        # Opening a missing SQLite file creates it. Only 'iqms db upgrade' (and the demo and
+        # the simulator) may do that; anything else at a mistyped path says so instead.
+        if not create and path and path != ":memory:" and not os.path.exists(path):
+            raise DatabaseUnavailable(missing_file_message(path))
 
     @event.listens_for(sync_engine, "checkout")
     def _on_checkout(_dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
@@ -81,7 +132,7 @@ def _install_sqlite_hooks(engine: AsyncEngine, *, immediate: bool, path: str | N
         # Let us emit BEGIN ourselves (see SQLAlchemy's pysqlite notes).
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout = {round(busy_timeout * 1000)}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA synchronous = NORMAL")
@@ -96,14 +147,23 @@ class Database:
     """Engines and transactions for one database URL."""
 
     def __init__(
-        self, url: str, *, pool_size: int = 5, connect_timeout: int = 5, echo: bool = False
+        self,
+        url: str,
+        *,
+        pool_size: int = 5,
+        connect_timeout: int = 5,
+        lock_timeout: float = SQLITE_BUSY_TIMEOUT_MS / 1000,
+        create: bool = True,
+        echo: bool = False,
     ) -> None:
+        """``create=False``: a missing SQLite file is an error, not a new empty database."""
         self.url: URL = make_url(normalise_database_url(url))
         self.backend: str = self.url.get_backend_name()
         self.where = describe_url(self.url)
+        self.lock_timeout = lock_timeout
         if self.is_sqlite:
             path = self.url.database
-            if path and path != ":memory:":
+            if create and path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             # Pooled: opening an aiosqlite connection starts a thread and runs the PRAGMAs,
             # which costs more than a whole small transaction.
@@ -113,8 +173,14 @@ class Database:
             self.read_engine = create_async_engine(
                 self.url, pool_size=pool_size, max_overflow=pool_size, echo=echo
             )
-            _install_sqlite_hooks(self.engine, immediate=True, path=path)
-            _install_sqlite_hooks(self.read_engine, immediate=False, path=path)
+            for engine, immediate in ((self.engine, True), (self.read_engine, False)):
+                _install_sqlite_hooks(
+                    engine,
+                    immediate=immediate,
+                    path=path,
+                    create=create,
+                    busy_timeout=lock_timeout,
+                )
         else:
             self.engine = create_async_engine(
                 self.url,
@@ -131,11 +197,14 @@ class Database:
         )
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Database:
+    def from_settings(cls, settings: Settings, *, create: bool = False) -> Database:
+        """The configured database; a missing SQLite file is an error unless ``create``."""
         return cls(
             settings.effective_database_url,
             pool_size=settings.db_pool_size,
             connect_timeout=settings.db_connect_timeout,
+            lock_timeout=settings.db_lock_timeout,
+            create=create,
         )
 
     @property
@@ -145,6 +214,17 @@ class Database:
     @property
     def is_postgres(self) -> bool:
         return self.backend == "postgresql"
+
+    def explain(self, exc: BaseException) -> DatabaseUnavailable | None:
+        """The database error behind ``exc`` as one plain sentence (None: not such an error)."""
+        if isinstance(exc, DatabaseUnavailable):
+            return exc
+        problem = sqlite_problem(exc, self.where, self.lock_timeout) if self.is_sqlite else None
+        if problem is not None:
+            return DatabaseUnavailable(problem)
+        if is_connection_error(exc):
+            return self.unavailable(exc)
+        return None
 
     def unavailable(self, exc: BaseException) -> DatabaseUnavailable:
         reason = getattr(exc, "orig", None) or exc
@@ -161,8 +241,9 @@ class Database:
             async with maker() as session, session.begin():
                 yield session
         except (DBAPIError, OSError) as exc:
-            if is_connection_error(exc):
-                raise self.unavailable(exc) from exc
+            problem = self.explain(exc)
+            if problem is not None:
+                raise problem from exc
             raise
 
     async def check(self) -> None:
@@ -171,7 +252,7 @@ class Database:
             async with self.read_engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
         except (DBAPIError, OSError) as exc:
-            raise self.unavailable(exc) from exc
+            raise (self.explain(exc) or self.unavailable(exc)) from exc
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -107,6 +107,7 @@ class NotificationStatus(StrEnum):
     SENT = "sent"
     FAILED = "failed"  # permanent failure, not retried
     DEAD = "dead"  # transient failures exhausted the attempts
+    SUPERSEDED = "superseded"  # not sent: a later message about the same ticket replaced it
 
 
 class DeviceKind(StrEnum):

@@ -30,6 +30,10 @@ class DatabaseUnavailable(IQMSError):
     """The database cannot be reached."""
 
 
+class SchemaOutOfDate(IQMSError):
+    """The database has no IQMS schema, an older one, or one this version does not know."""
+
+
 class NotFound(IQMSError):
     """The thing asked for does not exist."""
 

@@ -2,12 +2,19 @@
 
 from iqms.core.models._base import Base, UTCDateTime, utcnow
 from iqms.core.models._clinic import Appointment, Department, Device, Doctor
-from iqms.core.models._ops import AuditRecord, Notification, SyncConflict, SyncOperation
+from iqms.core.models._ops import (
+    AuditChainHead,
+    AuditRecord,
+    Notification,
+    SyncConflict,
+    SyncOperation,
+)
 from iqms.core.models._people import Patient, User
 from iqms.core.models._queue import QueueEntry, QueueEvent, TicketBlock, TicketCounter
 
 __all__ = [
     "Appointment",
+    "AuditChainHead",
     "AuditRecord",
     "Base",
     "Department",

@@ -11,6 +11,7 @@ from sqlalchemy import (
     CheckConstraint,
     ForeignKey,
     Index,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -50,6 +51,9 @@ class Notification(UUIDPk, Timestamps, Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     provider_message_id: Mapped[str | None] = mapped_column(String(128))
     sent_at: Mapped[datetime | None]
+    # When the send now in flight began; still set when a worker stopped mid-send (kept
+    # across re-claims), so the next worker asks the provider before sending again.
+    send_started_at: Mapped[datetime | None]
     # Keeps one trigger from queueing the same message twice (e.g. "approaching:<ticket>").
     dedupe_key: Mapped[str | None] = mapped_column(String(120), unique=True)
 
@@ -82,6 +86,26 @@ class AuditRecord(UUIDPk, Base):
         Index("ix_audit_log_actor", "actor_name"),
         Index("ix_audit_log_action", "action"),
         Index("ix_audit_log_target", "target_type", "target_id"),
+    )
+
+
+class AuditChainHead(Base):
+    """The newest record of the audit chain: its sequence number and hash.
+
+    One row, moved forward with every append in the same transaction. Whoever deletes the
+    newest audit records must also rewind this row, or ``audit verify`` sees the gap; on
+    PostgreSQL the database refuses to rewind or delete it.
+    """
+
+    __tablename__ = "audit_chain_head"
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, autoincrement=False)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+
+    __table_args__ = (
+        CheckConstraint("id = 1", name="single_row"),
+        CheckConstraint("seq >= 0", name="seq_nonnegative"),
     )
 
 
@@ -128,4 +152,4 @@ class SyncConflict(UUIDPk, Timestamps, Base):
     __table_args__ = (Index("ix_sync_conflicts_status", "status"),)
 
 
-__all__ = ["AuditRecord", "Notification", "SyncConflict", "SyncOperation"]
+__all__ = ["AuditChainHead", "AuditRecord", "Notification", "SyncConflict", "SyncOperation"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import ClassVar
 
 from iqms.core.enums import NotifyChannel
@@ -53,6 +54,8 @@ class NotificationProvider(ABC):
 
     channel: ClassVar[NotifyChannel]
     name: ClassVar[str]
+    # True if the provider can say whether it already accepted a message (see find_sent).
+    can_reconcile: ClassVar[bool] = False
 
     @abstractmethod
     def send_blocking(self, message: OutgoingMessage) -> str:
@@ -64,6 +67,18 @@ class NotificationProvider(ABC):
     async def send(self, message: OutgoingMessage) -> str:
         """Send one message without blocking the event loop; return the provider's id."""
         return await asyncio.to_thread(self.send_blocking, message)
+
+    def find_sent_blocking(self, message: OutgoingMessage, since: datetime) -> str | None:
+        """The provider's id of this message if it accepted it since ``since``, else None.
+
+        Asked after a worker stopped while sending, before sending again. Only providers
+        with ``can_reconcile`` can tell; network trouble raises :class:`TransientDeliveryError`.
+        """
+        return None
+
+    async def find_sent(self, message: OutgoingMessage, since: datetime) -> str | None:
+        """:meth:`find_sent_blocking` without blocking the event loop."""
+        return await asyncio.to_thread(self.find_sent_blocking, message, since)
 
     def verify_blocking(self) -> None:
         """Check the credentials with the provider (raise ``ConfigError`` if refused).

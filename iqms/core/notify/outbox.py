@@ -154,7 +154,7 @@ async def supersede(
             Notification.template.in_(sorted(kinds)),
         )
         .values(
-            status=NotificationStatus.FAILED,
+            status=NotificationStatus.SUPERSEDED,
             last_error="not sent: a later message about this ticket replaced it",
             updated_at=now,
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from typing import Any
 
 from iqms.core.config import Settings
@@ -23,6 +24,10 @@ ALPHANUMERIC_SENDER_RE = re.compile(r"^(?=.*[A-Za-z])[A-Za-z0-9 ]{1,11}$")
 
 # HTTP statuses worth retrying; everything else 4xx is about this message or number.
 _TRANSIENT_STATUSES = {401, 403, 408, 409, 425, 429}
+# How many of a number's newest messages are compared when reconciling, and the clock
+# difference allowed between this computer and Twilio.
+RECONCILE_LOOKBACK = 20
+RECONCILE_CLOCK_SKEW = timedelta(minutes=2)
 
 
 def check_twilio_settings(settings: Settings) -> tuple[str, str, str]:
@@ -74,6 +79,7 @@ class TwilioSmsProvider(NotificationProvider):
 
     channel = NotifyChannel.SMS
     name = "twilio"
+    can_reconcile = True
 
     def __init__(
         self,
@@ -131,6 +137,36 @@ class TwilioSmsProvider(NotificationProvider):
         except OSError as exc:
             raise TransientDeliveryError(f"cannot reach Twilio: {exc}", code="network") from None
         return str(sent.sid)
+
+    def find_sent_blocking(self, message: OutgoingMessage, since: datetime) -> str | None:
+        """Look through the recipient's newest messages for this one (same text, from us,
+        created since ``since``): Twilio's message list is the record of what it accepted."""
+        import requests
+        from twilio.base.exceptions import TwilioException
+
+        kwargs: dict[str, Any] = {"to": message.recipient, "limit": RECONCILE_LOOKBACK}
+        if not MESSAGING_SERVICE_SID_RE.match(self.sender):
+            kwargs["from_"] = self.sender
+        try:
+            listed = self._client.messages.list(**kwargs)
+        except requests.RequestException as exc:
+            raise TransientDeliveryError(
+                f"cannot reach Twilio: {type(exc).__name__}", code="network"
+            ) from None
+        except TwilioException as exc:
+            raise TransientDeliveryError(
+                f"Twilio could not list messages: {_describe(exc)}"
+            ) from None
+        except OSError as exc:
+            raise TransientDeliveryError(f"cannot reach Twilio: {exc}", code="network") from None
+        body = " ".join(message.body.split())
+        for sent in listed:
+            created = getattr(sent, "date_created", None)
+            if created is not None and created < since - RECONCILE_CLOCK_SKEW:
+                continue
+            if " ".join(str(sent.body or "").split()) == body and sent.sid:
+                return str(sent.sid)
+        return None
 
     @staticmethod
     def _classify(exc: Exception) -> TransientDeliveryError | PermanentDeliveryError:

@@ -12,6 +12,16 @@ the lease, so a slow send is never handed to a second worker.
 Transient failures are retried with exponential backoff and jitter until
 ``notify_max_attempts``, then the row is ``dead``; permanent ones are
 ``failed`` at once, and an unregistered push token is removed from the patient.
+
+The duplicate window. A worker that stops (crash, power cut, SIGKILL) after the
+provider accepted a message but before the result was recorded leaves the row
+``sending``, with ``send_started_at`` still set. The worker that takes it over
+asks the provider first, if the provider can say (Twilio lists the messages it
+accepted): if the message is there it is recorded as sent, not sent again. A
+provider that cannot say (Firebase, the console) gets it again, so delivery is
+at least once: a patient may get that one message twice, and the row says so.
+The window is the time from the provider's answer to the commit of the result
+(``make bench`` measures it); the lease only decides when the row is taken over.
 """
 
 from __future__ import annotations
@@ -27,7 +37,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from iqms.core.clock import Clock, SystemClock
@@ -89,6 +99,8 @@ class ClaimedMessage:
     patient_id: uuid.UUID | None
     lease_expires_at: datetime
     created_at: datetime | None = None
+    # When an earlier attempt began whose outcome is unknown (its worker stopped mid-send).
+    interrupted_since: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -103,6 +115,8 @@ class DeliveryOutcome:
     next_attempt_at: datetime | None = None
     # False when the lease had expired and another worker had taken the row over.
     recorded: bool = True
+    # Found already accepted by the provider after a worker stopped mid-send: not sent again.
+    reconciled: bool = False
 
 
 class NotificationWorker:
@@ -195,6 +209,8 @@ class NotificationWorker:
                 lease_expires_at=lease,
                 attempts=Notification.attempts + 1,
                 updated_at=now,
+                # Kept if an earlier attempt's outcome is unknown: see deliver().
+                send_started_at=func.coalesce(Notification.send_started_at, now),
             )
             .returning(
                 Notification.id,
@@ -207,6 +223,7 @@ class NotificationWorker:
                 Notification.patient_id,
                 Notification.lease_expires_at,
                 Notification.created_at,
+                Notification.send_started_at,
             )
             .execution_options(synchronize_session=False)
         )
@@ -225,6 +242,7 @@ class NotificationWorker:
             patient_id=row.patient_id,
             lease_expires_at=row.lease_expires_at,
             created_at=row.created_at,
+            interrupted_since=row.send_started_at if row.send_started_at < now else None,
         )
 
     # ---- sending ---------------------------------------------------------------
@@ -257,6 +275,27 @@ class NotificationWorker:
             title=str(claimed.payload.get("title") or self.settings.clinic_name),
             data={"kind": claimed.template, "ticket": str(fields.get("ticket", ""))},
         )
+        note = None
+        if claimed.interrupted_since is not None:
+            if provider.can_reconcile:
+                try:
+                    found = await provider.find_sent(message, claimed.interrupted_since)
+                except TransientDeliveryError as exc:
+                    return await self._record_transient(
+                        claimed,
+                        redact(f"could not check whether it was sent already: {exc}",
+                               claimed.recipient),
+                        unknown_outcome=True,
+                    )  # fmt: skip
+                if found is not None:
+                    return await self._record_sent(claimed, found, reconciled=True)
+            else:
+                note = (
+                    "sent again after a worker stopped while sending it; "
+                    f"{provider.name} cannot tell whether the first went out, "
+                    "so the patient may have got it twice"
+                )
+                log.warning("notification %s: %s", _short(claimed.id), note)
         try:
             provider_id = await provider.send(message)
         except PermanentDeliveryError as exc:
@@ -274,7 +313,7 @@ class NotificationWorker:
             return await self._record_transient(
                 claimed, redact(f"unexpected {type(exc).__name__}: {exc}", claimed.recipient)
             )
-        return await self._record_sent(claimed, provider_id)
+        return await self._record_sent(claimed, provider_id, note=note)
 
     async def _finish(self, session: AsyncSession, claimed: ClaimedMessage, **values: Any) -> bool:
         result = await session.execute(
@@ -284,7 +323,7 @@ class NotificationWorker:
                 Notification.status == NotificationStatus.SENDING,
                 Notification.lease_expires_at == claimed.lease_expires_at,
             )
-            .values(updated_at=self.clock.now(), **values)
+            .values(updated_at=self.clock.now(), **{"send_started_at": None, **values})
             .execution_options(synchronize_session=False)
         )
         recorded = int(getattr(result, "rowcount", 0) or 0) == 1
@@ -296,8 +335,17 @@ class NotificationWorker:
             )
         return recorded
 
-    async def _record_sent(self, claimed: ClaimedMessage, provider_id: str) -> DeliveryOutcome:
+    async def _record_sent(
+        self,
+        claimed: ClaimedMessage,
+        provider_id: str,
+        *,
+        reconciled: bool = False,
+        note: str | None = None,
+    ) -> DeliveryOutcome:
         now = self.clock.now()
+        if reconciled:
+            note = "accepted by the provider before a worker stopped; not sent again"
         async with self.db.transaction() as session:
             recorded = await self._finish(
                 session,
@@ -306,14 +354,21 @@ class NotificationWorker:
                 provider_message_id=provider_id[:128],
                 sent_at=now,
                 lease_expires_at=None,
-                last_error=None,
+                last_error=note,
             )
-        self._log(claimed, f"sent, provider id {provider_id}")
+        self._log(claimed, f"sent, provider id {provider_id}" + (f" ({note})" if note else ""))
         return DeliveryOutcome(
-            claimed.id, NotificationStatus.SENT, claimed.attempts, provider_id, recorded=recorded
+            claimed.id,
+            NotificationStatus.SENT,
+            claimed.attempts,
+            provider_id,
+            recorded=recorded,
+            reconciled=reconciled,
         )
 
-    async def _record_transient(self, claimed: ClaimedMessage, error: str) -> DeliveryOutcome:
+    async def _record_transient(
+        self, claimed: ClaimedMessage, error: str, *, unknown_outcome: bool = False
+    ) -> DeliveryOutcome:
         if claimed.attempts >= self.settings.notify_max_attempts:
             return await self._record_failure(
                 claimed,
@@ -327,6 +382,8 @@ class NotificationWorker:
             cap=self.backoff_max_seconds,
         )
         next_at = self.clock.now() + timedelta(seconds=delay)
+        # Still unknown whether the interrupted attempt went out: the next one asks again.
+        started = claimed.interrupted_since if unknown_outcome else None
         async with self.db.transaction() as session:
             recorded = await self._finish(
                 session,
@@ -335,6 +392,7 @@ class NotificationWorker:
                 next_attempt_at=next_at,
                 lease_expires_at=None,
                 last_error=error,
+                send_started_at=started,
             )
         self._log(claimed, f"will retry in {round(delay)} s: {error}")
         return DeliveryOutcome(

@@ -13,7 +13,7 @@ from pydantic import AwareDatetime, BeforeValidator, Field, field_validator
 from iqms.core.enums import AppointmentStatus, DoctorStatus
 from iqms.core.errors import ValidationError
 from iqms.core.queue import policy as queue_policy
-from iqms.core.schemas.common import Schema, ShortText
+from iqms.core.schemas.common import Schema, ShortText, describe_error
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
@@ -23,10 +23,8 @@ def parse(model: type[M], **data: Any) -> M:
     try:
         return model(**data)
     except pydantic.ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err.get("loc", ())) or None
-        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-        raise ValidationError(f"{field}: {msg}" if field else msg, field=field) from None
+        field, message = describe_error(exc.errors()[0])
+        raise ValidationError(message, field=field) from None
 
 
 def _code(value: object) -> object:

@@ -76,6 +76,10 @@ class TicketStatusView(Schema):
     room: str | None
     arrived_at: datetime
     called_at: datetime | None
+    transferred_to: str | None = Field(
+        default=None, description="A transferred ticket: the number the patient waits under now"
+    )
+    transferred_to_department: str | None = None
 
 
 class ServingRoom(Schema):

@@ -17,7 +17,7 @@ from pydantic import BeforeValidator, Field
 
 from iqms.core.enums import Role
 from iqms.core.errors import ValidationError
-from iqms.core.schemas.common import PersonName, Schema
+from iqms.core.schemas.common import PersonName, Schema, describe_error
 from iqms.core.security.rbac import Principal
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -103,7 +103,5 @@ def parse(model: type[M], **data: Any) -> M:
     try:
         return model(**data)
     except pydantic.ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err.get("loc", ())) or None
-        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
-        raise ValidationError(f"{field}: {msg}" if field else msg, field=field) from None
+        field, message = describe_error(exc.errors()[0])
+        raise ValidationError(message, field=field) from None

@@ -2,9 +2,19 @@
 
 Each record stores the previous record's hash and its own SHA-256 over a
 canonical JSON encoding, so editing or deleting any record breaks the chain
-at that point. Appends are serialised (an advisory lock on PostgreSQL; the
+at that point. The newest records have no successor to break, so every append
+also moves the chain head (``audit_chain_head``: the newest sequence number and
+hash) in the same transaction; deleting records from the end leaves the head
+pointing past them. Appends are serialised (an advisory lock on PostgreSQL; the
 write lock that every SQLite write transaction takes up front), so concurrent
 writers never fork the chain.
+
+What verify proves: every record from the first to the head is present,
+unchanged and in order, as far as the database itself can show. It cannot
+prove anything against someone able to rewrite the log *and* the head
+consistently (on SQLite anyone who can write the file; on PostgreSQL an owner
+or superuser who disables the triggers): for that, keep the head that verify
+prints somewhere else and check it later with ``--anchor``.
 """
 
 from __future__ import annotations
@@ -18,10 +28,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from iqms.core.models import AuditRecord
+from iqms.core.models import AuditChainHead, AuditRecord
 
 if TYPE_CHECKING:
     from iqms.core.service import Context
@@ -123,6 +133,10 @@ async def log_action(
     record.hash = compute_hash(record)
     session.add(record)
     await session.flush()
+    # The chain head moves with the record (same transaction): see AuditChainHead.
+    await session.execute(
+        update(AuditChainHead).where(AuditChainHead.id == 1).values(seq=seq, hash=record.hash)
+    )
     return record
 
 
@@ -185,6 +199,8 @@ class ChainBreak:
 class VerifyResult:
     checked: int
     first_break: ChainBreak | None
+    head_seq: int | None = None  # the newest record the chain head names
+    head_hash: str | None = None
 
     @property
     def intact(self) -> bool:
@@ -214,28 +230,59 @@ async def iter_records(session: AsyncSession, batch: int = 2000) -> AsyncIterato
         session.expunge_all()
 
 
-async def verify_chain(session: AsyncSession) -> VerifyResult:
-    """Walk the chain in order; report the first record that does not hold."""
+async def verify_chain(
+    session: AsyncSession, *, anchor: tuple[int, str] | None = None
+) -> VerifyResult:
+    """Walk the chain in order up to its head; report the first record that does not hold.
+
+    ``anchor`` (a sequence number and hash noted earlier, outside the database) must
+    still be in the chain: then nothing up to it was rewritten since it was noted.
+    """
+    head = (await session.execute(select(AuditChainHead.seq, AuditChainHead.hash))).first()
+    checked, last_hash, brk = await _walk(session, anchor)
+    if brk is None and head is None:
+        brk = ChainBreak(checked + 1, None, "the chain head (audit_chain_head) is missing")
+    elif brk is None and head is not None and head.seq > checked:
+        gone = (
+            f"record {head.seq}" if head.seq == checked + 1 else f"records {checked + 1}-{head.seq}"
+        )
+        brk = ChainBreak(checked + 1, None, f"{gone} missing: the newest records were deleted")
+    elif brk is None and head is not None and (head.seq, head.hash) != (checked, last_hash):
+        brk = ChainBreak(
+            head.seq, None, f"the chain head (record {head.seq}) does not match the newest record"
+        )
+    if head is None:
+        return VerifyResult(checked, brk)
+    return VerifyResult(checked, brk, head.seq, head.hash)
+
+
+async def _walk(
+    session: AsyncSession, anchor: tuple[int, str] | None
+) -> tuple[int, str, ChainBreak | None]:
+    """Records checked, the last one's hash, and the first break (None if they all hold)."""
     expected_prev = GENESIS_HASH
     expected_seq = 1
     checked = 0
+    anchored = anchor is None or anchor[0] == 0
     async for rec in iter_records(session):
         if rec.seq != expected_seq:
-            return VerifyResult(
-                checked,
-                ChainBreak(
-                    expected_seq, None, f"record {expected_seq} is missing (next is {rec.seq})"
-                ),
-            )
+            reason = f"record {expected_seq} is missing (next is {rec.seq})"
+            return checked, expected_prev, ChainBreak(expected_seq, None, reason)
         if rec.prev_hash != expected_prev:
-            return VerifyResult(
-                checked, ChainBreak(rec.seq, str(rec.id), "previous-hash link does not match")
-            )
+            reason = "previous-hash link does not match"
+            return checked, expected_prev, ChainBreak(rec.seq, str(rec.id), reason)
         if compute_hash(rec) != rec.hash:
-            return VerifyResult(
-                checked, ChainBreak(rec.seq, str(rec.id), "contents do not match the stored hash")
-            )
+            reason = "contents do not match the stored hash"
+            return checked, expected_prev, ChainBreak(rec.seq, str(rec.id), reason)
+        if anchor is not None and rec.seq == anchor[0]:
+            if rec.hash != anchor[1]:
+                reason = "does not match the anchor noted earlier (rewritten since)"
+                return checked, expected_prev, ChainBreak(rec.seq, str(rec.id), reason)
+            anchored = True
         expected_prev = rec.hash
         expected_seq += 1
         checked += 1
-    return VerifyResult(checked, None)
+    if not anchored and anchor is not None:
+        reason = f"record {anchor[0]} of the anchor noted earlier is missing"
+        return checked, expected_prev, ChainBreak(anchor[0], None, reason)
+    return checked, expected_prev, None

@@ -66,6 +66,51 @@ class Permission(StrEnum):
 
 P = Permission
 
+# What each permission lets someone do, in the words of a refusal: "doctors cannot ...".
+PERMISSION_PHRASES: dict[Permission, str] = {
+    P.USERS_MANAGE: "add, change or disable accounts",
+    P.USERS_VIEW: "see the list of accounts",
+    P.OWN_PASSWORD: "change a password",
+    P.OWN_SESSION: "use a login session",
+    P.DEPARTMENTS_MANAGE: "add, change or close departments",
+    P.DEPARTMENTS_VIEW: "see the departments",
+    P.DOCTORS_MANAGE: "add doctors or move them to other rooms",
+    P.DOCTORS_VIEW: "see the doctors",
+    P.DOCTOR_STATUS: "change a doctor's availability",
+    P.DEVICES_MANAGE: "manage kiosks and terminals",
+    P.PATIENTS_CREATE: "register patients",
+    P.PATIENTS_READ: "see patient records",
+    P.PATIENTS_UPDATE: "change patient records",
+    P.APPOINTMENTS_MANAGE: "book or cancel appointments",
+    P.APPOINTMENTS_CHECK_IN: "check patients in for appointments",
+    P.QUEUE_ISSUE: "issue tickets",
+    P.QUEUE_CALL: "call patients or mark them served",
+    P.QUEUE_MANAGE: "transfer, hold or cancel tickets",
+    P.QUEUE_TRIAGE: "change a ticket's triage category",
+    P.QUEUE_VIEW: "see the queue",
+    P.QUEUE_BOARD: "see the waiting-room board",
+    P.QUEUE_OWN_TICKET: "follow their own tickets",
+    P.EVENTS_SUBSCRIBE: "watch live queue events",
+    P.NUMBERS_RESERVE: "reserve offline ticket numbers",
+    P.NOTIFICATIONS_VIEW: "see patient messages",
+    P.NOTIFICATIONS_MANAGE: "retry patient messages or send test messages",
+    P.NOTIFICATIONS_SEND: "send patient messages",
+    P.AUDIT_VIEW: "read or verify the audit trail",
+    P.REPORTS_VIEW: "see reports",
+    P.EXPORT_RUN: "export records",
+    P.SYNC_PUSH: "sync offline operations",
+    P.SYNC_CONFLICTS: "review sync conflicts",
+}
+
+# Who holds a role, as a refusal names them.
+ROLE_PLURALS: dict[str, str] = {
+    Role.ADMIN: "administrators",
+    Role.STAFF: "reception staff",
+    Role.DOCTOR: "doctors",
+    Role.PATIENT: "patients",
+    Role.KIOSK: "kiosks",
+}
+
 _STAFF = {
     P.OWN_PASSWORD, P.OWN_SESSION, P.DEPARTMENTS_VIEW, P.DOCTORS_VIEW, P.DOCTOR_STATUS,
     P.PATIENTS_CREATE, P.PATIENTS_READ, P.PATIENTS_UPDATE, P.APPOINTMENTS_MANAGE,
@@ -140,13 +185,19 @@ def has_permission(principal: Principal, permission: Permission) -> bool:
     return permission in PERMISSION_MATRIX.get(principal.role, frozenset())
 
 
+def denial(principal: Principal, permission: Permission) -> str:
+    """Why ``principal`` is refused, in plain words: "doctors cannot transfer, hold or ..."."""
+    what = PERMISSION_PHRASES.get(permission, permission.value.replace(".", " "))
+    if principal.role == ANONYMOUS_ROLE:
+        return f"log in first: only a logged-in user can {what}"
+    who = ROLE_PLURALS.get(principal.role, f"users with the role {principal.role}")
+    return f"{who} cannot {what} (logged in as {principal.username})"
+
+
 def require(principal: Principal, permission: Permission) -> None:
     """Raise :class:`PermissionDenied` unless the principal's role grants ``permission``."""
     if not has_permission(principal, permission):
-        raise PermissionDenied(
-            f"{principal.username} ({principal.role}) may not {permission.value.replace('.', ' ')}",
-            permission=permission.value,
-        )
+        raise PermissionDenied(denial(principal, permission), permission=permission.value)
 
 
 def require_own_patient(principal: Principal, patient_id: uuid.UUID | None) -> None:

@@ -62,6 +62,9 @@ async def show(
 
 
 @operation(Permission.AUDIT_VIEW, readonly=True)
-async def verify(ctx: Context) -> VerifyResult:
-    """Walk the whole chain; report how many records hold and the first one that does not."""
-    return await verify_chain(ctx.s)
+async def verify(ctx: Context, *, anchor: tuple[int, str] | None = None) -> VerifyResult:
+    """Walk the whole chain to its head; report how many records hold and the first that does
+    not. ``anchor`` (sequence number, hash) noted earlier must still be part of the chain."""
+    if anchor is not None and (anchor[0] < 0 or len(anchor[1]) != 64):
+        raise ValidationError("the anchor must be SEQ:HASH as verify printed it", field="anchor")
+    return await verify_chain(ctx.s, anchor=anchor)

@@ -640,10 +640,24 @@ async def _status_view(ctx: Context, entry: QueueEntry) -> TicketStatusView:
         estimate = _estimate(
             await eta.estimate_for_entry(ctx.s, entry, now=ctx.now(), settings=ctx.settings)
         )
+    moved_to = moved_to_department = None
+    if entry.status == TicketStatus.TRANSFERRED:  # the patient now waits under a new number
+        moved = (
+            await ctx.s.execute(
+                select(QueueEntry.ticket_number, Department.name)
+                .join(Department, Department.id == QueueEntry.department_id)
+                .where(QueueEntry.transferred_from_id == entry.id)
+                .limit(1)
+            )
+        ).first()
+        if moved is not None:
+            moved_to, moved_to_department = moved
     return TicketStatusView(
         ticket_number=entry.ticket_number,
         department_code=dept.code,
         department_name=dept.name,
+        transferred_to=moved_to,
+        transferred_to_department=moved_to_department,
         status=entry.status,
         triage_category=entry.triage_category,
         position=position,

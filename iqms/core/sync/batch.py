@@ -27,7 +27,14 @@ from pydantic import ValidationError as PydanticValidationError
 
 from iqms.core.enums import NotifyChannel
 from iqms.core.errors import ValidationError
-from iqms.core.schemas.common import BirthDate, Language, PersonName, PhoneE164, Schema
+from iqms.core.schemas.common import (
+    BirthDate,
+    Language,
+    PersonName,
+    PhoneE164,
+    Schema,
+    plain_message,
+)
 from iqms.core.schemas.patients import NationalId
 
 FORMAT_VERSION = 1
@@ -295,9 +302,7 @@ def _message(err: Mapping[str, Any]) -> str:
         return "must be a UUID (e.g. 3f2c6d1e-8a4b-4c1d-9e2f-0a1b2c3d4e5f)"
     if kind == "timezone_aware":
         return "must include a time zone (e.g. 2026-01-05T09:30:00Z)"
-    msg = str(err.get("msg", "is invalid"))
-    msg = msg.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    return msg.splitlines()[0] if msg.strip() else "is invalid"
+    return plain_message(err)
 
 
 def parse_batch(data: SyncBatch | Mapping[str, Any] | str | bytes) -> SyncBatch:

@@ -14,7 +14,8 @@ without waiting on the network) and starts a background task that probes the
 database with exponential backoff. When the database answers again it pushes
 the journal (oldest first, in batches; an entry is cleared only once the
 server confirmed it), tops up the reserved ticket numbers, and switches back
-online. Front ends show :meth:`status` and may register a listener that is
+online. An entry the journal cannot read, or the server refuses as malformed,
+is set aside in the journal's quarantine with the reason, and the others go on. Front ends show :meth:`status` and may register a listener that is
 called on every change.
 """
 
@@ -24,8 +25,9 @@ import asyncio
 import contextlib
 import logging
 import random
+import re
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -34,9 +36,12 @@ from typing import Any, TypeVar
 from iqms.core.db import is_connection_error
 from iqms.core.errors import DatabaseUnavailable
 from iqms.core.service import Context
+from iqms.core.sync.batch import BatchRejected
 from iqms.core.sync.journal import Journal
 
 log = logging.getLogger(__name__)
+
+_OPERATION_INDEX = re.compile(r"operations\[(\d+)\]")
 
 T = TypeVar("T")
 
@@ -55,6 +60,7 @@ class SyncSummary:
     pushed: int
     counts: dict[str, int]
     conflicts: list[str] = field(default_factory=list)
+    quarantined: int = 0  # damaged entries set aside during this push
 
 
 @dataclass(frozen=True)
@@ -269,6 +275,7 @@ class Connectivity:
             counts: dict[str, int] = {}
             conflicts: list[str] = []
             pushed = 0
+            set_aside = len(self.journal.quarantined())
             while True:
                 batch = self.journal.next_batch(limit=self.batch_size)
                 if batch is None:
@@ -276,6 +283,12 @@ class Connectivity:
                 op_ids = [uuid.UUID(op["op_id"]) for op in batch["operations"]]
                 try:
                     report = await sync.push(self.ctx, batch=batch)
+                except BatchRejected as exc:
+                    refused = _refused_operations(exc, batch["operations"])
+                    if refused and self.journal.quarantine(refused):
+                        continue  # the malformed ones are set aside; push the rest
+                    self.journal.note_push_failed(op_ids, _first_line(exc))
+                    raise
                 except Exception as exc:
                     self.journal.note_push_failed(op_ids, _first_line(exc))
                     raise
@@ -288,7 +301,11 @@ class Connectivity:
                 if len(report.results) < len(op_ids):  # pragma: no cover - server contract
                     break
             summary = SyncSummary(
-                at=self.ctx.now(), pushed=pushed, counts=counts, conflicts=conflicts
+                at=self.ctx.now(),
+                pushed=pushed,
+                counts=counts,
+                conflicts=conflicts,
+                quarantined=len(self.journal.quarantined()) - set_aside,
             )
             if pushed:
                 self._set(last_sync=summary)
@@ -335,6 +352,26 @@ class Connectivity:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+
+
+def _refused_operations(
+    exc: BatchRejected, operations: Sequence[Mapping[str, Any]]
+) -> dict[uuid.UUID, str]:
+    """The operations a refused batch names as malformed (``operations[3].patient.phone``),
+    with the server's reason; none if the batch as a whole was refused."""
+    refused: dict[uuid.UUID, str] = {}
+    for where, problem in exc.problems:
+        match = _OPERATION_INDEX.match(where)
+        if match is None or int(match[1]) >= len(operations):
+            continue
+        try:
+            op_id = uuid.UUID(str(operations[int(match[1])]["op_id"]))
+        except (KeyError, ValueError):
+            continue
+        field_name = where[match.end() :].lstrip(".")
+        what = f"{field_name}: {problem}" if field_name else problem
+        refused.setdefault(op_id, f"refused by the server: {what}")
+    return refused
 
 
 def _first_line(exc: BaseException) -> str:

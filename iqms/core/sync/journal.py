@@ -12,6 +12,10 @@ The journal also keeps what the terminal needs to go on working offline: the
 ticket-number blocks it reserved while online (printed numbers stay short and
 unique) and the last confirmed results.
 
+A damaged entry (unreadable, or refused by the server as malformed) never
+blocks the others: it is moved aside into the journal's ``quarantine`` table
+with the reason, kept there for IT to look at, and shown by ``iqms sync status``.
+
 The journal is a plain ``sqlite3`` file used by one terminal; each call is a
 short local transaction, safe to call from an event loop.
 """
@@ -20,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import sqlite3
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
@@ -31,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 from iqms.core.clock import Clock, SystemClock, service_date
 from iqms.core.config import Settings
-from iqms.core.errors import ConfigError, Conflict
+from iqms.core.errors import ConfigError, Conflict, ValidationError
 from iqms.core.queue.engine import format_ticket_number
 from iqms.core.sync.batch import (
     FORMAT_VERSION,
@@ -40,6 +45,8 @@ from iqms.core.sync.batch import (
     PatientDetails,
     validate_operation,
 )
+
+log = logging.getLogger(__name__)
 
 JOURNAL_FILE = "offline-journal.db"
 RESULTS_KEPT = 500
@@ -72,6 +79,15 @@ CREATE TABLE IF NOT EXISTS number_blocks (
     reserved_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS ix_number_blocks_day ON number_blocks (department_id, service_date);
+CREATE TABLE IF NOT EXISTS quarantine (
+    device_seq INTEGER PRIMARY KEY,
+    op_id TEXT,
+    kind TEXT,
+    occurred_at TEXT,
+    body TEXT,
+    reason TEXT NOT NULL,
+    quarantined_at TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS results (
     op_id TEXT PRIMARY KEY,
     device_seq INTEGER NOT NULL,
@@ -130,6 +146,22 @@ class NumbersLeft:
 
 
 @dataclass(frozen=True)
+class QuarantinedEntry:
+    """A damaged entry moved aside so the others can be pushed (kept with its raw body)."""
+
+    device_seq: int
+    op_id: str | None
+    kind: str | None
+    reason: str
+    quarantined_at: datetime
+    body: str | None
+
+
+class DamagedEntry(Exception):
+    """A journal row that cannot be pushed as it is."""
+
+
+@dataclass(frozen=True)
 class ConfirmedResult:
     op_id: uuid.UUID
     device_seq: int
@@ -152,6 +184,7 @@ class JournalStatus:
     last_sync_summary: dict[str, int]
     last_error: str | None
     numbers_left: list[NumbersLeft] = field(default_factory=list)
+    quarantined: list[QuarantinedEntry] = field(default_factory=list)
 
 
 def _iso(when: datetime) -> str:
@@ -517,7 +550,11 @@ class Journal:
 
     # ---- pushing ------------------------------------------------------------------
     def pending(self, *, limit: int | None = None) -> list[JournalEntry]:
-        """Entries not yet confirmed by the server, oldest first."""
+        """Entries not yet confirmed by the server, oldest first.
+
+        A damaged entry met on the way is moved to the quarantine (see :meth:`quarantine`)
+        instead of stopping the others.
+        """
         sql = "SELECT * FROM operations ORDER BY device_seq"
         params: tuple[Any, ...] = ()
         if limit is not None:
@@ -525,15 +562,57 @@ class Journal:
             params = (limit,)
         with self._read() as conn:
             rows = conn.execute(sql, params).fetchall()
+        entries: list[JournalEntry] = []
+        damaged: dict[int, str] = {}
+        for row in rows:
+            try:
+                entries.append(_entry(row))
+            except DamagedEntry as exc:
+                damaged[int(row["device_seq"])] = str(exc)
+        if damaged:
+            self._set_aside(damaged)
+        return entries
+
+    def quarantine(self, reasons: Mapping[uuid.UUID, str]) -> int:
+        """Move these entries aside (e.g. the server refused them as malformed) with the
+        reason; they stay in the file for IT. Returns how many were moved."""
+        with self._read() as conn:
+            seqs = {
+                int(row["device_seq"]): reasons[uuid.UUID(row["op_id"])]
+                for op_id in reasons
+                for row in conn.execute(
+                    "SELECT device_seq, op_id FROM operations WHERE op_id = ?", (str(op_id),)
+                )
+            }
+        return self._set_aside(seqs)
+
+    def _set_aside(self, reasons: Mapping[int, str]) -> int:
+        moved = 0
+        with self._write() as conn:
+            for seq, reason in reasons.items():
+                cursor = conn.execute(
+                    "INSERT OR REPLACE INTO quarantine (device_seq, op_id, kind, occurred_at, "
+                    "body, reason, quarantined_at) SELECT device_seq, op_id, kind, occurred_at, "
+                    "body, ?, ? FROM operations WHERE device_seq = ?",
+                    (reason[:500], _iso(self.clock.now()), seq),
+                )
+                conn.execute("DELETE FROM operations WHERE device_seq = ?", (seq,))
+                moved += cursor.rowcount
+                log.warning("offline journal entry %d set aside: %s", seq, reason)
+        return moved
+
+    def quarantined(self) -> list[QuarantinedEntry]:
+        """Entries moved aside as damaged, oldest first."""
+        with self._read() as conn:
+            rows = conn.execute("SELECT * FROM quarantine ORDER BY device_seq").fetchall()
         return [
-            JournalEntry(
+            QuarantinedEntry(
                 device_seq=int(r["device_seq"]),
-                op_id=uuid.UUID(r["op_id"]),
+                op_id=r["op_id"],
                 kind=r["kind"],
-                occurred_at=_from_iso(r["occurred_at"]),
-                body=json.loads(r["body"]),
-                push_attempts=int(r["push_attempts"]),
-                last_error=r["last_error"],
+                reason=r["reason"],
+                quarantined_at=_from_iso(r["quarantined_at"]),
+                body=r["body"],
             )
             for r in rows
         ]
@@ -625,6 +704,7 @@ class Journal:
 
     def status(self) -> JournalStatus:
         """Pending entries, last successful sync and numbers left, for the status views."""
+        self.pending()  # sets damaged entries aside, so the counts below are the truth
         with self._read() as conn:
             pending = int(conn.execute("SELECT COUNT(*) FROM operations").fetchone()[0])
             oldest = conn.execute("SELECT MIN(occurred_at) FROM operations").fetchone()[0]
@@ -643,7 +723,39 @@ class Journal:
             last_sync_summary=json.loads(summary) if summary else {},
             last_error=last_error,
             numbers_left=self.numbers_left(),
+            quarantined=self.quarantined(),
         )
+
+
+def _entry(row: sqlite3.Row) -> JournalEntry:
+    """A stored row as an entry; :class:`DamagedEntry` saying what is wrong with it."""
+    try:
+        body = json.loads(row["body"])
+    except (TypeError, ValueError):
+        raise DamagedEntry("damaged: its operation is not readable JSON") from None
+    if not isinstance(body, dict):
+        raise DamagedEntry("damaged: it holds no operation")
+    try:
+        op_id = uuid.UUID(str(row["op_id"]))
+        occurred_at = _from_iso(str(row["occurred_at"]))
+    except ValueError:
+        raise DamagedEntry("damaged: its operation id or time is not readable") from None
+    stored = (body.get("op_id"), body.get("device_seq"), body.get("kind"))
+    if stored != (str(op_id), row["device_seq"], row["kind"]):
+        raise DamagedEntry("damaged: its operation does not match its id, sequence or kind")
+    try:
+        validate_operation(body)
+    except ValidationError as exc:
+        raise DamagedEntry(f"damaged: {exc}") from None
+    return JournalEntry(
+        device_seq=int(row["device_seq"]),
+        op_id=op_id,
+        kind=str(row["kind"]),
+        occurred_at=occurred_at,
+        body=body,
+        push_attempts=int(row["push_attempts"] or 0),
+        last_error=row["last_error"],
+    )
 
 
 def journal_exists(settings: Settings) -> bool:
@@ -659,5 +771,6 @@ __all__ = [
     "NumberBlockInfo",
     "NumbersLeft",
     "OfflineTicket",
+    "QuarantinedEntry",
     "journal_exists",
 ]
