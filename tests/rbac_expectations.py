@@ -52,6 +52,11 @@ EXPECTED: dict[str, frozenset[str]] = {
     "iqms.core.services.patients.get": frozenset({ADMIN, STAFF, DOCTOR, PATIENT}),
     "iqms.core.services.patients.update": frozenset({ADMIN, STAFF, PATIENT}),
     "iqms.core.services.patients.search": frozenset({ADMIN, STAFF, DOCTOR, PATIENT}),
+    # public entry points of patients' phones, before login (rate-limited in the service)
+    "iqms.core.services.patient_access.self_register": ALL,
+    "iqms.core.services.patient_access.request_login_code": ALL,
+    "iqms.core.services.patient_access.login_with_code": ALL,
+    "iqms.core.services.patient_access.login_with_birth_date": ALL,
     "iqms.core.services.queue.issue": frozenset({ADMIN, STAFF, KIOSK}),
     "iqms.core.services.queue.call_next": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.queue.call": frozenset({ADMIN, STAFF, DOCTOR}),
@@ -66,6 +71,8 @@ EXPECTED: dict[str, frozenset[str]] = {
     "iqms.core.services.queue.change_category": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.queue.ticket_status": ALL,
     "iqms.core.services.queue.my_tickets": frozenset({PATIENT}),
+    # public: holding the unguessable code printed on the ticket is the permission
+    "iqms.core.services.queue.ticket_status_by_code": ALL,
     "iqms.core.services.queue.board": ALL,
     "iqms.core.services.queue.doctor_queue": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.queue.queue_list": frozenset({ADMIN, STAFF, DOCTOR}),

@@ -1,5 +1,6 @@
 """The IQMS data model (SQLAlchemy 2, UUID primary keys)."""
 
+from iqms.core.models._access import PatientLoginCode
 from iqms.core.models._base import Base, UTCDateTime, utcnow
 from iqms.core.models._clinic import Appointment, Department, Device, Doctor
 from iqms.core.models._ops import AuditRecord, Notification, SyncConflict, SyncOperation
@@ -15,6 +16,7 @@ __all__ = [
     "Doctor",
     "Notification",
     "Patient",
+    "PatientLoginCode",
     "QueueEntry",
     "QueueEvent",
     "SyncConflict",

@@ -66,6 +66,7 @@ class TicketStatusView(Schema):
     """What a patient may see about a ticket: where it stands, never who holds it."""
 
     ticket_number: str
+    department_id: uuid.UUID | None = None
     department_code: str
     department_name: str
     status: TicketStatus
@@ -76,6 +77,10 @@ class TicketStatusView(Schema):
     room: str | None
     arrived_at: datetime
     called_at: datetime | None
+    transferred_from: str | None = Field(
+        default=None,
+        description="The number printed on the ticket, when it has moved to another queue",
+    )
 
 
 class ServingRoom(Schema):
