@@ -51,6 +51,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "iqms.commands.queue:app",
         "The queue: issue tickets, call patients, serve, list, watch live events.",
     ),
+    "serve": LazyCommand(
+        "iqms.commands.serve:serve",
+        "Serve the HTTP API, patients' ticket pages and waiting-room boards until Ctrl-C.",
+    ),
     "sync": LazyCommand(
         "iqms.commands.sync:app",
         "Offline sync: what this terminal recorded while the database was away, and pushing it.",

@@ -1,0 +1,182 @@
+"""The HTTP API under test: the real application over httpx, a clinic built through the services.
+
+``api`` talks to the ASGI application in-process (httpx's ASGI transport) on the
+test database of each backend; ``live_server`` runs the same application under
+uvicorn on 127.0.0.1 in a thread, for what needs a real socket (event streams,
+the browser, ``iqms sync push --server``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from iqms.api.app import create_app
+from iqms.core.clock import Clock, FrozenClock
+from iqms.core.config import Settings
+from iqms.core.db import Database
+from iqms.core.enums import DoctorStatus
+from iqms.core.models import Notification
+from iqms.core.schemas.clinic import DepartmentOut, DoctorOut
+from iqms.core.schemas.patients import PatientOut
+from iqms.core.service import Context
+from iqms.core.services import clinic, patients, users
+
+PASSWORD = "correct-horse-battery"
+ROLES = ("admin", "staff", "doctor", "patient", "kiosk")
+# The account that logs in for each role.
+ACCOUNTS = {
+    "admin": "alex",
+    "staff": "rita",
+    "doctor": "drsmith",
+    "patient": "amelia",
+    "kiosk": "kiosk-north",
+}
+
+
+@dataclass
+class ApiClinic:
+    """GEN (prefix A) with drsmith (Room 1) and drjones (Room 2); XRAY (prefix X) with drlee."""
+
+    gen: DepartmentOut
+    xray: DepartmentOut
+    doctors: dict[str, DoctorOut]
+    amelia: PatientOut
+    oliver: PatientOut
+    tokens: dict[str, str] = field(default_factory=dict)
+
+
+async def build_clinic(ctx: Context) -> ApiClinic:
+    gen = await clinic.create_department(
+        ctx, code="GEN", name="General Practice", ticket_prefix="A"
+    )
+    xray = await clinic.create_department(ctx, code="XRAY", name="Radiology", ticket_prefix="X")
+    amelia = await patients.register(
+        ctx, full_name="Amelia Hughes", phone="+447911123401", date_of_birth="1984-02-11",
+        notify_channel="sms", language="en",
+    )  # fmt: skip
+    oliver = await patients.register(
+        ctx, full_name="Oliver Brown", phone="+447911123402", date_of_birth="1990-07-30",
+        notify_channel="sms", language="es",
+    )  # fmt: skip
+    accounts = [
+        ("alex", "Alex Admin", "admin", None),
+        ("rita", "Rita Reception", "staff", None),
+        ("drsmith", "Dr Sam Smith", "doctor", None),
+        ("drjones", "Dr Jo Jones", "doctor", None),
+        ("drlee", "Dr Li Lee", "doctor", None),
+        ("amelia", "Amelia Hughes", "patient", amelia.mrn),
+        ("oliver", "Oliver Brown", "patient", oliver.mrn),
+        ("kiosk-north", "Kiosk North", "kiosk", None),
+    ]
+    for username, name, role, mrn in accounts:
+        await users.create(
+            ctx, username=username, full_name=name, role=role, password=PASSWORD, patient_mrn=mrn
+        )
+    doctors = {}
+    for username, dept, room in (
+        ("drsmith", "GEN", "Room 1"),
+        ("drjones", "GEN", "Room 2"),
+        ("drlee", "XRAY", "Room 9"),
+    ):
+        doc = await clinic.create_doctor(ctx, user=username, department=dept, room=room)
+        doctors[username] = await clinic.set_doctor_status(
+            ctx, doctor=doc.id, status=DoctorStatus.AVAILABLE
+        )
+    return ApiClinic(gen=gen, xray=xray, doctors=doctors, amelia=amelia, oliver=oliver)
+
+
+def asgi_client(app: Any, address: str = "127.0.0.1") -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=(address, 50000))
+    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+
+
+@pytest.fixture
+async def api_clinic(ctx: Context) -> ApiClinic:
+    return await build_clinic(ctx)
+
+
+@pytest.fixture
+async def api(
+    settings: Settings, db: Database, clock: FrozenClock, api_clinic: ApiClinic
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the application on the test database, the clinic in place."""
+    app = create_app(settings, database=db, clock=clock)
+    async with asgi_client(app) as client:
+        yield client
+
+
+async def login(client: httpx.AsyncClient, username: str, password: str = PASSWORD) -> str:
+    response = await client.post(
+        "/api/auth/token", json={"username": username, "password": password}
+    )
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def tokens(api: httpx.AsyncClient) -> dict[str, str]:
+    """A login token for each role, from ``POST /api/auth/token``."""
+    return {role: await login(api, username) for role, username in ACCOUNTS.items()}
+
+
+async def sent_code(db: Database, phone: str) -> str:
+    """The login code in the newest SMS queued for ``phone`` (what the patient's phone shows)."""
+    async with db.transaction(readonly=True) as s:
+        body = (
+            await s.execute(
+                select(Notification.body)
+                .where(Notification.recipient == phone, Notification.template == "login_code")
+                .order_by(Notification.created_at.desc(), Notification.id)
+                .limit(1)
+            )
+        ).scalar_one()
+    found = re.search(r"\b(\d{6})\b", body)
+    assert found, body
+    return found.group(1)
+
+
+@contextlib.contextmanager
+def live_server(
+    settings: Settings, *, clock: Clock | None = None, **uvicorn_options: Any
+) -> Iterator[str]:
+    """The application under uvicorn on 127.0.0.1 (own database connections), in a thread."""
+    import uvicorn
+
+    app = create_app(settings, clock=clock)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=1,
+        **uvicorn_options,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name="iqms-test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(15)
