@@ -109,8 +109,13 @@ async def api_clinic(ctx: Context) -> ApiClinic:
 async def api(
     settings: Settings, db: Database, clock: FrozenClock, api_clinic: ApiClinic
 ) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the application on the test database, the clinic in place."""
-    app = create_app(settings, database=db, clock=clock)
+    """A client of the application on the test database, the clinic in place.
+
+    The per-address login limit is raised here; its own test uses the default.
+    """
+    app = create_app(
+        settings.model_copy(update={"login_rate_limit": 1000}), database=db, clock=clock
+    )
     async with asgi_client(app) as client:
         yield client
 
