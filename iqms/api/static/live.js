@@ -6,7 +6,7 @@
   var dot = document.getElementById("connection");
   var clock = document.getElementById("clock");
   function hhmm(withSeconds) {
-    var opts = { hour: "2-digit", minute: "2-digit" };
+    var opts = { hour: "2-digit", minute: "2-digit", hour12: false };
     if (withSeconds) { opts.second = "2-digit"; }
     return new Date().toLocaleTimeString([], opts);
   }
