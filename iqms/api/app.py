@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from iqms import __version__
 from iqms.api import problems
 from iqms.api.deps import ApiState
-from iqms.api.events import EventHub
+from iqms.api.events import EventHub, StatusCache
 from iqms.api.middleware import AccessLog, BodyLimit, SecurityHeaders
 from iqms.api.ratelimit import SlidingWindowLimiter
 from iqms.api.routes import admin, auth, doctor, pages, patients, public, staff, sync
@@ -77,6 +77,8 @@ def create_app(
         return await queue.watch(ctx)
 
     hub = EventHub(open_subscription)
+    status_cache = StatusCache(settings.api_status_cache_seconds)
+    hub.observe(status_cache.on_event)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -103,6 +105,7 @@ def create_app(
         clock=clock,
         hub=hub,
         login_limiter=SlidingWindowLimiter(settings.login_rate_limit),
+        status_cache=status_cache,
     )
     problems.install(app)
     for module in (auth, patients, staff, doctor, admin, sync, public, pages):

@@ -15,7 +15,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from iqms.api.events import EventHub
+from iqms.api.events import EventHub, StatusCache
 from iqms.api.ratelimit import SlidingWindowLimiter
 from iqms.core.clock import Clock
 from iqms.core.config import Settings
@@ -42,6 +42,7 @@ class ApiState:
     clock: Clock
     hub: EventHub
     login_limiter: SlidingWindowLimiter
+    status_cache: StatusCache
 
 
 def state_of(request: Request) -> ApiState:

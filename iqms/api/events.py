@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iqms.core.errors import AuthenticationFailed, IQMSError, NotFound, PermissionDenied
-from iqms.core.queue.events import Subscription
+from iqms.core.queue.events import Resync, Subscription
 
 log = logging.getLogger("iqms.api.events")
 
@@ -59,22 +59,41 @@ class Listener:
 
 
 class EventHub:
-    """The process's one live-event subscription, shared by every open page."""
+    """The process's one live-event subscription, shared by every open page.
+
+    Observers (e.g. the ticket-status cache) see every event first; ``live`` says
+    whether the subscription is in place right now (events are not being missed).
+    """
 
     def __init__(self, open_subscription: Callable[[], Awaitable[Subscription]]) -> None:
         self._open = open_subscription
         self._listeners: set[Listener] = set()
+        self._observers: list[Callable[[Any], None]] = []
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self._live = False
 
     @property
     def listeners(self) -> int:
         return len(self._listeners)
 
-    async def start(self) -> None:
-        """Start listening (once); wait a little for the subscription to be in place."""
+    @property
+    def live(self) -> bool:
+        """True while the subscription is in place (no event can be missed)."""
+        return self._live and self._task is not None and not self._task.done()
+
+    def observe(self, observer: Callable[[Any], None]) -> None:
+        """Call ``observer(event)`` for every event (and a ``Resync`` after a gap)."""
+        self._observers.append(observer)
+
+    def ensure_started(self) -> None:
+        """Start listening in the background, if not already."""
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name="iqms-api-events")
+
+    async def start(self) -> None:
+        """Start listening (once); wait a little for the subscription to be in place."""
+        self.ensure_started()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._ready.wait(), READY_TIMEOUT_SECONDS)
 
@@ -85,6 +104,7 @@ class EventHub:
                 await self._task
             self._task = None
         self._ready.clear()
+        self._live = False
 
     @contextlib.asynccontextmanager
     async def listen(self, departments: set[uuid.UUID]) -> AsyncIterator[Listener]:
@@ -97,9 +117,15 @@ class EventHub:
         finally:
             self._listeners.discard(listener)
 
-    def _wake_all(self) -> None:
+    def _dispatch(self, event: Any) -> None:
+        for observer in self._observers:
+            try:
+                observer(event)
+            except Exception:  # an observer's bug must not stop the pages
+                log.exception("live event observer failed")
         for listener in list(self._listeners):
-            listener.woken.set()
+            if listener.wants(event):
+                listener.woken.set()
 
     async def _run(self) -> None:
         delay = 0.5
@@ -107,20 +133,91 @@ class EventHub:
             try:
                 subscription = await self._open()
                 async with subscription:
+                    self._live = True
                     if self._ready.is_set():  # a reconnect: pages may have missed events
-                        self._wake_all()
+                        self._dispatch(Resync("reconnected"))
                     self._ready.set()
                     delay = 0.5
                     async for event in subscription:
-                        for listener in list(self._listeners):
-                            if listener.wants(event):
-                                listener.woken.set()
+                        self._dispatch(event)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self._live = False
                 log.warning("live events interrupted (%s); reconnecting in %.1f s", exc, delay)
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_SECONDS)
+            finally:
+                self._live = False
+
+
+class StatusCache:
+    """Recent answers of the public ticket-status route, dropped when their queue moves.
+
+    Patients' phones ask for a ticket's status far more often than it changes,
+    and it changes only with a queue event of its department. So answers are
+    kept (as the JSON sent) until such an event, or for at most ``seconds`` so
+    estimates follow the clock, and only while the event subscription is live.
+    An answer read while an event arrived is not kept (it may predate it).
+    """
+
+    def __init__(
+        self,
+        seconds: float,
+        *,
+        max_entries: int = 20_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.seconds = seconds
+        self.max_entries = max_entries
+        self._clock = clock
+        self._entries: dict[str, tuple[float, uuid.UUID | None, bytes]] = {}
+        self.generation = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.seconds > 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, code: str) -> bytes | None:
+        entry = self._entries.get(code)
+        if entry is None:
+            return None
+        if self._clock() - entry[0] > self.seconds:
+            self._entries.pop(code, None)
+            return None
+        return entry[2]
+
+    def put(
+        self, code: str, department_id: uuid.UUID | None, body: bytes, *, generation: int
+    ) -> None:
+        """Keep an answer read when ``generation`` was current (else it may be stale)."""
+        if generation != self.generation or not self.enabled:
+            return
+        if len(self._entries) >= self.max_entries:
+            self._entries.pop(next(iter(self._entries)))
+        self._entries[code] = (self._clock(), department_id, body)
+
+    def clear(self) -> None:
+        self.generation += 1
+        self._entries.clear()
+
+    def on_event(self, event: Any) -> None:
+        """Drop the answers of the departments an event concerns (all of them on a resync)."""
+        self.generation += 1
+        concerns = getattr(event, "concerns", None)
+        if isinstance(event, Resync) or concerns is None:
+            self._entries.clear()
+            return
+        stale = [
+            code
+            for code, (_, department, _) in self._entries.items()
+            if department is None or concerns(department)
+        ]
+        for code in stale:
+            del self._entries[code]
 
 
 def sse(data: str, *, event: str = "update") -> str:
@@ -166,4 +263,4 @@ async def page_stream(
             yield ": keepalive\n\n"
 
 
-__all__ = ["EventHub", "Listener", "page_stream", "sse"]
+__all__ = ["EventHub", "Listener", "StatusCache", "page_stream", "sse"]

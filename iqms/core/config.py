@@ -188,6 +188,13 @@ class Settings(BaseSettings):
         le=10_000_000,
         description="Largest request body the API accepts (offline sync batches may be larger).",
     )
+    api_status_cache_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        le=300,
+        description="How long the API keeps a ticket's public status between queue events "
+        "(0: read it from the database every time).",
+    )
     login_rate_limit: int = Field(
         default=10,
         ge=1,

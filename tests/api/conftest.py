@@ -32,6 +32,7 @@ from iqms.core.service import Context
 from iqms.core.services import clinic, patients, users
 
 PASSWORD = "correct-horse-battery"
+API_TEST_SETTINGS = {"login_rate_limit": 1000, "api_status_cache_seconds": 0}
 ROLES = ("admin", "staff", "doctor", "patient", "kiosk")
 # The account that logs in for each role.
 ACCOUNTS = {
@@ -111,11 +112,11 @@ async def api(
 ) -> AsyncIterator[httpx.AsyncClient]:
     """A client of the application on the test database, the clinic in place.
 
-    The per-address login limit is raised here; its own test uses the default.
+    The per-address login limit is raised and ticket statuses are read afresh each
+    time (a kept answer lags a queue event by up to one event delivery); both have
+    their own tests with the defaults.
     """
-    app = create_app(
-        settings.model_copy(update={"login_rate_limit": 1000}), database=db, clock=clock
-    )
+    app = create_app(settings.model_copy(update=API_TEST_SETTINGS), database=db, clock=clock)
     async with asgi_client(app) as client:
         yield client
 

@@ -11,13 +11,15 @@ from iqms.api.app import create_app
 from iqms.core.clock import FrozenClock
 from iqms.core.config import Settings
 from iqms.core.db import Database
-from tests.api.conftest import ApiClinic, asgi_client, bearer, login
+from tests.api.conftest import API_TEST_SETTINGS, ApiClinic, asgi_client, bearer, login
 
 
 async def test_reception_to_room_over_http(
     settings: Settings, db: Database, clock: FrozenClock, api_clinic: ApiClinic
 ) -> None:
-    public = settings.model_copy(update={"public_url": "https://queue.riverside.example"})
+    public = settings.model_copy(
+        update={**API_TEST_SETTINGS, "public_url": "https://queue.riverside.example"}
+    )
     app = create_app(public, database=db, clock=clock)
     async with asgi_client(app) as api:
         staff = bearer(await login(api, "rita"))
