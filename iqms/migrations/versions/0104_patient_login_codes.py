@@ -1,7 +1,7 @@
 """Patient logins on the HTTP pages: SMS login codes (hashed) and attempts, for rate limits.
 
 Revision ID: 0104
-Revises: 0003
+Revises: 0102
 Create Date: 2026-12-03 14:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0104"
-down_revision: str | None = "0003"
+down_revision: str | None = "0102"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
