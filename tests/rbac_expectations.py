@@ -104,7 +104,7 @@ EXPECTED: dict[str, frozenset[str]] = {
 # Who may call each route of the HTTP API: "METHOD path" -> roles. ANONYMOUS is a caller with no
 # credential: open routes list it (the core decides, e.g. a login), every other route answers 401
 # without one, and 403 to a role not listed. The route walk in tests/api/test_api_routes.py calls
-# every route as every role.
+# every route as every role (display boards with their device key).
 ANONYMOUS = "anonymous"
 OPEN = ALL | {ANONYMOUS}
 STAFFISH = frozenset({ADMIN, STAFF, DOCTOR})
@@ -112,8 +112,8 @@ STAFFISH = frozenset({ADMIN, STAFF, DOCTOR})
 ROUTES: dict[str, frozenset[str]] = {
     # logging in; one's own session
     "POST /api/auth/token": OPEN,
-    "GET /api/auth/me": ALL,
-    "POST /api/auth/logout-everywhere": ALL,
+    "GET /api/auth/me": PEOPLE_AND_KIOSK,
+    "POST /api/auth/logout-everywhere": PEOPLE_AND_KIOSK,
     "POST /api/auth/password": frozenset({ADMIN, STAFF, DOCTOR, PATIENT}),
     # patients on their phones (registration and login are open and rate-limited)
     "POST /api/patients/register": OPEN,

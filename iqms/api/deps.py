@@ -1,10 +1,12 @@
 """Who is calling: credentials turned into a core :class:`Context` for each request.
 
-API routes take ``Authorization: Bearer <token>`` (the signed login token of
-``POST /api/auth/token`` or a patient login). The board pages, opened by a TV's
-browser, also accept the credential from a cookie set by ``?key=`` once.
-Permission checks are the core's: a route only builds the context and calls
-a service, which refuses what the caller's role may not do.
+API routes take ``Authorization: Bearer <credential>``: the signed login token
+of ``POST /api/auth/token`` or a patient login, or the key of a kiosk or
+display board (``iqmsdk_...``, also accepted as ``Authorization: Device <key>``).
+The board pages, opened by a TV's browser, also take the credential from a
+cookie set by ``?key=`` once. Permission checks are the core's: a route only
+builds the context and calls a service, which refuses what the caller's role
+may not do.
 """
 
 from __future__ import annotations
@@ -21,16 +23,19 @@ from iqms.core.clock import Clock
 from iqms.core.config import Settings
 from iqms.core.db import Database
 from iqms.core.errors import AuthenticationFailed
+from iqms.core.security.device_keys import KEY_PREFIX
 from iqms.core.security.rbac import Principal
 from iqms.core.service import Context
-from iqms.core.services import auth
+from iqms.core.services import auth, devices
 
 BOARD_COOKIE = "iqms_board_key"
 
 bearer = HTTPBearer(
     auto_error=False,
-    description="A login token from POST /api/auth/token or a patient login.",
+    description="A login token (POST /api/auth/token, or a patient login), or the key of a "
+    "kiosk or display board (iqmsdk_...; 'Authorization: Device <key>' works too).",
 )
+SCHEMES = ("bearer", "device")
 
 
 @dataclass
@@ -61,43 +66,49 @@ def anonymous_context(request: Request) -> Context:
 
 
 async def principal_for_credential(request: Request, credential: str) -> Principal:
-    """The principal a login token stands for (valid, unexpired, account active)."""
-    principal = await auth.authenticate(anonymous_context(request), token=credential)
+    """The principal of a login token (valid, unexpired, account active) or a device key."""
+    ctx = anonymous_context(request)
+    if credential.startswith(KEY_PREFIX):
+        principal = await devices.authenticate(ctx, key=credential)
+    else:
+        principal = await auth.authenticate(ctx, token=credential)
     request.state.principal_name = principal.username
     return principal
 
 
-def _bearer_credential(request: Request, scheme: HTTPAuthorizationCredentials | None) -> str:
+def header_credential(request: Request) -> str | None:
+    """The credential of the Authorization header (Bearer or Device), if there is one."""
     header = request.headers.get("authorization")
-    if scheme is None or not scheme.credentials:
-        if header:
-            raise AuthenticationFailed(
-                "the Authorization header must be 'Bearer <token>'; get a token from "
-                "POST /api/auth/token"
-            )
+    if header is None:
+        return None
+    scheme, _, value = header.strip().partition(" ")
+    if scheme.lower() not in SCHEMES or not value.strip():
         raise AuthenticationFailed(
-            "log in first: send 'Authorization: Bearer <token>' (get one from POST /api/auth/token)"
+            "the Authorization header must be 'Bearer <token>' (a token from "
+            "POST /api/auth/token) or 'Device <device key>'"
         )
-    return scheme.credentials.strip()
+    return value.strip()
 
 
 async def user_context(
     request: Request,
-    scheme: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    _: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
 ) -> Context:
     """The logged-in caller's context (401 without a valid credential)."""
     state = state_of(request)
-    principal = await principal_for_credential(request, _bearer_credential(request, scheme))
+    credential = header_credential(request)
+    if credential is None:
+        raise AuthenticationFailed(
+            "log in first: send 'Authorization: Bearer <token>' (get one from POST /api/auth/token)"
+        )
+    principal = await principal_for_credential(request, credential)
     return Context(db=state.db, principal=principal, settings=state.settings, clock=state.clock)
 
 
 async def board_context(request: Request) -> Context:
-    """A board page's caller: the Authorization header, or the key cookie of a TV's browser."""
+    """A board's caller: the Authorization header, or the key cookie of a TV's browser."""
     state = state_of(request)
-    header = request.headers.get("authorization", "")
-    scheme, _, value = header.partition(" ")
-    credential = value.strip() if scheme.lower() == "bearer" else ""
-    credential = credential or (request.cookies.get(BOARD_COOKIE) or "").strip()
+    credential = header_credential(request) or (request.cookies.get(BOARD_COOKIE) or "").strip()
     if not credential:
         raise AuthenticationFailed(
             "this board needs a key: open the board's address once with ?key=KEY"
@@ -129,6 +140,7 @@ __all__ = [
     "bearer",
     "board_context",
     "client_address",
+    "header_credential",
     "principal_for_credential",
     "state_of",
     "user_context",

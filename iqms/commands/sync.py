@@ -22,6 +22,7 @@ from iqms.commands._session import open_context, stored_token
 from iqms.core.config import Settings
 from iqms.core.db import Database
 from iqms.core.errors import AuthenticationFailed, ConfigError, DatabaseUnavailable
+from iqms.core.security.device_keys import stored_device_key
 from iqms.core.sync.connectivity import Connectivity, SyncSummary
 from iqms.core.sync.journal import Journal, JournalStatus
 
@@ -131,7 +132,7 @@ def push(
             "--server",
             envvar="IQMS_SYNC_SERVER",
             help="Push over HTTPS to this 'iqms serve' (https://queue.clinic.org) instead of "
-            "the database; the login is IQMS_TOKEN or the saved one.",
+            "the database, as IQMS_TOKEN, the saved login or this kiosk's device key.",
         ),
     ] = None,
     as_json: JsonOpt = False,
@@ -149,10 +150,11 @@ def push(
     async def over_http(url: str) -> SyncSummary:
         from iqms.api.client import RemoteServer
 
-        token = stored_token(settings)
+        token = stored_token(settings) or stored_device_key(settings)
         if not token:
             raise AuthenticationFailed(
-                f"no login for {url}: set IQMS_TOKEN to a token from POST {url}/api/auth/token"
+                f"no login for {url}: set IQMS_TOKEN to a token from POST {url}/api/auth/token, "
+                "or store this kiosk's device key ('iqms device set-key')"
             )
         async with RemoteServer(url, token) as remote:
             try:

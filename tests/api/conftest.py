@@ -29,12 +29,11 @@ from iqms.core.models import Notification
 from iqms.core.schemas.clinic import DepartmentOut, DoctorOut
 from iqms.core.schemas.patients import PatientOut
 from iqms.core.service import Context
-from iqms.core.services import clinic, patients, users
+from iqms.core.services import clinic, devices, patients, users
 
 PASSWORD = "correct-horse-battery"
 API_TEST_SETTINGS = {"login_rate_limit": 1000, "api_status_cache_seconds": 0}
-ROLES = ("admin", "staff", "doctor", "patient", "kiosk")
-# The account that logs in for each role.
+# The account that logs in for each role (display boards have no account: a device key).
 ACCOUNTS = {
     "admin": "alex",
     "staff": "rita",
@@ -53,7 +52,7 @@ class ApiClinic:
     doctors: dict[str, DoctorOut]
     amelia: PatientOut
     oliver: PatientOut
-    tokens: dict[str, str] = field(default_factory=dict)
+    device_keys: dict[str, str] = field(default_factory=dict)
 
 
 async def build_clinic(ctx: Context) -> ApiClinic:
@@ -93,7 +92,13 @@ async def build_clinic(ctx: Context) -> ApiClinic:
         doctors[username] = await clinic.set_doctor_status(
             ctx, doctor=doc.id, status=DoctorStatus.AVAILABLE
         )
-    return ApiClinic(gen=gen, xray=xray, doctors=doctors, amelia=amelia, oliver=oliver)
+    keys = {
+        name: (await devices.add(ctx, name=name, role=role)).key
+        for name, role in (("tv-waiting-room", "display"), ("kiosk-east", "kiosk"))
+    }
+    return ApiClinic(
+        gen=gen, xray=xray, doctors=doctors, amelia=amelia, oliver=oliver, device_keys=keys
+    )
 
 
 def asgi_client(app: Any, address: str = "127.0.0.1") -> httpx.AsyncClient:
@@ -134,9 +139,11 @@ def bearer(token: str) -> dict[str, str]:
 
 
 @pytest.fixture
-async def tokens(api: httpx.AsyncClient) -> dict[str, str]:
-    """A login token for each role, from ``POST /api/auth/token``."""
-    return {role: await login(api, username) for role, username in ACCOUNTS.items()}
+async def tokens(api: httpx.AsyncClient, api_clinic: ApiClinic) -> dict[str, str]:
+    """A credential for each role: logins from ``POST /api/auth/token``, a board's device key."""
+    found = {role: await login(api, username) for role, username in ACCOUNTS.items()}
+    found["display"] = api_clinic.device_keys["tv-waiting-room"]
+    return found
 
 
 async def sent_code(db: Database, phone: str) -> str:

@@ -18,7 +18,7 @@ from iqms.core.db import Database
 from iqms.core.security.rbac import Principal
 from iqms.core.service import Context
 from iqms.core.services import queue
-from tests.api.conftest import ApiClinic, build_clinic, live_server, login
+from tests.api.conftest import ApiClinic, build_clinic, live_server
 from tests.conftest import make_settings
 
 CHROMIUM = "/usr/bin/chromium"
@@ -110,25 +110,23 @@ async def test_board_and_status_pages_in_chromium(pg_url: str, tmp_path: Path) -
         db=database, principal=Principal.system("test"), settings=settings, clock=SystemClock()
     )
     try:
-        await build_clinic(real_ctx)
-        await in_chromium(settings, real_ctx, tmp_path)
+        built = await build_clinic(real_ctx)
+        await in_chromium(settings, real_ctx, tmp_path, built.device_keys["tv-waiting-room"])
     finally:
         await database.dispose()
 
 
-async def in_chromium(settings: Settings, real_ctx: Context, tmp_path: Path) -> None:
+async def in_chromium(settings: Settings, real_ctx: Context, tmp_path: Path, key: str) -> None:
     from playwright.async_api import async_playwright
 
     await queue.issue(real_ctx, department="GEN", triage_category=2)
     waiting = await queue.issue(real_ctx, department="GEN")
     with live_server(settings) as url:
-        async with httpx.AsyncClient(base_url=url) as client:
-            board_key = await login(client, "kiosk-north")
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
             try:
                 tv = await browser.new_page(viewport={"width": 1280, "height": 720})
-                await tv.goto(f"{url}/board?department=GEN&key={board_key}")
+                await tv.goto(f"{url}/board?department=GEN&key={key}")  # the board's device key
                 assert tv.url == f"{url}/board?department=GEN"  # the key went into a cookie
                 await tv.wait_for_selector("#connection.online", timeout=10_000)
                 assert await tv.inner_text("h1") == "General Practice"

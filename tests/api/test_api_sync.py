@@ -115,7 +115,7 @@ def test_iqms_sync_push_over_https(
 
     with live_server(settings) as url:
 
-        async def prepare() -> str:
+        async def prepare() -> tuple[str, str]:
             try:
                 clinic = await build_clinic(server_side)
             finally:
@@ -123,9 +123,9 @@ def test_iqms_sync_push_over_https(
             async with httpx.AsyncClient(base_url=url) as client:
                 token = await login(client, "kiosk-north")
                 await reserve_over_http(client, token, journal, clinic.gen.id)
-            return token
+            return token, clinic.device_keys["kiosk-east"]
 
-        token = asyncio.run(prepare())
+        token, device_key = asyncio.run(prepare())
         first = journal.issue_ticket(journal.numbers_left()[0].department_id)
         journal.register_patient({"full_name": "Ivy North"})
 
@@ -134,11 +134,19 @@ def test_iqms_sync_push_over_https(
         monkeypatch.setenv("IQMS_DATABASE_URL", "postgresql://nobody@127.0.0.1:9/not-reachable")
         monkeypatch.setenv("IQMS_DEVICE_NAME", "kiosk-branch")
         monkeypatch.delenv("IQMS_TOKEN", raising=False)
+        monkeypatch.delenv("IQMS_DEVICE_KEY", raising=False)
         runner = CliRunner()
 
         no_login = runner.invoke(cli, ["sync", "push", "--server", url])
         assert no_login.exit_code == 5 and "no login for" in no_login.output
         assert journal.pending_count() == 2
+
+        # With a device key the server knows the kiosk, and takes only that device's journal.
+        monkeypatch.setenv("IQMS_DEVICE_KEY", device_key)
+        foreign = runner.invoke(cli, ["sync", "push", "--server", url])
+        assert foreign.exit_code == 4 and "its own journal" in foreign.output
+        assert journal.pending_count() == 2
+        monkeypatch.delenv("IQMS_DEVICE_KEY")
 
         monkeypatch.setenv("IQMS_TOKEN", token)
         pushed = runner.invoke(cli, ["sync", "push", "--server", url, "--json"])
