@@ -1,19 +1,24 @@
 """The HTTP API under test: the real application over httpx, a clinic built through the services.
 
-``api`` talks to the ASGI application in-process (httpx's ASGI transport) on the
-test database of each backend; ``live_server`` runs the same application under
+The clinic is built once per backend (through the services) and each test gets
+a fresh copy of that database. ``api`` talks to the ASGI application in-process
+(httpx's ASGI transport); ``live_server`` runs the same application under
 uvicorn on 127.0.0.1 in a thread, for what needs a real socket (event streams,
 the browser, ``iqms sync push --server``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import re
+import shutil
 import threading
 import time
+import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,8 +33,11 @@ from iqms.core.enums import DoctorStatus
 from iqms.core.models import Notification
 from iqms.core.schemas.clinic import DepartmentOut, DoctorOut
 from iqms.core.schemas.patients import PatientOut
+from iqms.core.security.rbac import Principal
 from iqms.core.service import Context
 from iqms.core.services import clinic, devices, patients, users
+from tests.conftest import TEMPLATE_DB, PgState, make_settings, require_pg
+from tests.pgcluster import PostgresServer
 
 PASSWORD = "correct-horse-battery"
 API_TEST_SETTINGS = {"login_rate_limit": 1000, "api_status_cache_seconds": 0}
@@ -101,14 +109,89 @@ async def build_clinic(ctx: Context) -> ApiClinic:
     )
 
 
-def asgi_client(app: Any, address: str = "127.0.0.1") -> httpx.AsyncClient:
+@contextlib.asynccontextmanager
+async def asgi_client(app: Any, address: str = "127.0.0.1") -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the application in-process, from ``address``; its start-up and shutdown run."""
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=False, client=(address, 50000))
-    return httpx.AsyncClient(transport=transport, base_url="http://testserver")
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://testserver") as client,
+    ):
+        yield client
+
+
+# ---- the clinic, built once per backend and copied for each test -----------------------------
+API_TEMPLATE_DB = "iqms_api_template"
+
+
+def _build_into(url: str, tmp: Path) -> ApiClinic:
+    """Build the clinic into a migrated database, as the ``ctx`` fixture would (frozen clock)."""
+    settings = make_settings(tmp, url)
+
+    async def go() -> ApiClinic:
+        database = Database.from_settings(settings)
+        ctx = Context(db=database, principal=Principal.system("test"), settings=settings,
+                      clock=FrozenClock())  # fmt: skip
+        try:
+            return await build_clinic(ctx)
+        finally:
+            await database.dispose()
+
+    return asyncio.run(go())
+
+
+@pytest.fixture(scope="session")
+def api_sqlite_template(
+    sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, ApiClinic]:
+    base = tmp_path_factory.mktemp("api-sqlite")
+    path = base / "api-template.db"
+    shutil.copyfile(sqlite_template, path)
+    return path, _build_into(f"sqlite+aiosqlite:///{path}", base)
+
+
+@pytest.fixture(scope="session")
+def api_pg_template(
+    pg_server: PgState, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[PostgresServer, ApiClinic]:
+    server = require_pg(pg_server)
+    server.create_database(API_TEMPLATE_DB, template=TEMPLATE_DB)
+    built = _build_into(server.url(API_TEMPLATE_DB), tmp_path_factory.mktemp("api-pg"))
+    return server, built
+
+
+@pytest.fixture(
+    params=[
+        pytest.param("sqlite", marks=pytest.mark.sqlite),
+        pytest.param("postgresql", marks=pytest.mark.postgresql),
+    ]
+)
+def api_database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, ApiClinic]]:
+    """A fresh copy of the clinic's database on each backend in turn."""
+    if request.param == "sqlite":
+        template, built = request.getfixturevalue("api_sqlite_template")
+        path = tmp_path / "iqms.db"
+        shutil.copyfile(template, path)
+        yield f"sqlite+aiosqlite:///{path}", built
+        return
+    server, built = request.getfixturevalue("api_pg_template")
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    server.create_database(name, template=API_TEMPLATE_DB)
+    try:
+        yield server.url(name), built
+    finally:
+        server.drop_database(name)
 
 
 @pytest.fixture
-async def api_clinic(ctx: Context) -> ApiClinic:
-    return await build_clinic(ctx)
+def db_url(api_database: tuple[str, ApiClinic]) -> str:
+    """The API tests' database: the clinic is already in it."""
+    return api_database[0]
+
+
+@pytest.fixture
+def api_clinic(api_database: tuple[str, ApiClinic]) -> ApiClinic:
+    return api_database[1]
 
 
 @pytest.fixture

@@ -45,11 +45,6 @@ async def real_ctx(settings: Settings) -> AsyncIterator[Context]:
         await database.dispose()
 
 
-@pytest.fixture
-async def live_clinic(real_ctx: Context) -> ApiClinic:
-    return await build_clinic(real_ctx)
-
-
 async def next_update(lines: AsyncIterator[str]) -> dict[str, object]:
     """The data of the next ``update`` event of a server-sent event stream."""
     event = None
@@ -62,7 +57,7 @@ async def next_update(lines: AsyncIterator[str]) -> dict[str, object]:
 
 
 async def test_the_status_stream_follows_the_ticket(
-    settings: Settings, real_ctx: Context, live_clinic: ApiClinic
+    settings: Settings, real_ctx: Context, api_clinic: ApiClinic
 ) -> None:
     await queue.issue(real_ctx, department="GEN")
     mine = await queue.issue(real_ctx, department="GEN")
