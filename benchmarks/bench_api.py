@@ -12,7 +12,9 @@ answered (so a slow server is not hidden by a patient client), each asking for
 the status of one of the waiting tickets by its code, as patients' phones do.
 Latency is from the scheduled start to the full answer. In the same run, the
 same rate on ``GET /healthz`` (the HTTP stack plus one database round trip) is
-the floor the ticket status is compared with.
+the floor the ticket status is compared with. It runs with the server keeping
+statuses between queue events (the default) and reading each one afresh
+(``IQMS_API_STATUS_CACHE_SECONDS=0``).
 
 One JSON object per line on stdout; progress on stderr.
 """
@@ -33,6 +35,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -93,7 +96,7 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def serving(url: str, *, workers: int) -> Iterator[str]:
+def serving(url: str, *, workers: int, cache_seconds: float) -> Iterator[str]:
     """``iqms serve`` on a free loopback port for this database; stopped afterwards."""
     port = _free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="iqms-bench-api-"))
@@ -104,6 +107,7 @@ def serving(url: str, *, workers: int) -> Iterator[str]:
         "IQMS_SECRET_KEY": SECRET,
         "IQMS_TIMEZONE": "UTC",
         "IQMS_LOG_LEVEL": "WARNING",
+        "IQMS_API_STATUS_CACHE_SECONDS": str(cache_seconds),
     }
     args = [sys.executable, "-m", "iqms", "serve", "--port", str(port),
             "--workers", str(workers), "--no-access-log"]  # fmt: skip
@@ -130,36 +134,89 @@ def serving(url: str, *, workers: int) -> Iterator[str]:
             server.wait()
 
 
+class Connection:
+    """One keep-alive HTTP/1.1 connection to the server: one GET at a time, little overhead.
+
+    The generator must not be the bottleneck on a small machine, so it writes
+    the request line itself and reads the answer by its Content-Length.
+    """
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def get(self, path: str) -> int:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: {self.host}\r\n\r\n".encode())
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        status = int(lines[0].split(" ", 2)[1])
+        length = 0
+        for line in lines[1:]:
+            name, _, value = line.partition(":")
+            if name.strip().lower() == "content-length":
+                length = int(value.strip())
+        await self.reader.readexactly(length)
+        return status
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            with contextlib.suppress(Exception):
+                await self.writer.wait_closed()
+            self.writer = None
+
+
 async def open_loop(
-    client: httpx.AsyncClient, paths: Sequence[str], *, rate: float, count: int
+    base: str, paths: Sequence[str], *, rate: float, count: int, connections: int = 64
 ) -> dict[str, Any]:
-    """``count`` GETs started ``1/rate`` s apart; latency from each scheduled start."""
+    """``count`` GETs scheduled ``1/rate`` s apart; latency from each scheduled start.
+
+    Requests go out on up to ``connections`` keep-alive connections; one that
+    finds them all busy waits for the next free one (and that wait counts).
+    """
+    parts = urlsplit(base)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
     latencies: list[float] = []
     service: list[float] = []
-    late_starts = 0
     errors = 0
+    late_starts = 0
     begin = time.perf_counter() + 0.05
+    free: asyncio.Queue[Connection] = asyncio.Queue()
+    pool = [Connection(host, port) for _ in range(connections)]
+    for conn in pool:
+        free.put_nowait(conn)
 
     async def one(i: int) -> None:
-        nonlocal late_starts, errors
+        nonlocal errors, late_starts
         scheduled = begin + i / rate
         delay = scheduled - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
         elif delay < -0.005:
             late_starts += 1
+        conn = await free.get()
         sent = time.perf_counter()
         try:
-            response = await client.get(paths[i % len(paths)])
-            if response.status_code != 200:
+            if await conn.get(paths[i % len(paths)]) != 200:
                 errors += 1
-        except httpx.HTTPError:
+        except (OSError, asyncio.IncompleteReadError, ValueError):
             errors += 1
+            await conn.close()
+        finally:
+            free.put_nowait(conn)
         done = time.perf_counter()
         latencies.append(done - scheduled)
         service.append(done - sent)
 
-    await asyncio.gather(*(one(i) for i in range(count)))
+    try:
+        await asyncio.gather(*(one(i) for i in range(count)))
+    finally:
+        for conn in pool:
+            await conn.close()
     wall = time.perf_counter() - begin
     return {
         "requests": count,
@@ -179,30 +236,37 @@ async def measure(
     base: str, codes: Sequence[str], *, rate: float, seconds: float
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     count = max(1, int(rate * seconds))
-    limits = httpx.Limits(max_connections=128, max_keepalive_connections=128)
-    async with httpx.AsyncClient(base_url=base, timeout=30, limits=limits) as client:
-        status_paths = [f"/api/status/{code}" for code in codes]
-        await open_loop(client, status_paths, rate=rate, count=min(count, int(rate)))  # warm-up
-        floor = await open_loop(client, ["/healthz"], rate=rate, count=count)
-        status = await open_loop(client, status_paths, rate=rate, count=count)
+    status_paths = [f"/api/status/{code}" for code in codes]
+    # Warm-up: every ticket asked for once, as the phones of a waiting room already have.
+    await open_loop(base, status_paths, rate=rate, count=max(len(codes), min(count, int(rate))))
+    floor = await open_loop(base, ["/healthz"], rate=rate, count=count)
+    status = await open_loop(base, status_paths, rate=rate, count=count)
     return status, floor
 
 
-async def bench_database(
-    url: str, *, rate: float, seconds: float, waiting: int, workers: int
+async def bench_server(
+    url: str,
+    codes: Sequence[str],
+    *,
+    rate: float,
+    seconds: float,
+    workers: int,
+    cache_seconds: float,
 ) -> dict[str, Any]:
-    """Ticket status at ``rate`` requests/s on one migrated, empty database."""
+    """Ticket status at ``rate`` requests/s against one ``iqms serve``; returns the result line."""
     backend = "postgresql" if url.startswith("postgresql") else "sqlite"
-    progress(f"api: seeding {waiting} waiting tickets ({backend})")
-    codes = await seed(url, waiting)
-    with serving(url, workers=workers) as base:
-        progress(f"api: {rate:.0f} req/s for {seconds:.0f} s against {base} ({workers} worker(s))")
+    with serving(url, workers=workers, cache_seconds=cache_seconds) as base:
+        progress(
+            f"api: {rate:.0f} req/s for {seconds:.0f} s against {base} ({workers} worker(s), "
+            f"statuses kept {cache_seconds:g} s)"
+        )
         status, floor = await measure(base, codes, rate=rate, seconds=seconds)
     line = {
         "name": "api.ticket_status",
         "backend": backend,
         "workers": workers,
-        "waiting": waiting,
+        "status_cache_seconds": cache_seconds,
+        "waiting": len(codes),
         "rate_per_s": rate,
         **status,
         "floor": "GET /healthz",
@@ -228,15 +292,20 @@ async def run(
     seconds: float,
     waiting: int,
     workers: int,
+    cache: Sequence[float],
 ) -> list[dict[str, Any]]:
     results = []
     for backend in backends:
         async with fresh_database(backend, server_url) as url:
-            results.append(
-                await bench_database(
-                    url, rate=rate, seconds=seconds, waiting=waiting, workers=workers
-                )
-            )
+            progress(f"api: seeding {waiting} waiting tickets ({backend})")
+            codes = await seed(url, waiting)
+            for cache_seconds in cache:
+                results.append(
+                    await bench_server(
+                        url, codes, rate=rate, seconds=seconds, workers=workers,
+                        cache_seconds=cache_seconds,
+                    )
+                )  # fmt: skip
     return results
 
 
@@ -250,7 +319,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=DEFAULT_SECONDS, help="measured time")
     parser.add_argument("--waiting", type=int, default=DEFAULT_WAITING, help="tickets waiting")
     parser.add_argument("--workers", type=int, default=1, help="iqms serve worker processes")
+    parser.add_argument(
+        "--cache-seconds",
+        default="10,0",
+        help="IQMS_API_STATUS_CACHE_SECONDS values to run with (0: every status read afresh)",
+    )
     args = parser.parse_args(argv)
+    cache = [float(v) for v in args.cache_seconds.split(",") if v.strip()]
     backends = chosen_backends(parser, args)
     with postgres_server(args.url, needed="postgresql" in backends) as server:
         asyncio.run(
@@ -261,6 +336,7 @@ def main(argv: list[str] | None = None) -> None:
                 seconds=args.seconds,
                 waiting=args.waiting,
                 workers=args.workers,
+                cache=cache,
             )
         )
 
