@@ -237,9 +237,9 @@ async def measure(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     count = max(1, int(rate * seconds))
     status_paths = [f"/api/status/{code}" for code in codes]
+    floor = await open_loop(base, ["/healthz"], rate=rate, count=count)
     # Warm-up: every ticket asked for once, as the phones of a waiting room already have.
     await open_loop(base, status_paths, rate=rate, count=max(len(codes), min(count, int(rate))))
-    floor = await open_loop(base, ["/healthz"], rate=rate, count=count)
     status = await open_loop(base, status_paths, rate=rate, count=count)
     return status, floor
 
@@ -321,7 +321,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--workers", type=int, default=1, help="iqms serve worker processes")
     parser.add_argument(
         "--cache-seconds",
-        default="10,0",
+        default="30,0",
         help="IQMS_API_STATUS_CACHE_SECONDS values to run with (0: every status read afresh)",
     )
     args = parser.parse_args(argv)

@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -167,10 +168,13 @@ class StatusCache:
         *,
         max_entries: int = 20_000,
         clock: Callable[[], float] = time.monotonic,
+        jitter: Callable[[], float] = random.random,
     ) -> None:
         self.seconds = seconds
         self.max_entries = max_entries
         self._clock = clock
+        self._jitter = jitter
+        # code -> (expires at, department, answer)
         self._entries: dict[str, tuple[float, uuid.UUID | None, bytes]] = {}
         self.generation = 0
 
@@ -185,7 +189,7 @@ class StatusCache:
         entry = self._entries.get(code)
         if entry is None:
             return None
-        if self._clock() - entry[0] > self.seconds:
+        if self._clock() >= entry[0]:
             self._entries.pop(code, None)
             return None
         return entry[2]
@@ -198,7 +202,9 @@ class StatusCache:
             return
         if len(self._entries) >= self.max_entries:
             self._entries.pop(next(iter(self._entries)))
-        self._entries[code] = (self._clock(), department_id, body)
+        # Lifetimes spread over the last fifth, so answers kept together do not expire together.
+        lifetime = self.seconds * (1 - 0.2 * self._jitter())
+        self._entries[code] = (self._clock() + lifetime, department_id, body)
 
     def clear(self) -> None:
         self.generation += 1

@@ -202,7 +202,7 @@ class Settings(BaseSettings):
         description="Largest request body the API accepts (offline sync batches may be larger).",
     )
     api_status_cache_seconds: float = Field(
-        default=10.0,
+        default=30.0,
         ge=0,
         le=300,
         description="How long the API keeps a ticket's public status between queue events "
