@@ -22,6 +22,7 @@ from iqms.api.ratelimit import SlidingWindowLimiter
 from iqms.core.clock import Clock
 from iqms.core.config import Settings
 from iqms.core.db import Database
+from iqms.core.enums import Role
 from iqms.core.errors import AuthenticationFailed
 from iqms.core.security.device_keys import KEY_PREFIX
 from iqms.core.security.rbac import Principal
@@ -72,8 +73,13 @@ async def principal_for_credential(request: Request, credential: str) -> Princip
         principal = await devices.authenticate(ctx, key=credential)
     else:
         principal = await auth.authenticate(ctx, token=credential)
-    request.state.principal_name = principal.username
+    request.state.principal_name = log_name(principal)
     return principal
+
+
+def log_name(principal: Principal) -> str:
+    """Who the request log names: the account or device, but only "patient" for a patient."""
+    return "patient" if principal.role == Role.PATIENT else principal.username
 
 
 def header_credential(request: Request) -> str | None:

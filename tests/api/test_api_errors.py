@@ -15,7 +15,7 @@ from iqms.core.clock import FrozenClock
 from iqms.core.db import Database
 from iqms.core.models import AuditRecord, Patient, QueueEntry
 from iqms.core.service import Context
-from iqms.core.services import queue, users
+from iqms.core.services import patients, queue, users
 from tests.api.conftest import PASSWORD, ApiClinic, asgi_client, bearer
 from tests.conftest import make_settings
 
@@ -174,6 +174,11 @@ async def test_the_request_log_has_no_bodies_query_strings_or_credentials(
     await users.create(
         sqlite_ctx, username="rita", full_name="Rita Reception", role="staff", password=PASSWORD
     )
+    amelia = await patients.register(sqlite_ctx, full_name="Amelia Hughes")
+    await users.create(
+        sqlite_ctx, username="amelia.hughes", full_name="Amelia Hughes", role="patient",
+        password=PASSWORD, patient_mrn=amelia.mrn,
+    )  # fmt: skip
     app = create_app(sqlite_ctx.settings, database=sqlite_ctx.db, clock=clock)
     caplog.set_level(logging.INFO, logger="iqms.api.access")
     async with asgi_client(app) as client:
@@ -185,12 +190,17 @@ async def test_the_request_log_has_no_bodies_query_strings_or_credentials(
         await client.post(
             "/api/patients/login/verify", json={"phone": "+447911123401", "code": "482913"}
         )
+        await client.post(
+            "/api/auth/token", json={"username": "amelia.hughes", "password": PASSWORD}
+        )
     lines = [r.getMessage() for r in caplog.records if r.name == "iqms.api.access"]
-    assert len(lines) == 4
+    assert len(lines) == 5
+    assert lines[4].endswith(" patient")  # a patient's name or record number stays out of logs
     assert '"POST /api/auth/token" 200' in lines[0] and lines[0].endswith(" rita")
     assert '"GET /api/staff/queue" 200' in lines[1] and lines[1].endswith(" rita")
     text = "\n".join(lines)
-    for secret in (PASSWORD, token, "board-secret-key-123", "482913", "+447911123401", "called"):
+    secrets = (PASSWORD, token, "board-secret-key-123", "482913", "+447911123401", "called")
+    for secret in (*secrets, "amelia", amelia.mrn):
         assert secret not in text
 
 

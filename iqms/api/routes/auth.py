@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from iqms.api.deps import AnonymousContext, LoginLimit, UserContext
+from iqms.api.deps import AnonymousContext, LoginLimit, UserContext, log_name
 from iqms.api.schemas import PasswordChange, TokenOut, TokenRequest
 from iqms.core.schemas.users import LoginResult, UserOut
 from iqms.core.services import auth, users
@@ -24,7 +24,7 @@ async def log_in(body: TokenRequest, ctx: AnonymousContext, request: Request) ->
     each client address may try only so often per minute.
     """
     result = await auth.login(ctx, username=body.username, password=body.password)
-    request.state.principal_name = result.user.username
+    request.state.principal_name = log_name(result.principal)
     return token_out(result)
 
 

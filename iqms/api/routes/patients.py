@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from iqms.api.deps import AnonymousContext, LoginLimit, UserContext
+from iqms.api.deps import AnonymousContext, LoginLimit, UserContext, log_name
 from iqms.api.routes.auth import token_out
 from iqms.api.schemas import (
     BirthDateLogin,
@@ -65,7 +65,7 @@ async def log_in_with_code(body: CodeLogin, ctx: AnonymousContext, request: Requ
     result = await patient_access.login_with_code(
         ctx, phone=body.phone, code=body.code, date_of_birth=body.date_of_birth
     )
-    request.state.principal_name = result.user.username
+    request.state.principal_name = log_name(result.principal)
     return token_out(result)
 
 
@@ -77,7 +77,7 @@ async def log_in_with_birth_date(
     result = await patient_access.login_with_birth_date(
         ctx, mrn=body.mrn, date_of_birth=body.date_of_birth
     )
-    request.state.principal_name = result.user.username
+    request.state.principal_name = log_name(result.principal)
     return token_out(result)
 
 
