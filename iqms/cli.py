@@ -56,6 +56,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "iqms.commands.queue:app",
         "The queue: issue tickets, call patients, serve, list, watch live events.",
     ),
+    "serve": LazyCommand(
+        "iqms.commands.serve:serve",
+        "Serve the HTTP API, patients' ticket pages and waiting-room boards until Ctrl-C.",
+    ),
     "device": LazyCommand(
         "iqms.commands.device:app",
         "This computer as a kiosk or display board: store, check or remove its device key.",

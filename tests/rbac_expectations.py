@@ -54,6 +54,11 @@ EXPECTED: dict[str, frozenset[str]] = {
     "iqms.core.services.patients.get": frozenset({ADMIN, STAFF, DOCTOR, PATIENT}),
     "iqms.core.services.patients.update": frozenset({ADMIN, STAFF, PATIENT}),
     "iqms.core.services.patients.search": frozenset({ADMIN, STAFF, DOCTOR, PATIENT}),
+    # public entry points of patients' phones, before login (rate-limited in the service)
+    "iqms.core.services.patient_access.self_register": ALL,
+    "iqms.core.services.patient_access.request_login_code": ALL,
+    "iqms.core.services.patient_access.login_with_code": ALL,
+    "iqms.core.services.patient_access.login_with_birth_date": ALL,
     "iqms.core.services.queue.issue": frozenset({ADMIN, STAFF, KIOSK}),
     "iqms.core.services.queue.call_next": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.queue.call": frozenset({ADMIN, STAFF, DOCTOR}),
@@ -68,6 +73,8 @@ EXPECTED: dict[str, frozenset[str]] = {
     "iqms.core.services.queue.change_category": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.queue.ticket_status": ALL,
     "iqms.core.services.queue.my_tickets": frozenset({PATIENT}),
+    # public: holding the unguessable code printed on the ticket is the permission
+    "iqms.core.services.queue.ticket_status_by_code": ALL,
     "iqms.core.services.queue.board": ALL,
     "iqms.core.services.queue.doctor_queue": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.queue.queue_list": frozenset({ADMIN, STAFF, DOCTOR}),
@@ -91,4 +98,76 @@ EXPECTED: dict[str, frozenset[str]] = {
     "iqms.core.services.sync.reserve_numbers": frozenset({ADMIN, STAFF, KIOSK}),
     "iqms.core.services.sync.list_conflicts": frozenset({ADMIN, STAFF}),
     "iqms.core.services.sync.resolve_conflict": frozenset({ADMIN, STAFF}),
+}
+
+# ---- HTTP routes (iqms serve) -----------------------------------------------------------------
+# Who may call each route of the HTTP API: "METHOD path" -> roles. ANONYMOUS is a caller with no
+# credential: open routes list it (the core decides, e.g. a login), every other route answers 401
+# without one, and 403 to a role not listed. The route walk in tests/api/test_api_routes.py calls
+# every route as every role (display boards with their device key).
+ANONYMOUS = "anonymous"
+OPEN = ALL | {ANONYMOUS}
+STAFFISH = frozenset({ADMIN, STAFF, DOCTOR})
+
+ROUTES: dict[str, frozenset[str]] = {
+    # logging in; one's own session
+    "POST /api/auth/token": OPEN,
+    "GET /api/auth/me": PEOPLE_AND_KIOSK,
+    "POST /api/auth/logout-everywhere": PEOPLE_AND_KIOSK,
+    "POST /api/auth/password": frozenset({ADMIN, STAFF, DOCTOR, PATIENT}),
+    # patients on their phones (registration and login are open and rate-limited)
+    "POST /api/patients/register": OPEN,
+    "POST /api/patients/login/code": OPEN,
+    "POST /api/patients/login/verify": OPEN,
+    "POST /api/patients/login/birth-date": OPEN,
+    "GET /api/patients/me": frozenset({ADMIN, STAFF, DOCTOR, PATIENT}),
+    "PATCH /api/patients/me": frozenset({ADMIN, STAFF, PATIENT}),
+    "GET /api/patients/me/tickets": frozenset({PATIENT}),
+    "GET /api/patients/{patient}": frozenset({ADMIN, STAFF, DOCTOR, PATIENT}),  # patient: own
+    # reception (kiosks issue tickets and register patients too)
+    "GET /api/staff/patients": STAFFISH,
+    "POST /api/staff/patients": frozenset({ADMIN, STAFF, KIOSK}),
+    "GET /api/staff/patients/{patient}": frozenset({ADMIN, STAFF, DOCTOR, PATIENT}),
+    "PATCH /api/staff/patients/{patient}": frozenset({ADMIN, STAFF, PATIENT}),  # patient: own
+    "POST /api/staff/tickets": frozenset({ADMIN, STAFF, KIOSK}),
+    "GET /api/staff/queue": STAFFISH,
+    "GET /api/staff/tickets/{ticket}": STAFFISH,
+    "POST /api/staff/tickets/{ticket}/category": STAFFISH,
+    "POST /api/staff/tickets/{ticket}/cancel": frozenset({ADMIN, STAFF}),
+    "POST /api/staff/tickets/{ticket}/hold": frozenset({ADMIN, STAFF}),
+    "POST /api/staff/tickets/{ticket}/return": frozenset({ADMIN, STAFF}),
+    "POST /api/staff/tickets/{ticket}/transfer": frozenset({ADMIN, STAFF}),
+    # doctors (staff may act for a doctor)
+    "GET /api/doctor/queue": STAFFISH,
+    "POST /api/doctor/status": STAFFISH,
+    "POST /api/doctor/call-next": STAFFISH,
+    "POST /api/doctor/tickets/{ticket}/call": STAFFISH,
+    "POST /api/doctor/tickets/{ticket}/recall": STAFFISH,
+    "POST /api/doctor/tickets/{ticket}/start": STAFFISH,
+    "POST /api/doctor/tickets/{ticket}/serve": STAFFISH,
+    "POST /api/doctor/tickets/{ticket}/no-show": STAFFISH,
+    # administrators
+    "GET /api/admin/users": frozenset({ADMIN}),
+    "POST /api/admin/users": frozenset({ADMIN}),
+    "GET /api/admin/users/{user}": frozenset({ADMIN}),
+    "POST /api/admin/users/{user}/disable": frozenset({ADMIN}),
+    "POST /api/admin/users/{user}/enable": frozenset({ADMIN}),
+    "POST /api/admin/users/{user}/password": frozenset({ADMIN}),
+    "POST /api/admin/users/{user}/role": frozenset({ADMIN}),
+    "GET /api/admin/reports": frozenset({ADMIN}),
+    "GET /api/admin/audit/verify": frozenset({ADMIN}),
+    # offline journals of remote terminals
+    "POST /api/sync": frozenset({ADMIN, STAFF, DOCTOR, KIOSK}),
+    "POST /api/sync/numbers": frozenset({ADMIN, STAFF, KIOSK}),
+    # shared views; the ticket's own code is the key to its status
+    "GET /api/status/{code}": OPEN,
+    "GET /api/departments": ALL,
+    "GET /api/board/{department}": ALL,
+    "GET /healthz": OPEN,
+    # pages
+    "GET /": OPEN,
+    "GET /t/{code}": OPEN,
+    "GET /t/{code}/events": OPEN,
+    "GET /board": ALL,
+    "GET /board/events": ALL,
 }

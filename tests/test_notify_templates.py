@@ -26,6 +26,8 @@ FIELDS = {
     "ahead": 3,
     "room": "Room 2",
     "new_ticket": "O-007",
+    "code": "482913",
+    "minutes": 10,
 }
 
 
@@ -163,13 +165,15 @@ def test_every_sms_fits_in_two_segments(
         wait="120-240",
         ticket="ABC-1234",
         new_ticket="XYZ-1234",
+        code="482913",
+        minutes=60,
     ).body
     assert sms_segments(body) <= 2, body
 
 
 def test_typical_messages_fit_in_one_segment() -> None:
     for language in LANGUAGES:
-        for kind in ("called", "recalled", "approaching", "no_show", "transferred"):
+        for kind in ("called", "recalled", "approaching", "no_show", "transferred", "login_code"):
             assert sms_segments(sms(kind, language).body) == 1, (language, kind)
 
 

@@ -18,10 +18,11 @@ from iqms.commands._common import (
     run,
     settings_or_exit,
 )
-from iqms.commands._session import open_context
+from iqms.commands._session import open_context, stored_token
 from iqms.core.config import Settings
 from iqms.core.db import Database
-from iqms.core.errors import ConfigError, DatabaseUnavailable
+from iqms.core.errors import AuthenticationFailed, ConfigError, DatabaseUnavailable
+from iqms.core.security.device_keys import stored_device_key
 from iqms.core.sync.connectivity import Connectivity, SyncSummary
 from iqms.core.sync.journal import Journal, JournalStatus
 
@@ -137,9 +138,18 @@ def push(
         int,
         typer.Option("--batch-size", min=1, max=1000, help="Operations sent per batch."),
     ] = 200,
+    server: Annotated[
+        str | None,
+        typer.Option(
+            "--server",
+            envvar="IQMS_SYNC_SERVER",
+            help="Push over HTTPS to this 'iqms serve' (https://queue.clinic.org) instead of "
+            "the database, as IQMS_TOKEN, the saved login or this kiosk's device key.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Push the offline journal to the central database now (as the logged-in user)."""
+    """Push the offline journal now: to the central database, or over HTTPS with --server."""
     settings = settings_or_exit()
     journal = _open_journal(settings)
     waiting = journal.pending_count()
@@ -149,7 +159,27 @@ def push(
             print_json({"pushed": 0, "counts": {}, "results": []})
         return
 
+    async def over_http(url: str) -> SyncSummary:
+        from iqms.api.client import RemoteServer
+
+        token = stored_token(settings) or stored_device_key(settings)
+        if not token:
+            raise AuthenticationFailed(
+                f"no login for {url}: set IQMS_TOKEN to a token from POST {url}/api/auth/token, "
+                "or store this kiosk's device key ('iqms device set-key')"
+            )
+        async with RemoteServer(url, token) as remote:
+            try:
+                return await remote.push_journal(journal, batch_size=batch_size)
+            except DatabaseUnavailable as exc:
+                left = journal.pending_count()
+                raise DatabaseUnavailable(
+                    f"{exc}; {left} operations stay in the journal for the next push"
+                ) from exc
+
     async def go() -> SyncSummary:
+        if server is not None:
+            return await over_http(server)
         async with open_context(settings) as ctx:
             conn = Connectivity(ctx, journal, batch_size=batch_size)
             try:

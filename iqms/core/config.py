@@ -61,6 +61,15 @@ class HashScheme(StrEnum):
     ARGON2 = "argon2"
 
 
+class PatientLogin(StrEnum):
+    """How patients log in to the HTTP pages (``auto``: SMS codes if SMS is on, else birth date)."""
+
+    AUTO = "auto"
+    SMS = "sms"
+    BIRTH_DATE = "birth_date"
+    OFF = "off"
+
+
 def default_data_dir() -> Path:
     """The platform's per-user data directory for IQMS."""
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
@@ -187,6 +196,46 @@ class Settings(BaseSettings):
         "status page there.",
     )
 
+    # HTTP API (iqms serve)
+    cors_origins: str | None = Field(
+        default=None,
+        description="Comma-separated web origins allowed to call the API from a browser "
+        "(https://app.clinic.org); none by default.",
+    )
+    api_max_body_bytes: int = Field(
+        default=65_536,
+        ge=1024,
+        le=10_000_000,
+        description="Largest request body the API accepts (offline sync batches may be larger).",
+    )
+    api_status_cache_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        le=300,
+        description="How long the API keeps a ticket's public status between queue events "
+        "(0: read it from the database every time).",
+    )
+    login_rate_limit: int = Field(
+        default=10,
+        ge=1,
+        le=10_000,
+        description="Login attempts per minute from one client address before it must wait.",
+    )
+    patient_login: PatientLogin = Field(
+        default=PatientLogin.AUTO,
+        description="Patient login on the HTTP pages: sms (one-time code), birth_date "
+        "(MRN + date of birth), off, or auto (sms when an SMS provider is set).",
+    )
+    patient_code_minutes: int = Field(
+        default=10, ge=1, le=60, description="How long a patient's SMS login code is valid."
+    )
+    patient_code_requests: int = Field(
+        default=5,
+        ge=1,
+        le=100,
+        description="SMS login codes one phone number may ask for per hour.",
+    )
+
     # offline
     device_name: str | None = Field(default=None, description="Name of this terminal or kiosk.")
 
@@ -249,6 +298,46 @@ class Settings(BaseSettings):
         if parsed.query or parsed.fragment:
             raise ValueError("must not have a query or fragment")
         return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _check_origins(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        origins = []
+        for item in value.split(","):
+            origin = item.strip().rstrip("/")
+            if not origin:
+                continue
+            parsed = urlsplit(origin)
+            if origin != "*" and (
+                parsed.scheme not in ("http", "https")
+                or not parsed.netloc
+                or parsed.path
+                or parsed.query
+            ):
+                raise ValueError(
+                    f"{origin!r} is not an origin; list addresses like https://app.clinic.org, "
+                    "separated by commas"
+                )
+            origins.append(origin)
+        return ",".join(origins) or None
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        """The web origins allowed to call the API from a browser."""
+        return self.cors_origins.split(",") if self.cors_origins else []
+
+    @property
+    def effective_patient_login(self) -> PatientLogin:
+        """How patients log in: ``auto`` resolved by whether SMS can be sent."""
+        if self.patient_login is PatientLogin.AUTO:
+            return (
+                PatientLogin.SMS
+                if self.sms_provider != SmsProvider.NONE
+                else PatientLogin.BIRTH_DATE
+            )
+        return self.patient_login
 
     def ticket_status_url(self, status_code: str | None) -> str | None:
         """The public status page of a ticket, or None without a public URL (or code)."""

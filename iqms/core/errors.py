@@ -64,3 +64,11 @@ class Conflict(IQMSError):
 
 class NotificationError(IQMSError):
     """A notification provider refused or failed."""
+
+
+class RateLimited(IQMSError):
+    """Too many attempts in a short time; ``retry_after`` says how many seconds to wait."""
+
+    def __init__(self, message: str, *, retry_after: int, **details: Any) -> None:
+        super().__init__(message, retry_after=retry_after, **details)
+        self.retry_after = max(1, int(retry_after))

@@ -1,5 +1,6 @@
 """The IQMS data model (SQLAlchemy 2, UUID primary keys)."""
 
+from iqms.core.models._access import PatientLoginCode
 from iqms.core.models._base import Base, UTCDateTime, utcnow
 from iqms.core.models._clinic import Appointment, Department, Device, Doctor
 from iqms.core.models._ops import (
@@ -22,6 +23,7 @@ __all__ = [
     "Doctor",
     "Notification",
     "Patient",
+    "PatientLoginCode",
     "QueueEntry",
     "QueueEvent",
     "SyncConflict",

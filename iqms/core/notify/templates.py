@@ -31,6 +31,7 @@ KINDS = (
     "no_show",
     "transferred",
     "test",
+    "login_code",
 )
 
 TEMPLATES: dict[str, dict[str, str]] = {
@@ -48,6 +49,8 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "transferred": "{clinic}: ticket {ticket} has moved to {department}. "
         "Your new ticket is {new_ticket}.",
         "test": "{clinic}: this is a test message from the queue system. No reply needed.",
+        "login_code": "{clinic}: your login code is {code}. It expires in {minutes} min. "
+        "Do not share it; staff never ask for it.",
     },
     "es": {
         "issued": "{clinic}: su turno es {ticket} para {department}. {wait_part}{next_part}",
@@ -65,6 +68,8 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "Su nuevo turno es {new_ticket}.",
         "test": "{clinic}: este es un mensaje de prueba del sistema de turnos. "
         "No hace falta responder.",
+        "login_code": "{clinic}: su código de acceso es {code}. Caduca en {minutes} min. "
+        "No lo comparta; el personal nunca se lo pedirá.",
     },
 }
 
@@ -202,7 +207,7 @@ def render(
     ``fields``: ``ticket`` always; ``department`` (issued, transferred), ``wait``
     (issued, optional: see :func:`wait_text`), ``near`` (issued: few tickets
     ahead already), ``ahead`` (approaching), ``room`` (called, recalled),
-    ``new_ticket`` (transferred).
+    ``new_ticket`` (transferred), ``code`` and ``minutes`` (login_code).
     """
     if kind not in KINDS:
         raise ValueError(f"unknown message kind {kind!r}")

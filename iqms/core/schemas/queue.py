@@ -66,6 +66,7 @@ class TicketStatusView(Schema):
     """What a patient may see about a ticket: where it stands, never who holds it."""
 
     ticket_number: str
+    department_id: uuid.UUID | None = None
     department_code: str
     department_name: str
     status: TicketStatus
@@ -80,6 +81,10 @@ class TicketStatusView(Schema):
         default=None, description="A transferred ticket: the number the patient waits under now"
     )
     transferred_to_department: str | None = None
+    transferred_from: str | None = Field(
+        default=None,
+        description="The number printed on the ticket, when it has moved to another queue",
+    )
 
 
 class ServingRoom(Schema):

@@ -8,6 +8,7 @@ event in one transaction; a move the state machine does not allow raises
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterable, Sequence
 from datetime import date
@@ -16,7 +17,13 @@ from typing import Any
 from sqlalchemy import case, func, select
 
 from iqms.core.enums import DoctorStatus, Role, TicketSource, TicketStatus, TriageCategory
-from iqms.core.errors import Conflict, InvalidTransition, PermissionDenied, ValidationError
+from iqms.core.errors import (
+    Conflict,
+    InvalidTransition,
+    NotFound,
+    PermissionDenied,
+    ValidationError,
+)
 from iqms.core.models import Appointment, Department, Doctor, Patient, QueueEntry, User
 from iqms.core.queue import engine as queue_engine
 from iqms.core.queue import eta
@@ -654,6 +661,7 @@ async def _status_view(ctx: Context, entry: QueueEntry) -> TicketStatusView:
             moved_to, moved_to_department = moved
     return TicketStatusView(
         ticket_number=entry.ticket_number,
+        department_id=dept.id,
         department_code=dept.code,
         department_name=dept.name,
         transferred_to=moved_to,
@@ -676,6 +684,44 @@ async def ticket_status(ctx: Context, *, ticket: uuid.UUID | str) -> TicketStatu
     """Where a ticket stands: status, tickets ahead, estimated wait, room once called."""
     entry = await queue_engine.find_ticket(ctx.s, ticket, service_day=ctx.today())
     return await _status_view(ctx, entry)
+
+
+STATUS_CODE_RE = re.compile(r"^[A-Za-z0-9_-]{16,32}$")
+MAX_TRANSFERS_FOLLOWED = 10
+
+
+@operation(None, public=True, readonly=True)
+async def ticket_status_by_code(ctx: Context, *, code: str) -> TicketStatusView:
+    """A ticket's status by the unguessable code printed on it (its public page; no names).
+
+    Holding the code is the permission: it is 128 random bits, printed only on
+    the ticket (as its QR code). A ticket moved to another queue shows where it
+    waits now.
+    """
+    text_ = code.strip() if isinstance(code, str) else ""
+    if not STATUS_CODE_RE.fullmatch(text_):
+        raise NotFound("no ticket with this code", field="code")
+    entry = (
+        await ctx.s.execute(select(QueueEntry).where(QueueEntry.status_code == text_))
+    ).scalar_one_or_none()
+    if entry is None:
+        raise NotFound("no ticket with this code", field="code")
+    printed = entry.ticket_number
+    for _ in range(MAX_TRANSFERS_FOLLOWED):
+        if entry.status != TicketStatus.TRANSFERRED:
+            break
+        moved = (
+            await ctx.s.execute(
+                select(QueueEntry).where(QueueEntry.transferred_from_id == entry.id).limit(1)
+            )
+        ).scalar_one_or_none()
+        if moved is None:
+            break
+        entry = moved
+    view = await _status_view(ctx, entry)
+    if entry.ticket_number != printed or entry.status_code != text_:
+        view.transferred_from = printed
+    return view
 
 
 @operation(Permission.QUEUE_OWN_TICKET, readonly=True)

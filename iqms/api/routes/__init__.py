@@ -1,0 +1,1 @@
+"""The API's routers, one per audience; every route calls one core service operation."""
