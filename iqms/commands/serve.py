@@ -48,12 +48,7 @@ async def _check_database(settings: Settings) -> None:
     db = Database.from_settings(settings)
     try:
         await db.check()
-        if not await migrate.is_up_to_date(db):
-            raise ConfigError(
-                "IQMS_DATABASE_URL",
-                f"points at a database whose schema is not up to date ({db.where}); "
-                "run 'iqms db upgrade'",
-            )
+        await migrate.require_current(db)
     finally:
         await db.dispose()
 

@@ -77,7 +77,9 @@ PERMISSION_PHRASES: dict[Permission, str] = {
     P.DOCTORS_MANAGE: "add doctors or move them to other rooms",
     P.DOCTORS_VIEW: "see the doctors",
     P.DOCTOR_STATUS: "change a doctor's availability",
-    P.DEVICES_MANAGE: "manage kiosks and terminals",
+    P.DEVICES_MANAGE: "add kiosks and display boards or revoke their keys",
+    P.DEVICES_VIEW: "see the kiosks and display boards",
+    P.DEVICE_REPORT: "report a kiosk's printer state",
     P.PATIENTS_CREATE: "register patients",
     P.PATIENTS_READ: "see patient records",
     P.PATIENTS_UPDATE: "change patient records",
@@ -109,6 +111,7 @@ ROLE_PLURALS: dict[str, str] = {
     Role.DOCTOR: "doctors",
     Role.PATIENT: "patients",
     Role.KIOSK: "kiosks",
+    Role.DISPLAY: "display boards",
 }
 
 _STAFF = {
