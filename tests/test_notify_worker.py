@@ -404,3 +404,27 @@ async def test_a_message_within_its_age_limit_is_still_sent(
     (outcome,) = await make_worker(ctx, http).run_until_idle()
     assert outcome.status == NotificationStatus.SENT
     assert len(http.sent) == 1
+
+
+async def test_a_login_code_leaves_the_outbox_once_it_is_sent(ctx: Context) -> None:
+    """The patient's phone gets the code; the database keeps no copy of it afterwards."""
+    http = RecordingTwilioHttp()
+    async with ctx.db.transaction() as s:
+        notification_id = await outbox.enqueue_message(
+            s,
+            ctx.settings,
+            channel=NotifyChannel.SMS,
+            recipient="+447911123456",
+            language="en",
+            kind="login_code",
+            fields={"code": "482913", "minutes": 10},
+            now=ctx.now(),
+        )
+    assert notification_id is not None
+    (outcome,) = await make_worker(ctx, http).run_until_idle()
+    assert outcome.status == NotificationStatus.SENT
+    (request,) = http.sent
+    assert "482913" in request.data["Body"]
+    stored = await row(ctx.db, notification_id)
+    assert stored.status == NotificationStatus.SENT
+    assert "482913" not in stored.body and "482913" not in str(stored.payload)

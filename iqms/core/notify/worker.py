@@ -85,6 +85,12 @@ def redact(text: str, recipient: str) -> str:
     return " ".join(text.split())[:500]
 
 
+#: Templates carrying a one-time secret (a login code): its text is removed from the outbox once
+#: the message is finished, so the database never keeps a usable or used code in clear.
+ONE_TIME_SECRET_TEMPLATES = frozenset({"login_code"})
+SECRET_REMOVED = "[one-time code removed after sending]"
+
+
 @dataclass(frozen=True)
 class ClaimedMessage:
     """A row this worker holds (status ``sending``) until ``lease_expires_at``."""
@@ -316,6 +322,12 @@ class NotificationWorker:
         return await self._record_sent(claimed, provider_id, note=note)
 
     async def _finish(self, session: AsyncSession, claimed: ClaimedMessage, **values: Any) -> bool:
+        if claimed.template in ONE_TIME_SECRET_TEMPLATES and values.get("status") not in (
+            None,
+            NotificationStatus.PENDING,
+        ):
+            # Once a login code has gone out (or never will), the outbox keeps no copy of it.
+            values.update(body=SECRET_REMOVED, payload={"removed": "one-time code"})
         result = await session.execute(
             update(Notification)
             .where(
