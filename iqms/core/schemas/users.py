@@ -15,7 +15,7 @@ from typing import Annotated, Any, TypeVar
 import pydantic
 from pydantic import BeforeValidator, Field
 
-from iqms.core.enums import Role
+from iqms.core.enums import DEVICE_ONLY_ROLES, Role
 from iqms.core.errors import ValidationError
 from iqms.core.schemas.common import PersonName, Schema, describe_error
 from iqms.core.security.rbac import Principal
@@ -37,6 +37,21 @@ def normalise_username(value: object) -> str:
 
 
 Username = Annotated[str, BeforeValidator(normalise_username), Field(examples=["rita"])]
+
+#: Roles a login account may hold (a display board is a device, never an account).
+ACCOUNT_ROLES = tuple(role for role in Role if role not in DEVICE_ONLY_ROLES)
+
+
+def account_role(value: object) -> Role:
+    """One of the roles a person's account may hold, said plainly when it is not."""
+    text = value.value if isinstance(value, Role) else str(value).strip().lower()
+    if text not in {role.value for role in ACCOUNT_ROLES}:
+        names = [role.value for role in ACCOUNT_ROLES]
+        raise ValueError(f"must be one of {', '.join(names[:-1])} or {names[-1]}")
+    return Role(text)
+
+
+AccountRole = Annotated[Role, BeforeValidator(account_role), Field(examples=["staff"])]
 MRN = Annotated[str, Field(min_length=1, max_length=20, examples=["MRN000123"])]
 
 
@@ -45,7 +60,7 @@ class UserCreate(Schema):
 
     username: Username
     full_name: PersonName
-    role: Role
+    role: AccountRole
     patient_mrn: MRN | None = Field(
         default=None, description="For a patient account: the MRN of the patient's record."
     )
