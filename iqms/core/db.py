@@ -4,7 +4,13 @@ One :class:`Database` per process wraps the SQLAlchemy engines and hands out
 transactions. On SQLite a write transaction takes the write lock up front
 (``BEGIN IMMEDIATE``) so that claims such as *call next* are atomic; read-only
 transactions use a second engine with deferred ``BEGIN`` so displays and
-consoles keep reading while someone writes (WAL mode).
+consoles keep reading while someone writes (WAL mode). SQLite statements run
+on the calling thread (:mod:`iqms.core.sqlite_driver`); waiting for another
+process's write lock never blocks the event loop.
+
+PostgreSQL connections are not pinged before every transaction: only one
+that sat unused in the pool for :data:`PG_IDLE_PING_SECONDS` is checked (and
+replaced if the server went away meanwhile).
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +33,15 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from iqms.core import sqlite_driver
 from iqms.core.config import Settings, normalise_database_url
 from iqms.core.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: a pooled PostgreSQL connection unused for this long is pinged before it is handed out
+PG_IDLE_PING_SECONDS = 10.0
 
 
 def describe_url(url: URL) -> str:
@@ -78,18 +88,45 @@ def _install_sqlite_hooks(engine: AsyncEngine, *, immediate: bool, path: str | N
 
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let us emit BEGIN ourselves (see SQLAlchemy's pysqlite notes).
-        dbapi_connection.isolation_level = None
+        # The driver leaves transactions to us (isolation_level=None, see sqlite_driver).
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA synchronous = NORMAL")
+        if immediate:
+            # Writers wait for the write lock in begin_immediate, off the event loop.
+            cursor.execute("PRAGMA busy_timeout = 0")
         cursor.close()
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if immediate:
+            sqlite_driver.begin_immediate(conn, wait_ms=SQLITE_BUSY_TIMEOUT_MS)
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+def _install_idle_ping(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Ping a pooled connection before use only if it sat idle (the server may have gone)."""
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info["iqms_idle_since"] = time.monotonic()
+
+    @event.listens_for(sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("iqms_idle_since")
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+        except Exception as exc:  # the pool retries with a new connection
+            raise DisconnectionError(f"pooled connection lost: {exc}") from exc
 
 
 class Database:
@@ -105,13 +142,23 @@ class Database:
             path = self.url.database
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            # Pooled: opening an aiosqlite connection starts a thread and runs the PRAGMAs,
-            # which costs more than a whole small transaction.
+            # Pooled: opening a connection runs the PRAGMAs, which costs more than a
+            # whole small transaction.
             self.engine = create_async_engine(
-                self.url, pool_size=pool_size, max_overflow=pool_size, echo=echo
+                self.url,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                echo=echo,
+                async_creator=sqlite_driver.connector(path or "", busy_timeout_ms=0),
             )
             self.read_engine = create_async_engine(
-                self.url, pool_size=pool_size, max_overflow=pool_size, echo=echo
+                self.url,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                echo=echo,
+                async_creator=sqlite_driver.connector(
+                    path or "", busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS
+                ),
             )
             _install_sqlite_hooks(self.engine, immediate=True, path=path)
             _install_sqlite_hooks(self.read_engine, immediate=False, path=path)
@@ -120,10 +167,10 @@ class Database:
                 self.url,
                 pool_size=pool_size,
                 max_overflow=pool_size * 2,
-                pool_pre_ping=True,
                 echo=echo,
                 connect_args={"connect_timeout": connect_timeout},
             )
+            _install_idle_ping(self.engine, PG_IDLE_PING_SECONDS)
             self.read_engine = self.engine
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
         self._read_sessions = async_sessionmaker(
@@ -164,6 +211,12 @@ class Database:
             if is_connection_error(exc):
                 raise self.unavailable(exc) from exc
             raise
+
+    @contextlib.contextmanager
+    def in_worker_thread(self) -> Iterator[None]:
+        """Long reads (reports, exports): on SQLite their statements run on a worker thread."""
+        with sqlite_driver.in_worker_thread():
+            yield
 
     async def check(self) -> None:
         """Raise :class:`DatabaseUnavailable` if the database cannot be reached."""
