@@ -4,9 +4,17 @@ from iqms.core.models._base import Base, UTCDateTime, utcnow
 from iqms.core.models._clinic import Appointment, Department, Device, Doctor
 from iqms.core.models._ops import AuditRecord, Notification, SyncConflict, SyncOperation
 from iqms.core.models._people import Patient, User
-from iqms.core.models._queue import QueueEntry, QueueEvent, TicketBlock, TicketCounter
+from iqms.core.models._queue import (
+    POOL_LANE,
+    QueueEntry,
+    QueueEvent,
+    TicketBlock,
+    TicketCounter,
+    WaitingCount,
+)
 
 __all__ = [
+    "POOL_LANE",
     "Appointment",
     "AuditRecord",
     "Base",
@@ -23,5 +31,6 @@ __all__ = [
     "TicketCounter",
     "UTCDateTime",
     "User",
+    "WaitingCount",
     "utcnow",
 ]
