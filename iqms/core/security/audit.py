@@ -2,8 +2,9 @@
 
 Each record stores the previous record's hash and its own SHA-256 over a
 canonical JSON encoding, so editing or deleting any record breaks the chain
-at that point. Appends are serialised (an advisory lock on PostgreSQL; the
-write lock that every SQLite write transaction takes up front), so concurrent
+at that point. Appends are serialised (an advisory lock on PostgreSQL, taken
+together with the read of the last record by ``iqms_audit_tail()``; the write
+lock that every SQLite write transaction takes up front), so concurrent
 writers never fork the chain.
 """
 
@@ -16,9 +17,9 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import select, text
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from iqms.core.models import AuditRecord
@@ -84,9 +85,21 @@ def compute_hash(record: AuditRecord | Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical(record)).hexdigest()
 
 
-async def _lock_chain(session: AsyncSession) -> None:
+_TAIL_PG = text("SELECT seq, hash FROM iqms_audit_tail(:k)")
+_TAIL = select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
+_AUDIT_TABLE = cast(Table, AuditRecord.__table__)
+_APPEND = insert(_AUDIT_TABLE)
+
+
+async def _chain_tail(session: AsyncSession) -> tuple[int, str] | None:
+    """The last record's (seq, hash), with appends locked until the commit (one round trip)."""
     if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
+        row = (await session.execute(_TAIL_PG, {"k": AUDIT_LOCK_KEY})).first()
+    else:  # the SQLite write transaction holds the database write lock already
+        row = (await session.execute(_TAIL)).first()
+    if row is None or row[0] is None:
+        return None
+    return int(row[0]), str(row[1])
 
 
 async def log_action(
@@ -98,14 +111,9 @@ async def log_action(
 ) -> AuditRecord:
     """Append one audit record for the current operation, in its transaction."""
     session = ctx.s
-    await _lock_chain(session)
-    last = (
-        await session.execute(
-            select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
-        )
-    ).first()
-    seq = (last.seq + 1) if last else 1
-    prev = last.hash if last else GENESIS_HASH
+    last = await _chain_tail(session)
+    seq = (last[0] + 1) if last else 1
+    prev = last[1] if last else GENESIS_HASH
     principal = ctx.principal
     record = AuditRecord(
         id=uuid.uuid4(),
@@ -121,8 +129,7 @@ async def log_action(
         prev_hash=prev,
     )
     record.hash = compute_hash(record)
-    session.add(record)
-    await session.flush()
+    await session.execute(_APPEND, {c.key: getattr(record, c.key) for c in _AUDIT_TABLE.columns})
     return record
 
 
