@@ -24,8 +24,9 @@ as many threads as callers:
 
 The event is ``pg_notify`` on PostgreSQL and a row of the events table on
 SQLite; the audit record is a link of the hash chain (the chain's lock on
-PostgreSQL, the last record read, the new one hashed and inserted), so the
-floor leaves data the application reads and verifies like its own.
+PostgreSQL, the last record read - in one call, ``iqms_audit_tail``, where
+the schema has it - the new one hashed and inserted), so the floor leaves
+data the application reads and verifies like its own.
 ``ratio_to_floor`` is IQMS throughput divided by the floor's (1.0 = no
 overhead at all).
 
@@ -196,6 +197,10 @@ class _Writer:
         self.pg = backend == "postgresql"
         self.actor_id, self.actor_name, self.role = actor
         self.audit_insert = AUDIT_INSERT.format(p="%s" if self.pg else "?")
+        # PostgreSQL: the chain's lock and last record in one call where the schema has it.
+        self.tail_function = self.pg and bool(
+            conn.execute("SELECT to_regproc('iqms_audit_tail') IS NOT NULL").fetchone()[0]
+        )
 
     def event(self, kind: str, department_id: uuid.UUID, payload: str) -> None:
         if self.pg:
@@ -207,9 +212,15 @@ class _Writer:
             )
 
     def audit(self, action: str, target_id: uuid.UUID, details: dict[str, Any]) -> None:
-        if self.pg:
-            self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK_KEY,))
-        last = self.conn.execute(AUDIT_LAST).fetchone()
+        if self.tail_function:
+            last = self.conn.execute(
+                "SELECT seq, hash FROM iqms_audit_tail(%s)", (AUDIT_LOCK_KEY,)
+            ).fetchone()
+            last = last if last[0] is not None else None
+        else:
+            if self.pg:
+                self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (AUDIT_LOCK_KEY,))
+            last = self.conn.execute(AUDIT_LAST).fetchone()
         record = {
             "seq": (last[0] + 1) if last else 1,
             "at": BENCH_NOW,

@@ -66,9 +66,16 @@ async def ticket_changed(
     *,
     audit: Audit | None,
     issued: triggers.IssuedFacts | None = None,
+    approaching: bool = True,
 ) -> None:
-    """The steps after a ticket changed (see the module docstring), in order."""
-    await triggers.on_ticket_event(ctx, event, issued=issued)
+    """The steps after a ticket changed (see the module docstring), in order.
+
+    ``approaching=False`` skips the "your turn is near" check, for a caller
+    that read with the change that nobody in the department is still to be
+    told (:func:`iqms.core.notify.triggers.anyone_to_tell`).
+    """
+    await ctx.s.flush()  # the change is written before the steps read around it
+    await triggers.on_ticket_event(ctx, event, issued=issued, approaching=approaching)
     await publish(ctx, event)
     _keep_estimates_current(ctx, event)
     if audit is not None:
@@ -120,6 +127,7 @@ async def issue_ticket(
     :class:`~iqms.core.errors.Conflict` if the number (or ``client_op_id``)
     is taken.
     """
+    await ctx.s.flush()  # e.g. a patient registered in the same transaction
     entry = await queue_engine.new_entry(
         ctx,
         department=department,

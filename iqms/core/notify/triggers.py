@@ -22,12 +22,14 @@ import functools
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sqlalchemy import (
     Integer,
     Select,
+    Table,
     bindparam,
+    exists,
     func,
     literal,
     literal_column,
@@ -37,7 +39,7 @@ from sqlalchemy import (
     tuple_,
     update,
 )
-from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
 
 from iqms.core.config import Settings
 from iqms.core.enums import NotifyChannel, TicketSource
@@ -90,8 +92,30 @@ def _stamp(when: datetime) -> str:
     return str(int(when.timestamp() * 1_000_000))
 
 
-async def on_ticket_event(ctx: Context, event: Any, *, issued: IssuedFacts | None = None) -> None:
-    """Write the outbox rows a ticket event calls for, inside the event's transaction."""
+def anyone_to_tell(department_id: ColumnElement[Any]) -> ColumnElement[bool]:
+    """SQL: a department has waiting tickets of patients not yet told their turn is near.
+
+    Cheap (the ``ix_queue_entries_approaching`` index); a caller that reads it
+    with the change can tell :func:`on_ticket_event` to skip the approaching
+    check when it is false.
+    """
+    qe = queue_engine.QUEUE_TABLE.c
+    return exists().where(
+        qe.department_id == department_id,
+        qe.status == literal_column("'waiting'"),
+        qe.approaching_notified_at.is_(None),
+        qe.patient_id.is_not(None),
+    )
+
+
+async def on_ticket_event(
+    ctx: Context, event: Any, *, issued: IssuedFacts | None = None, approaching: bool = True
+) -> None:
+    """Write the outbox rows a ticket event calls for, inside the event's transaction.
+
+    ``approaching=False``: the caller knows nobody in the department waits to
+    be told their turn is near (see :func:`anyone_to_tell`).
+    """
     entry_id = getattr(event, "entry_id", None)
     department_id = getattr(event, "department_id", None)
     if entry_id is None or department_id is None or not enabled_channels(ctx.settings):
@@ -107,20 +131,25 @@ async def on_ticket_event(ctx: Context, event: Any, *, issued: IssuedFacts | Non
         )
     elif kind == "transferred":
         await _transferred(ctx, event)
-    if kind in MOVES_UP:
+    if kind in MOVES_UP and approaching:
         await check_approaching(ctx, department_id=department_id)
 
 
+_PATIENTS = cast(Table, Patient.__table__)
 _CONTACT = select(
-    Patient.id, Patient.notify_channel, Patient.phone, Patient.push_token, Patient.language
-).where(Patient.id == bindparam("p_patient"))
+    _PATIENTS.c.id,
+    _PATIENTS.c.notify_channel,
+    _PATIENTS.c.phone,
+    _PATIENTS.c.push_token,
+    _PATIENTS.c.language,
+).where(_PATIENTS.c.id == bindparam("p_patient"))
 
 
 async def _contact(ctx: Context, patient_id: uuid.UUID | None) -> Contact | None:
     """The patient's contact details, or None if anonymous or not reachable."""
     if patient_id is None:
         return None
-    row = (await ctx.s.execute(_CONTACT, {"p_patient": patient_id})).first()
+    row = (await queue_engine.run(ctx.s, _CONTACT, {"p_patient": patient_id})).first()
     if row is None:
         return None
     contact = Contact(*row)
@@ -260,28 +289,32 @@ def _approaching_query() -> Select[Any]:
     the queue-order index for the counts). Parameters: ``p_department``,
     ``p_threshold``, ``p_limit`` (threshold + 1), ``p_channels``.
     """
-    qe, other = QueueEntry, aliased(QueueEntry)
+    qe, other, p = (
+        queue_engine.QUEUE_TABLE.c,
+        queue_engine.QUEUE_TABLE.alias("other").c,
+        _PATIENTS.c,
+    )
     key = (qe.queue_band, qe.due_at, qe.arrived_at, qe.sequence)
+    waiting: ColumnElement[str] = literal_column("'waiting'")
     department = bindparam("p_department", type_=qe.department_id.type)
     pool_bound = (
         select(*key)
-        .where(qe.department_id == department, queue_engine.IS_WAITING, qe.doctor_id.is_(None))
-        .order_by(*queue_engine.QUEUE_ORDER)
+        .where(qe.department_id == department, qe.status == waiting, qe.doctor_id.is_(None))
+        .order_by(*key)
         .limit(1)
         .offset(bindparam("p_threshold", type_=Integer))
         .cte("pool_bound")
     )
     before = (
         select(literal(1))
-        .select_from(other)
         .where(
             other.department_id == qe.department_id,
-            other.status == literal_column("'waiting'"),
+            other.status == waiting,
             or_(qe.doctor_id.is_(None), other.doctor_id.is_(None), other.doctor_id == qe.doctor_id),
             tuple_(other.queue_band, other.due_at, other.arrived_at, other.sequence) < tuple_(*key),
         )
         .limit(bindparam("p_limit", type_=Integer))
-        .correlate(qe)
+        .correlate(queue_engine.QUEUE_TABLE)
         .subquery("before")
     )
     ahead = select(func.count()).select_from(before).scalar_subquery()
@@ -290,28 +323,29 @@ def _approaching_query() -> Select[Any]:
         select(
             qe.id,
             qe.ticket_number,
-            Patient.id,
-            Patient.notify_channel,
-            Patient.phone,
-            Patient.push_token,
-            Patient.language,
+            p.id,
+            p.notify_channel,
+            p.phone,
+            p.push_token,
+            p.language,
             ahead.label("ahead"),
         )
-        .join(Patient, Patient.id == qe.patient_id)
+        .select_from(queue_engine.QUEUE_TABLE)
+        .join(_PATIENTS, p.id == qe.patient_id)
         .outerjoin(pool_bound, true())
         .where(
             qe.department_id == department,
-            queue_engine.IS_WAITING,
+            qe.status == waiting,
             qe.approaching_notified_at.is_(None),
             qe.patient_id.is_not(None),
-            Patient.notify_channel.in_(bindparam("p_channels", expanding=True)),
+            p.notify_channel.in_(bindparam("p_channels", expanding=True)),
             or_(
                 bound.sequence.is_(None),
                 tuple_(*key)
                 <= tuple_(bound.queue_band, bound.due_at, bound.arrived_at, bound.sequence),
             ),
         )
-        .order_by(*queue_engine.QUEUE_ORDER)
+        .order_by(*key)
     )
 
 
@@ -332,7 +366,7 @@ async def check_approaching(ctx: Context, *, department_id: uuid.UUID) -> int:
         "p_limit": threshold + 1,
         "p_channels": channels,
     }
-    rows = (await ctx.s.execute(_approaching_query(), params)).all()
+    rows = (await queue_engine.run(ctx.s, _approaching_query(), params)).all()
     told: list[uuid.UUID] = []
     for entry_id, number, *contact, ahead in rows:
         if ahead > threshold:
@@ -356,4 +390,12 @@ async def check_approaching(ctx: Context, *, department_id: uuid.UUID) -> int:
     return len(told)
 
 
-__all__ = ["MOVES_UP", "Contact", "IssuedFacts", "check_approaching", "is_near", "on_ticket_event"]
+__all__ = [
+    "MOVES_UP",
+    "Contact",
+    "IssuedFacts",
+    "anyone_to_tell",
+    "check_approaching",
+    "is_near",
+    "on_ticket_event",
+]

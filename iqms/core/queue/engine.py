@@ -84,10 +84,18 @@ def format_ticket_number(prefix: str, sequence: int) -> str:
     return f"{prefix}-{sequence:03d}"
 
 
-# Hot statements are built once, with bound parameters: building a SQLAlchemy statement
-# costs more than running a small one.
+# Hot statements are built once, with bound parameters (building a SQLAlchemy statement
+# costs more than running a small one), and run as Core statements on the session's
+# connection, in its transaction (the ORM session adds nothing to them). Callers flush
+# pending ORM changes first (see iqms.core.pipeline).
 def _dialect(session: AsyncSession) -> str:
     return session.get_bind().dialect.name
+
+
+async def run(session: AsyncSession, statement: Any, params: Any = None) -> Any:
+    """Execute a Core ``statement`` on the session's connection; returns its result."""
+    conn = await session.connection()
+    return await conn.execute(statement, params)
 
 
 def _insert_fn(dialect: str) -> Any:
@@ -117,7 +125,7 @@ def _bump_statement(dialect: str) -> Any:
 async def _bump_counter(session: AsyncSession, department_id: uuid.UUID, day: date, by: int) -> int:
     """Add ``by`` to the day's counter (creating it) and return the new last number."""
     params = {"p_id": uuid.uuid4(), "p_department": department_id, "p_day": day, "p_by": by}
-    return int((await session.execute(_bump_statement(_dialect(session)), params)).scalar_one())
+    return int((await run(session, _bump_statement(_dialect(session)), params)).scalar_one())
 
 
 async def next_ticket_number(
@@ -216,8 +224,10 @@ async def new_entry(
     )
 
 
-#: ``queue_entries`` for Core statements, and the columns a ticket is written with
+#: ``queue_entries`` and ``waiting_counts`` for Core statements, and the columns a ticket
+#: is written with
 QUEUE_TABLE = cast(Table, QueueEntry.__table__)
+WAITING_COUNTS = cast(Table, WaitingCount.__table__)
 _INSERTED = tuple(c.key for c in QUEUE_TABLE.columns)
 
 
@@ -234,7 +244,7 @@ async def insert_entry(session: AsyncSession, entry: QueueEntry, *, department_c
     savepoint).
     """
     values = {key: getattr(entry, key) for key in _INSERTED}
-    if (await session.execute(_insert_statement(_dialect(session)), values)).first() is None:
+    if (await run(session, _insert_statement(_dialect(session)), values)).first() is None:
         number, day = entry.ticket_number, entry.service_date
         raise Conflict(
             f"ticket {number} of {department_code} on {day.isoformat()} already exists"
@@ -288,7 +298,7 @@ def due_minute(moment: datetime) -> datetime:
 
 @functools.cache
 def _lanes_statement() -> Any:
-    qe, wc = QueueEntry, WaitingCount
+    qe, wc = QUEUE_TABLE.c, WAITING_COUNTS.c
     department = bindparam("p_department", type_=wc.department_id.type)
     band = bindparam("p_band", type_=wc.queue_band.type)
     minute = bindparam("p_minute", type_=wc.due_minute.type)
@@ -306,7 +316,7 @@ def _lanes_statement() -> Any:
         literal(1).label("n"),
     ).where(
         qe.department_id == department,
-        IS_WAITING,
+        qe.status == literal_column("'waiting'"),
         qe.queue_band == band,
         qe.due_at >= minute,
         tuple_(qe.due_at, qe.arrived_at, qe.sequence) < mine,
@@ -338,7 +348,7 @@ async def lanes_ahead(
         "p_arrived": arrived,
         "p_sequence": seq,
     }
-    rows = await session.execute(_lanes_statement(), params)
+    rows = await run(session, _lanes_statement(), params)
     return {(None if lane == POOL_LANE else lane): int(n) for lane, n in rows}
 
 
@@ -357,11 +367,11 @@ async def waiting_count(
     session: AsyncSession, *, department_id: uuid.UUID, doctor_id: uuid.UUID | None = None
 ) -> int:
     """How many tickets wait in a department (with ``doctor_id``: those that doctor may call)."""
-    wc = WaitingCount
+    wc = WAITING_COUNTS.c
     stmt = select(func.coalesce(func.sum(wc.waiting), 0)).where(wc.department_id == department_id)
     if doctor_id is not None:
         stmt = stmt.where(wc.lane_id.in_([POOL_LANE, doctor_id]))
-    return int((await session.execute(stmt)).scalar_one())
+    return int((await run(session, stmt)).scalar_one())
 
 
 async def waiting_ahead(session: AsyncSession, entry: QueueEntry) -> int:
@@ -401,22 +411,22 @@ async def claim_next(
         "p_called_by": called_by_id,
         "p_room": room,
     }
-    row = (await ctx.s.execute(_claim_statement(ctx.db.backend), params)).first()
+    row = (await run(ctx.s, _claim_statement(ctx.db.backend), params)).first()
     return None if row is None else detached_entry(row._mapping)
 
 
 @functools.cache
 def _claim_statement(dialect: str) -> Any:
-    qe = QueueEntry
+    qe = QUEUE_TABLE.c
     doctor = bindparam("p_doctor", type_=qe.doctor_id.type)
     pick = (
         select(qe.id)
         .where(
-            qe.department_id == bindparam("p_department"),
-            IS_WAITING,
+            qe.department_id == bindparam("p_department", type_=qe.department_id.type),
+            qe.status == literal_column("'waiting'"),
             or_(qe.doctor_id == doctor, qe.doctor_id.is_(None)),
         )
-        .order_by(*QUEUE_ORDER)
+        .order_by(qe.queue_band, qe.due_at, qe.arrived_at, qe.sequence)
         .limit(1)
     )
     if dialect == "postgresql":
@@ -456,11 +466,19 @@ def as_uuid(ref: object) -> uuid.UUID | None:
         return None
 
 
+_DEPARTMENT_BY_ID = select(Department).where(Department.id == bindparam("p_id"))
+
+
 async def find_department(
     session: AsyncSession, ref: uuid.UUID | str, *, for_update: bool = False
 ) -> Department:
     """A department by id or code (``GEN``, case-insensitive); NotFound otherwise."""
     ref_id = as_uuid(ref)
+    if ref_id is not None and not for_update:
+        found = (await session.execute(_DEPARTMENT_BY_ID, {"p_id": ref_id})).scalar_one_or_none()
+        if found is None:
+            raise NotFound(f"no department {ref!s}", field="department")
+        return found
     stmt = select(Department)
     if ref_id is not None:
         stmt = stmt.where(Department.id == ref_id)
@@ -555,6 +573,7 @@ __all__ = [
     "IS_WAITING",
     "QUEUE_ORDER",
     "QUEUE_TABLE",
+    "WAITING_COUNTS",
     "TicketNumber",
     "as_uuid",
     "claim_next",
@@ -574,6 +593,7 @@ __all__ = [
     "normalise_ticket_number",
     "rank_key",
     "reserve_block",
+    "run",
     "waiting_ahead",
     "waiting_count",
     "waiting_in_order",

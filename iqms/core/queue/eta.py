@@ -495,9 +495,16 @@ def _state_at(inputs: _Inputs, now: datetime) -> DepartmentState:
             free_in = residual_minutes(ds.mean_minutes, ds.cv, _minutes(now - since))
         servers.append(Server(doctor_id, ds.mean_minutes, ds.cv, free_in))
     servers.sort(key=lambda s: str(s.doctor_id))
+    # arrival_rates() of the arrivals within the window, written out: this runs for every
+    # estimate with up to ARRIVAL_SAMPLE arrivals
     window_start = now - timedelta(minutes=ARRIVAL_WINDOW_MINUTES)
-    recent = [(cat, at) for cat, at in inputs.arrivals if window_start <= at <= now]
-    rates = arrival_rates((cat, _minutes(now - at), 1) for cat, at in recent)
+    tau = ARRIVAL_TAU_MINUTES
+    rates = dict.fromkeys(range(1, 6), 0.0)
+    for cat, at in inputs.arrivals:
+        if window_start <= at <= now:
+            rates[cat] = (
+                rates.get(cat, 0.0) + math.exp((at - now).total_seconds() / 60.0 / tau) / tau
+            )
     return DepartmentState(tuple(servers), stats, doctor_stats, rates, dict(inputs.targets))
 
 
@@ -519,10 +526,17 @@ async def load_department_state(
 STATE_TTL_SECONDS = 5.0
 
 
+#: a state worked out from the inputs serves estimates for this long (clock seconds)
+STATE_REUSE_SECONDS = 1.0
+
+
 @dataclass
 class _Cached:
     inputs: _Inputs
     read_at: float
+    # the state last worked out from these inputs, and the moment it is for
+    state: DepartmentState | None = None
+    state_at: datetime | None = None
 
 
 @dataclass
@@ -545,7 +559,11 @@ def _cache_of(db: Any) -> _DepartmentCache:
 async def department_state(
     ctx: Context, department_id: uuid.UUID, *, department: Department | None = None
 ) -> DepartmentState:
-    """The department's state at ``ctx.now()``, from inputs read at most a few seconds ago."""
+    """The department's state at ``ctx.now()``, from inputs read at most a few seconds ago.
+
+    The state itself is worked out again when the inputs change or a second
+    has passed.
+    """
     cache = _cache_of(ctx.db)
     found = cache.entries.get(department_id)
     if found is None or time.monotonic() - found.read_at > STATE_TTL_SECONDS:
@@ -555,7 +573,14 @@ async def department_state(
         found = _Cached(inputs, read_at)
         if cache.generation.get(department_id, 0) == generation:
             cache.entries[department_id] = found
-    return _state_at(found.inputs, ctx.now())
+    now = ctx.now()
+    if (
+        found.state is None
+        or found.state_at is None
+        or abs((now - found.state_at).total_seconds()) >= STATE_REUSE_SECONDS
+    ):
+        found.state, found.state_at = _state_at(found.inputs, now), now
+    return found.state
 
 
 def note_change(
@@ -580,6 +605,7 @@ def note_change(
         del cache.entries[department_id]
         return
     inputs = found.inputs
+    found.state = None
     if arrival is not None:
         inputs.arrivals.insert(0, arrival)
         del inputs.arrivals[ARRIVAL_SAMPLE:]

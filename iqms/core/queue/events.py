@@ -268,8 +268,9 @@ async def publish(ctx: Context, event: DomainEvent) -> None:
     """Publish ``event`` in the running operation's transaction (delivered only on commit)."""
     session = ctx.s
     payload = event.to_payload()
+    conn = await session.connection()
     if ctx.db.is_postgres:
-        await session.execute(
+        await conn.execute(
             _NOTIFY, {"channel": CHANNEL, "payload": json.dumps(payload, separators=(",", ":"))}
         )
         return
@@ -280,9 +281,9 @@ async def publish(ctx: Context, event: DomainEvent) -> None:
         "p_department": event.department_id,
         "p_payload": payload,
     }
-    seq = int((await session.execute(_EVENT_ROW, params)).scalar_one())
+    seq = int((await conn.execute(_EVENT_ROW, params)).scalar_one())
     if seq % PRUNE_EVERY == 0 and seq > KEEP_EVENTS:
-        await session.execute(delete(_EVENTS).where(_EVENTS.c.seq <= seq - KEEP_EVENTS))
+        await conn.execute(delete(_EVENTS).where(_EVENTS.c.seq <= seq - KEEP_EVENTS))
 
 
 _NOTIFY = text("SELECT pg_notify(:channel, :payload)")

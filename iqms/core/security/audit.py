@@ -86,17 +86,18 @@ def compute_hash(record: AuditRecord | Mapping[str, Any]) -> str:
 
 
 _TAIL_PG = text("SELECT seq, hash FROM iqms_audit_tail(:k)")
-_TAIL = select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
 _AUDIT_TABLE = cast(Table, AuditRecord.__table__)
+_TAIL = select(_AUDIT_TABLE.c.seq, _AUDIT_TABLE.c.hash).order_by(_AUDIT_TABLE.c.seq.desc()).limit(1)
 _APPEND = insert(_AUDIT_TABLE)
 
 
 async def _chain_tail(session: AsyncSession) -> tuple[int, str] | None:
     """The last record's (seq, hash), with appends locked until the commit (one round trip)."""
-    if session.get_bind().dialect.name == "postgresql":
-        row = (await session.execute(_TAIL_PG, {"k": AUDIT_LOCK_KEY})).first()
+    conn = await session.connection()
+    if conn.dialect.name == "postgresql":
+        row = (await conn.execute(_TAIL_PG, {"k": AUDIT_LOCK_KEY})).first()
     else:  # the SQLite write transaction holds the database write lock already
-        row = (await session.execute(_TAIL)).first()
+        row = (await conn.execute(_TAIL)).first()
     if row is None or row[0] is None:
         return None
     return int(row[0]), str(row[1])
@@ -111,6 +112,7 @@ async def log_action(
 ) -> AuditRecord:
     """Append one audit record for the current operation, in its transaction."""
     session = ctx.s
+    await session.flush()  # pending changes first, as they happened
     last = await _chain_tail(session)
     seq = (last[0] + 1) if last else 1
     prev = last[1] if last else GENESIS_HASH
@@ -129,7 +131,8 @@ async def log_action(
         prev_hash=prev,
     )
     record.hash = compute_hash(record)
-    await session.execute(_APPEND, {c.key: getattr(record, c.key) for c in _AUDIT_TABLE.columns})
+    conn = await session.connection()
+    await conn.execute(_APPEND, {c.key: getattr(record, c.key) for c in _AUDIT_TABLE.columns})
     return record
 
 

@@ -13,9 +13,9 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import bindparam, case, or_, select
+from sqlalchemy import Table, bindparam, case, or_, select
 
 from iqms.core import pipeline
 from iqms.core.enums import DoctorStatus, Role, TicketSource, TicketStatus, TriageCategory
@@ -27,6 +27,7 @@ from iqms.core.errors import (
     ValidationError,
 )
 from iqms.core.models import Appointment, Department, Doctor, Patient, QueueEntry, User
+from iqms.core.notify import triggers
 from iqms.core.queue import engine as queue_engine
 from iqms.core.queue import eta
 from iqms.core.queue import policy as queue_policy
@@ -155,11 +156,15 @@ async def _changed(
     event: TicketEvent,
     action: str,
     details: dict[str, Any] | None = None,
+    *,
+    approaching: bool = True,
 ) -> None:
     """The steps after a change to ``entry``: messages, live event, audit record ``action``."""
     info: dict[str, Any] = {"ticket": entry.ticket_number, "status": entry.status.value}
     info.update(details or {})
-    await pipeline.ticket_changed(ctx, event, audit=pipeline.Audit(action, info))
+    await pipeline.ticket_changed(
+        ctx, event, audit=pipeline.Audit(action, info), approaching=approaching
+    )
 
 
 def _history(entry: QueueEntry, what: str, **values: Any) -> None:
@@ -189,12 +194,22 @@ class _Caller:
     room: str
     status: DoctorStatus
     department_code: str
+    # read with the doctor: someone in the department still waits to be told their turn is near
+    anyone_to_tell: bool
 
 
+_DOCTORS = cast(Table, Doctor.__table__)
+_DEPARTMENTS = cast(Table, Department.__table__)
 _CALLER = select(
-    Doctor.id, Doctor.user_id, Doctor.department_id, Doctor.room, Doctor.status, Department.code
-).join(Department, Department.id == Doctor.department_id)
-_CALLER_BY_ID = _CALLER.where(Doctor.id == bindparam("p_doctor"))
+    _DOCTORS.c.id,
+    _DOCTORS.c.user_id,
+    _DOCTORS.c.department_id,
+    _DOCTORS.c.room,
+    _DOCTORS.c.status,
+    _DEPARTMENTS.c.code,
+    triggers.anyone_to_tell(_DOCTORS.c.department_id),
+).join(_DEPARTMENTS, _DEPARTMENTS.c.id == _DOCTORS.c.department_id)
+_CALLER_BY_ID = _CALLER.where(_DOCTORS.c.id == bindparam("p_doctor"))
 
 
 async def _caller(ctx: Context, ref: uuid.UUID | str, *, by_doctor_id: bool = False) -> _Caller:
@@ -204,12 +219,14 @@ async def _caller(ctx: Context, ref: uuid.UUID | str, *, by_doctor_id: bool = Fa
     if by_doctor_id:
         stmt = _CALLER_BY_ID
     elif ref_id is not None:
-        stmt = stmt.where(or_(Doctor.id == ref_id, Doctor.user_id == ref_id))
+        stmt = stmt.where(or_(_DOCTORS.c.id == ref_id, _DOCTORS.c.user_id == ref_id))
     else:
-        stmt = stmt.join(User, User.id == Doctor.user_id).where(
-            User.username == str(ref).strip().lower()
+        users = cast(Table, User.__table__)
+        stmt = stmt.join(users, users.c.id == _DOCTORS.c.user_id).where(
+            users.c.username == str(ref).strip().lower()
         )
-    row = (await ctx.s.execute(stmt, {"p_doctor": ref_id} if by_doctor_id else None)).first()
+    params = {"p_doctor": ref_id} if by_doctor_id else None
+    row = (await queue_engine.run(ctx.s, stmt, params)).first()
     if row is None:
         raise NotFound(f"no doctor {ref!s}", field="doctor")
     return _Caller(*row)
@@ -363,6 +380,7 @@ async def _after_call(
         {"doctor_id": str(doctor.id), "room": doctor.room, "how": how,
          "wait_minutes": round((ctx.now() - entry.arrived_at).total_seconds() / 60, 1),
          "name_shown": include_name and entry.patient_id is not None},
+        approaching=doctor.anyone_to_tell,
     )  # fmt: skip
     return out
 
