@@ -102,8 +102,9 @@ class InlineCursor:
         return self._cursor.fetchone()
 
     async def fetchmany(self, size: int | None = None) -> Sequence[Any]:
-        if size is None:
-            return self._cursor.fetchmany()
+        size = self._cursor.arraysize if size is None else size
+        if _WORKER_THREAD.get():
+            return await asyncio.to_thread(self._cursor.fetchmany, size)
         return self._cursor.fetchmany(size)
 
     async def fetchall(self) -> Sequence[Any]:
