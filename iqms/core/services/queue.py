@@ -624,7 +624,7 @@ async def transfer(
          "to_doctor_id": str(target_doctor_id) if target_doctor_id else None,
          "reason": (reason or "")[:200] or None},
     )  # fmt: skip
-    estimate = await eta.estimate_ticket(ctx, new)
+    estimate = issued.estimate or await eta.estimate_ticket(ctx, new)
     return await _ticket_out(ctx, new, dept=target, estimate=estimate)
 
 
