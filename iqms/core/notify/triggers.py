@@ -99,7 +99,7 @@ def anyone_to_tell(department_id: ColumnElement[Any]) -> ColumnElement[bool]:
     with the change can tell :func:`on_ticket_event` to skip the approaching
     check when it is false.
     """
-    qe = queue_engine.QUEUE_TABLE.c
+    qe = queue_engine.QUEUE_TABLE.alias("to_tell").c
     return exists().where(
         qe.department_id == department_id,
         qe.status == literal_column("'waiting'"),

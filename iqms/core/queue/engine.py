@@ -447,6 +447,85 @@ def _claim_statement(dialect: str) -> Any:
     )
 
 
+class Claimed(NamedTuple):
+    """A ticket called by :func:`claim_for_doctor`, with what the call needs to show it."""
+
+    entry: QueueEntry
+    department_code: str
+    room: str
+    extra: tuple[Any, ...]  # the caller's ``also`` columns
+
+
+async def claim_for_doctor(
+    ctx: Context,
+    *,
+    doctor_id: uuid.UUID,
+    called_by_id: uuid.UUID | None,
+    also: tuple[ColumnElement[Any], ...] = (),
+) -> Claimed | None:
+    """:func:`claim_next` for an available doctor, read from the doctors table in the same statement.
+
+    One ``UPDATE queue_entries ... FROM doctors WHERE doctors.id = :doctor AND
+    doctors.status = 'available' AND id = (SELECT ... <queue order> ...)
+    RETURNING ...``: the doctor's department, room and availability are read
+    where the ticket is claimed. ``also`` are extra columns to return (SQL
+    over ``queue_entries`` of the called ticket). None if nothing was called:
+    the doctor is unknown, not available, or nobody waits for them (the
+    caller tells which).
+    """
+    params = {"p_doctor": doctor_id, "p_now": ctx.now(), "p_called_by": called_by_id}
+    stmt = _claim_for_doctor_statement(ctx.db.backend, also)
+    row = (await run(ctx.s, stmt, params)).first()
+    if row is None:
+        return None
+    values = row._mapping
+    n = len(_INSERTED)
+    return Claimed(detached_entry(values), row[n], values["called_room"], tuple(row[n + 1 :]))
+
+
+@functools.cache
+def _claim_for_doctor_statement(dialect: str, also: tuple[ColumnElement[Any], ...]) -> Any:
+    doctors, departments = cast(Table, Doctor.__table__), cast(Table, Department.__table__)
+    table = QUEUE_TABLE
+    other = QUEUE_TABLE.alias("pick")
+    doctor = doctors.c
+    pick = (
+        select(other.c.id)
+        .where(
+            other.c.department_id == doctor.department_id,
+            other.c.status == literal_column("'waiting'"),
+            or_(other.c.doctor_id == doctor.id, other.c.doctor_id.is_(None)),
+        )
+        .order_by(other.c.queue_band, other.c.due_at, other.c.arrived_at, other.c.sequence)
+        .limit(1)
+    )
+    if dialect == "postgresql":
+        pick = pick.with_for_update(skip_locked=True)
+    code = (
+        select(departments.c.code)
+        .where(departments.c.id == table.c.department_id)
+        .scalar_subquery()
+    )
+    return (
+        update(table)
+        .where(
+            doctor.id == bindparam("p_doctor", type_=doctor.id.type),
+            doctor.status == literal_column("'available'"),
+            table.c.department_id == doctor.department_id,  # (the picked ticket's)
+            table.c.id == pick.scalar_subquery(),
+        )
+        .values(
+            status=TicketStatus.CALLED,
+            called_at=bindparam("p_now", type_=table.c.called_at.type),
+            called_by_id=bindparam("p_called_by", type_=table.c.called_by_id.type),
+            called_doctor_id=doctor.id,
+            called_room=doctor.room,
+            updated_at=bindparam("p_now", type_=table.c.updated_at.type),
+        )
+        .returning(*table.columns, code, *also)
+    )
+
+
 def detached_entry(values: Mapping[Any, Any]) -> QueueEntry:
     """A ticket object from a row of ``queue_entries`` (not attached to any session)."""
     return QueueEntry(**{key: values[key] for key in _INSERTED})
@@ -574,8 +653,10 @@ __all__ = [
     "QUEUE_ORDER",
     "QUEUE_TABLE",
     "WAITING_COUNTS",
+    "Claimed",
     "TicketNumber",
     "as_uuid",
+    "claim_for_doctor",
     "claim_next",
     "detached_entry",
     "due_minute",

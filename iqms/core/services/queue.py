@@ -189,7 +189,7 @@ class _Caller:
     """The calling doctor, as far as a call needs: room, department, availability."""
 
     id: uuid.UUID
-    user_id: uuid.UUID
+    user_id: uuid.UUID | None
     department_id: uuid.UUID
     room: str
     status: DoctorStatus
@@ -250,7 +250,7 @@ async def _calling_doctor(ctx: Context, doctor: uuid.UUID | str | None) -> _Call
             raise ValidationError("name the doctor who is calling", field="doctor")
         found = await _caller(ctx, doctor)
     if found.status != DoctorStatus.AVAILABLE:
-        user = await ctx.s.get(User, found.user_id)
+        user = await ctx.s.get(User, found.user_id) if found.user_id else None
         who = user.full_name if user else "the doctor"
         raise InvalidTransition(
             f"{who} is {found.status.value}; set the status to available to call patients"
@@ -385,22 +385,49 @@ async def _after_call(
     return out
 
 
+#: read with a claim: does the called ticket's department still have someone to tell?
+_ANYONE_TO_TELL = (triggers.anyone_to_tell(queue_engine.QUEUE_TABLE.c.department_id),)
+
+
 @operation(Permission.QUEUE_CALL)
 async def call_next(
     ctx: Context, *, doctor: uuid.UUID | str | None = None, include_name: bool = False
 ) -> TicketOut | None:
     """Call the best-ranked waiting ticket for a doctor (their own and the pool); None if none."""
+    principal = ctx.principal
+    if principal.role == Role.DOCTOR and doctor is None and principal.doctor_id is not None:
+        # A doctor calling for themselves: the claim reads their room and availability.
+        claimed = await queue_engine.claim_for_doctor(
+            ctx,
+            doctor_id=principal.doctor_id,
+            called_by_id=principal.user_id,
+            also=_ANYONE_TO_TELL,
+        )
+        if claimed is not None:
+            entry = claimed.entry
+            caller = _Caller(
+                id=principal.doctor_id,
+                user_id=principal.user_id,
+                department_id=entry.department_id,
+                room=claimed.room,
+                status=DoctorStatus.AVAILABLE,
+                department_code=claimed.department_code,
+                anyone_to_tell=bool(claimed.extra[0]),
+            )
+            return await _after_call(ctx, entry, caller, how="next", include_name=include_name)
+        await _calling_doctor(ctx, doctor)  # says why: unknown or not available doctor
+        return None
     doc = await _calling_doctor(ctx, doctor)
-    entry = await queue_engine.claim_next(
+    found = await queue_engine.claim_next(
         ctx,
         department_id=doc.department_id,
         doctor_id=doc.id,
         room=doc.room,
         called_by_id=ctx.principal.user_id,
     )
-    if entry is None:
+    if found is None:
         return None
-    return await _after_call(ctx, entry, doc, how="next", include_name=include_name)
+    return await _after_call(ctx, found, doc, how="next", include_name=include_name)
 
 
 @operation(Permission.QUEUE_CALL)
