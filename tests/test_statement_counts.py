@@ -25,8 +25,9 @@ from iqms.core.services import patients, queue
 from tests.test_queue_fixtures import Clinic, as_doctor, as_role, small_clinic
 
 #: (PostgreSQL, SQLite) statements of one operation
-CALL_NEXT = (4, 5)  # claim (with the doctor), event, audit tail, audit record (+ BEGIN)
-CALL_NEXT_SOMEONE_TO_TELL = (5, 6)  # ... plus the "your turn is near" check
+#: PostgreSQL: the claim reads the doctor; SQLite: the doctor first, then the claim
+CALL_NEXT = (4, 6)  # (doctor,) claim, event, audit tail, audit record (+ BEGIN)
+CALL_NEXT_SOMEONE_TO_TELL = (5, 7)  # ... plus the "your turn is near" check
 ISSUE = (7, 8)  # department, number, place in line, ticket, event, audit tail, record (+ BEGIN)
 ISSUE_COLD = (10, 11)  # ... plus the estimate inputs: service times, doctors, arrivals
 

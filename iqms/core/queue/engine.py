@@ -465,16 +465,19 @@ async def claim_for_doctor(
 ) -> Claimed | None:
     """:func:`claim_next` for an available doctor, read from the doctors table in the same statement.
 
+    PostgreSQL only (SQLite renders the ``RETURNING`` subqueries unqualified).
     One ``UPDATE queue_entries ... FROM doctors WHERE doctors.id = :doctor AND
-    doctors.status = 'available' AND id = (SELECT ... <queue order> ...)
-    RETURNING ...``: the doctor's department, room and availability are read
-    where the ticket is claimed. ``also`` are extra columns to return (SQL
-    over ``queue_entries`` of the called ticket). None if nothing was called:
-    the doctor is unknown, not available, or nobody waits for them (the
-    caller tells which).
+    doctors.status = 'available' AND id = (SELECT ... <queue order> ... FOR
+    UPDATE SKIP LOCKED) RETURNING ...``: the doctor's department, room and
+    availability are read where the ticket is claimed. ``also`` are extra
+    columns to return (SQL over ``queue_entries`` of the called ticket). None
+    if nothing was called: the doctor is unknown, not available, or nobody
+    waits for them (the caller tells which).
     """
+    if not ctx.db.is_postgres:
+        raise RuntimeError("claim_for_doctor is for PostgreSQL; use claim_next")
     params = {"p_doctor": doctor_id, "p_now": ctx.now(), "p_called_by": called_by_id}
-    stmt = _claim_for_doctor_statement(ctx.db.backend, also)
+    stmt = _claim_for_doctor_statement(also)
     row = (await run(ctx.s, stmt, params)).first()
     if row is None:
         return None
@@ -484,7 +487,7 @@ async def claim_for_doctor(
 
 
 @functools.cache
-def _claim_for_doctor_statement(dialect: str, also: tuple[ColumnElement[Any], ...]) -> Any:
+def _claim_for_doctor_statement(also: tuple[ColumnElement[Any], ...]) -> Any:
     doctors, departments = cast(Table, Doctor.__table__), cast(Table, Department.__table__)
     table = QUEUE_TABLE
     other = QUEUE_TABLE.alias("pick")
@@ -499,8 +502,7 @@ def _claim_for_doctor_statement(dialect: str, also: tuple[ColumnElement[Any], ..
         .order_by(other.c.queue_band, other.c.due_at, other.c.arrived_at, other.c.sequence)
         .limit(1)
     )
-    if dialect == "postgresql":
-        pick = pick.with_for_update(skip_locked=True)
+    pick = pick.with_for_update(skip_locked=True)
     code = (
         select(departments.c.code)
         .where(departments.c.id == table.c.department_id)

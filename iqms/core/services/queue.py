@@ -395,8 +395,14 @@ async def call_next(
 ) -> TicketOut | None:
     """Call the best-ranked waiting ticket for a doctor (their own and the pool); None if none."""
     principal = ctx.principal
-    if principal.role == Role.DOCTOR and doctor is None and principal.doctor_id is not None:
-        # A doctor calling for themselves: the claim reads their room and availability.
+    if (
+        ctx.db.is_postgres
+        and principal.role == Role.DOCTOR
+        and doctor is None
+        and principal.doctor_id is not None
+    ):
+        # A doctor calling for themselves: the claim reads their room and availability (one
+        # round trip fewer; SQLite, with no network in between, keeps the two statements).
         claimed = await queue_engine.claim_for_doctor(
             ctx,
             doctor_id=principal.doctor_id,
