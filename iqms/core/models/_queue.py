@@ -106,10 +106,14 @@ class QueueEntry(UUIDPk, Timestamps, Base):
             postgresql_where=text("status = 'served'"),
             sqlite_where=text("status = 'served'"),
         ),
-        # "Your turn is near": waiting tickets of patients not told yet, in queue order.
+        # "Your turn is near": waiting tickets of patients not told yet, in queue order. Status
+        # and approaching_notified_at lead (constant here) so that SQLite, which has no
+        # statistics, prefers this index to (status, department_id) for these queries.
         Index(
             "ix_queue_entries_approaching",
             "department_id",
+            "status",
+            "approaching_notified_at",
             "queue_band",
             "due_at",
             "arrived_at",

@@ -172,7 +172,10 @@ def upgrade() -> None:
     with op.batch_alter_table("queue_entries") as batch:
         batch.create_index(
             "ix_queue_entries_approaching",
-            ["department_id", "queue_band", "due_at", "arrived_at", "sequence"],
+            [
+                "department_id", "status", "approaching_notified_at",
+                "queue_band", "due_at", "arrived_at", "sequence",
+            ],  # fmt: skip
             unique=False,
             postgresql_where=sa.text(APPROACHING_WHERE),
             sqlite_where=sa.text(APPROACHING_WHERE),
