@@ -25,7 +25,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -605,11 +605,22 @@ def note_change(
         del cache.entries[department_id]
         return
     inputs = found.inputs
-    found.state = None
     if arrival is not None:
         inputs.arrivals.insert(0, arrival)
         del inputs.arrivals[ARRIVAL_SAMPLE:]
+        state, at = found.state, found.state_at
+        if state is not None and at is not None:
+            # The state in use gains this arrival's share of the rate (what working it out
+            # again at the same moment would give, but for the oldest arrival let go above).
+            category, arrived = arrival
+            window_start = at - timedelta(minutes=ARRIVAL_WINDOW_MINUTES)
+            if window_start <= arrived <= at:
+                rates = dict(state.arrival_rates)
+                share = math.exp((arrived - at).total_seconds() / 60.0 / ARRIVAL_TAU_MINUTES)
+                rates[category] = rates.get(category, 0.0) + share / ARRIVAL_TAU_MINUTES
+                found.state = replace(state, arrival_rates=rates)
     if busy is not None:
+        found.state = None
         doctor_id, since = busy
         doctors = []
         for d, status, was in inputs.doctors:
