@@ -10,6 +10,7 @@ raises :class:`~iqms.core.errors.InvalidTransition` and changes nothing.
 from __future__ import annotations
 
 import uuid
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -86,6 +87,20 @@ async def _department_of(ctx: Context, entry: QueueEntry) -> Department:
     return dept
 
 
+# A department's code never changes (services offer no way to): keep it per database.
+_CODES: weakref.WeakKeyDictionary[Any, dict[uuid.UUID, str]] = weakref.WeakKeyDictionary()
+
+
+async def _department_code(ctx: Context, department_id: uuid.UUID) -> str:
+    codes = _CODES.setdefault(ctx.db, {})
+    code = codes.get(department_id)
+    if code is None:
+        dept = await ctx.s.get(Department, department_id)
+        assert dept is not None
+        code = codes[department_id] = dept.code
+    return code
+
+
 async def _ticket_out(
     ctx: Context,
     entry: QueueEntry,
@@ -96,7 +111,7 @@ async def _ticket_out(
     estimate: eta.WaitEstimate | None = None,
 ) -> TicketOut:
     if department_code is None:
-        department_code = (dept or await _department_of(ctx, entry)).code
+        department_code = dept.code if dept else await _department_code(ctx, entry.department_id)
     waiting = entry.status == TicketStatus.WAITING
     return TicketOut(
         id=entry.id,
