@@ -64,6 +64,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "iqms.core.services.queue.hold": frozenset({ADMIN, STAFF}),
     "iqms.core.services.queue.return_to_queue": frozenset({ADMIN, STAFF}),
     "iqms.core.services.queue.change_category": frozenset({ADMIN, STAFF, DOCTOR}),
+    "iqms.core.services.queue.undo_last": frozenset({ADMIN, STAFF}),
     "iqms.core.services.queue.ticket_status": ALL,
     "iqms.core.services.queue.my_tickets": frozenset({PATIENT}),
     "iqms.core.services.queue.board": ALL,
