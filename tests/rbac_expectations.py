@@ -52,6 +52,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "iqms.core.services.patients.get": frozenset({ADMIN, STAFF, DOCTOR, PATIENT}),
     "iqms.core.services.patients.update": frozenset({ADMIN, STAFF, PATIENT}),
     "iqms.core.services.patients.search": frozenset({ADMIN, STAFF, DOCTOR, PATIENT}),
+    "iqms.core.services.patients.names": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.queue.issue": frozenset({ADMIN, STAFF, KIOSK}),
     "iqms.core.services.queue.call_next": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.queue.call": frozenset({ADMIN, STAFF, DOCTOR}),
