@@ -245,7 +245,8 @@ class ConsoleApp(App[None]):
 
     def _connectivity_changed(self, status: ConnectivityStatus) -> None:
         # Called by the connectivity component (same event loop): hand over as a message.
-        self.post_message(ConnectionChanged(status.state == ConnectionState.ONLINE, status))
+        # Syncing means the database answered: the console is online while the journal goes out.
+        self.post_message(ConnectionChanged(status.state != ConnectionState.OFFLINE, status))
 
     def on_connection_changed(self, message: ConnectionChanged) -> None:
         was_online = self.db_online
@@ -290,6 +291,8 @@ class ConsoleApp(App[None]):
         """The connection part of the status bar."""
         status = self.connectivity.status() if self.connectivity is not None else None
         pending = status.pending if status is not None else 0
+        if status is not None and status.state == ConnectionState.SYNCING:
+            return f"⟳ syncing {pending}"
         if self.db_online:
             return "● online" + (f" · {pending} to sync" if pending else "")
         if status is not None:
