@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from iqms.core.clock import FrozenClock
@@ -59,13 +59,14 @@ async def desk_clinic(core: Context) -> Clinic:
     return c
 
 
-async def seed_desk(core: Context, clock: FrozenClock) -> Desk:
+async def seed_desk(core: Context, clock: FrozenClock, *, morning: datetime = MORNING) -> Desk:
     """GEN (A, Dr Smith room 1, Dr Jones room 2) and PED (P, Dr Patel room 5), four tickets.
 
     09:00 A-001 Amelia Hughes (standard), 09:10 A-002 walk-in (urgent), 09:15 P-001 Oliver
-    Brown, 09:20 A-003 George Wright called by Dr Smith; the clock then stands at 09:30.
+    Brown, 09:20 A-003 George Wright called by Dr Smith; the clock then stands at 09:30
+    (or the same half hour before ``morning``).
     """
-    clock.set(MORNING - timedelta(minutes=30))
+    clock.set(morning - timedelta(minutes=30))
     c = await desk_clinic(core)
     amelia = await patients.register(core, full_name="Amelia Hughes", phone="+447911123101",
                                      date_of_birth="1984-03-07")  # fmt: skip
@@ -79,7 +80,7 @@ async def seed_desk(core: Context, clock: FrozenClock) -> Desk:
     clock.advance(minutes=5)
     await queue.issue(core, department="GEN", patient=george.id, triage_category=2)
     await queue.call(as_doctor(core, c.doctors["drsmith"]), ticket="A-003")
-    clock.set(MORNING)
+    clock.set(morning)
     rita_id = await add_account(core, "rita", Role.STAFF, "Rita Reception")
     rita = Principal(user_id=rita_id, username="rita", role="staff")
     return Desk(clinic=c, amelia=amelia, oliver=oliver, george=george, rita=rita)
