@@ -21,7 +21,7 @@ from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from iqms.core.enums import DEFAULT_TRIAGE_TARGET_MINUTES, TriageCategory
-from iqms.tui.format import target_text, triage_text
+from iqms.tui.format import TAG_WIDTH, target_text, triage_text
 from iqms.tui.widgets import KeyBar
 
 DIALOG_CSS = """
@@ -86,7 +86,7 @@ class TriageDialog(Dialog):
             options = []
             for cat in TriageCategory:
                 line = Text.assemble(
-                    triage_text(cat),
+                    triage_text(cat, width=TAG_WIDTH),
                     "  ",
                     (f"seen {target_text(cat, self.targets)}", ""),
                     ("  (now)" if self.current == int(cat) else "", "italic"),
