@@ -66,6 +66,8 @@ HEARTBEAT_SECONDS = 5.0
 IDLE_CHECK_SECONDS = 15.0
 #: longest wait before the live-event listener tries again after losing the database
 EVENTS_RETRY_MAX_SECONDS = 30.0
+#: how long closing the console waits for core calls in flight to finish
+CLOSE_GRACE_SECONDS = 10.0
 
 
 class ConsoleApp(App[None]):
@@ -119,6 +121,7 @@ class ConsoleApp(App[None]):
         self._last_sync: SyncSummary | None = None
         self._remove_listener: Callable[[], None] | None = None
         self._console_started = False
+        self._in_flight: set[asyncio.Future[Any]] = set()
         #: the latest notifications (severity, title, message), newest last
         self.notices: deque[tuple[str, str, str]] = deque(maxlen=50)
         for theme in THEMES:
@@ -370,14 +373,12 @@ class ConsoleApp(App[None]):
         (``errors="raise"`` re-raises it for a form to show beside a field).
         """
         try:
-            if self.connectivity is not None:
-                return await self.connectivity.run(call, offline=offline)
-            try:
-                return await call()
-            except Exception as exc:
-                if is_connection_error(exc) and self.db_online:
-                    self.post_message(ConnectionChanged(False))
-                raise
+            # Shielded: a worker cancelled mid-call (the console closing, a newer search)
+            # leaves the transaction to finish or roll back instead of cutting it off.
+            task = asyncio.ensure_future(self._core_call(call, offline))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+            return await asyncio.shield(task)
         except Exception as exc:
             if errors == "raise":
                 raise
@@ -385,6 +386,18 @@ class ConsoleApp(App[None]):
             return None
         finally:
             self.bump_status()
+
+    async def _core_call(
+        self, call: Callable[[], Awaitable[T]], offline: Callable[[], T] | None
+    ) -> T:
+        if self.connectivity is not None:
+            return await self.connectivity.run(call, offline=offline)
+        try:
+            return await call()
+        except Exception as exc:
+            if is_connection_error(exc) and self.db_online:
+                self.post_message(ConnectionChanged(False))
+            raise
 
     def show_error(self, exc: BaseException) -> None:
         """A core refusal or failure as a short notice (and the details in the log for bugs)."""
@@ -472,6 +485,10 @@ class ConsoleApp(App[None]):
             self._remove_listener()
         if self.connectivity is not None:
             await self.connectivity.stop()
+        # Let core calls in flight finish before the pools close: a connection still checked
+        # out would keep its transaction open (and, on SQLite, the write lock).
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=CLOSE_GRACE_SECONDS)
         await self.db.dispose()
 
 

@@ -14,7 +14,7 @@ from textual.widgets import Input, Label, Static
 from iqms.core.errors import IQMSError
 from iqms.tui.auth import SignIn
 from iqms.tui.messages import Resync
-from iqms.tui.widgets import KeyBar, StatusBar
+from iqms.tui.widgets import FieldInput, KeyBar, StatusBar
 
 if TYPE_CHECKING:
     from iqms.tui.app import ConsoleApp
@@ -106,7 +106,7 @@ class LoginScreen(Screen[SignIn]):
             if self.notice:
                 yield Label(self.notice, classes="notice", id="notice")
             yield Label("Username")
-            yield Input(value=self.username, placeholder="username", id="username")
+            yield FieldInput(value=self.username, placeholder="username", id="username")
             yield Label("Password")
             yield Input(password=True, placeholder="password", id="password")
             yield Label("", classes="message", id="message")
@@ -116,10 +116,6 @@ class LoginScreen(Screen[SignIn]):
     def on_mount(self) -> None:
         target = "#password" if self.username else "#username"
         self.query_one(target, Input).focus()
-
-    @on(Input.Submitted, "#username")
-    def _next(self) -> None:
-        self.query_one("#password", Input).focus()
 
     @on(Input.Submitted, "#password")
     def _submitted(self) -> None:

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.screen import Screen
 from textual.widget import Widget
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from iqms.tui.format import clock_time, triage_text
 
@@ -155,6 +155,23 @@ class KeyBar(Widget):
         return len(self._lines(max(width, 10)))
 
 
+class FieldInput(Input):
+    """A form field where Enter moves to the next field at once.
+
+    The binding has priority, so the app moves the focus while it routes the
+    Enter key, before it routes the keys typed after it: what a fast typist
+    (or a barcode scanner) types right after Enter lands in the next field,
+    not in this one.
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("enter", "next_field", "Next", show=False, priority=True)
+    ]
+
+    def action_next_field(self) -> None:
+        self.screen.focus_next()
+
+
 class TriageTag(Static):
     """A triage category as a coloured tag (``3 Urgent`` on yellow)."""
 
@@ -175,4 +192,4 @@ class TriageTag(Static):
         self.update(triage_text(category, short=self.short))
 
 
-__all__ = ["KeyBar", "StatusBar", "TriageTag"]
+__all__ = ["FieldInput", "KeyBar", "StatusBar", "TriageTag"]
