@@ -10,16 +10,16 @@ from iqms.core.services import clinic, queue
 from iqms.tui.dialogs import ListDialog, TextDialog, TriageDialog
 from iqms.tui.reception.dialogs import TransferDialog
 from iqms.tui.reception.doctors import DoctorsScreen
-from tests.tui.desk import book, open_queue, reception, seed_desk
+from tests.tui.desk import Desk, book, open_queue, reception
 from tests.tui.support import screen_text, wait_until
 from tests.tui.test_reception_queue import queue_screen, row_of, select
 
 
 async def test_change_category_transfer_hold_and_return(
-    core: Context, tui_settings: Settings, clock: FrozenClock
+    desk_core: Context, desk_settings: Settings, clock: FrozenClock, desk: Desk
 ) -> None:
-    desk = await seed_desk(core, clock)
-    app = reception(tui_settings, desk.rita, clock, live_events=False)
+    core = desk_core
+    app = reception(desk_settings, desk.rita, clock, live_events=False)
     async with app.run_test(size=(100, 30)) as pilot:
         await open_queue(pilot)
         await select(pilot, "A-001")
@@ -65,10 +65,10 @@ async def test_change_category_transfer_hold_and_return(
 
 
 async def test_cancel_with_a_reason_and_undo(
-    core: Context, tui_settings: Settings, clock: FrozenClock
+    desk_core: Context, desk_settings: Settings, clock: FrozenClock, desk: Desk
 ) -> None:
-    desk = await seed_desk(core, clock)
-    app = reception(tui_settings, desk.rita, clock, live_events=False)
+    core = desk_core
+    app = reception(desk_settings, desk.rita, clock, live_events=False)
     async with app.run_test(size=(100, 30)) as pilot:
         await open_queue(pilot)
         await select(pilot, "A-002")
@@ -97,10 +97,10 @@ async def test_cancel_with_a_reason_and_undo(
 
 
 async def test_illegal_moves_are_dimmed_and_a_stale_view_is_refused_by_the_core(
-    core: Context, tui_settings: Settings, clock: FrozenClock
+    desk_core: Context, desk_settings: Settings, clock: FrozenClock, desk: Desk
 ) -> None:
-    desk = await seed_desk(core, clock)
-    app = reception(tui_settings, desk.rita, clock, live_events=False)
+    core = desk_core
+    app = reception(desk_settings, desk.rita, clock, live_events=False)
     async with app.run_test(size=(100, 30)) as pilot:
         await open_queue(pilot)
         await select(pilot, "A-003")  # called by Dr Smith: no cancel, no triage
@@ -123,12 +123,12 @@ async def test_illegal_moves_are_dimmed_and_a_stale_view_is_refused_by_the_core(
 
 
 async def test_check_in_from_todays_appointments(
-    core: Context, tui_settings: Settings, clock: FrozenClock
+    desk_core: Context, desk_settings: Settings, clock: FrozenClock, desk: Desk
 ) -> None:
-    desk = await seed_desk(core, clock)
+    core = desk_core
     await queue.cancel(core, ticket="A-001")  # Amelia left and comes back for her appointment
     appointment = await book(core, desk.amelia, 20)
-    app = reception(tui_settings, desk.rita, clock, live_events=False)
+    app = reception(desk_settings, desk.rita, clock, live_events=False)
     async with app.run_test(size=(100, 30)) as pilot:
         await open_queue(pilot)
         await pilot.press("a")
@@ -151,10 +151,10 @@ async def test_check_in_from_todays_appointments(
 
 
 async def test_the_doctors_panel_shows_rooms_status_and_patients_and_sets_a_status(
-    core: Context, tui_settings: Settings, clock: FrozenClock
+    desk_core: Context, desk_settings: Settings, clock: FrozenClock, desk: Desk
 ) -> None:
-    desk = await seed_desk(core, clock)
-    app = reception(tui_settings, desk.rita, clock, live_events=False)
+    core = desk_core
+    app = reception(desk_settings, desk.rita, clock, live_events=False)
     async with app.run_test(size=(120, 30)) as pilot:
         await open_queue(pilot)
         await pilot.press("f3")

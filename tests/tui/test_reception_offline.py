@@ -51,7 +51,8 @@ async def test_offline_tickets_and_registrations_reach_the_central_queue_once(
                 await pilot.press("f2", "ctrl+n", *"Hannah Clarke", "tab", *"07911 123456")
                 await pilot.press("ctrl+s")  # registered in the journal
                 await wait_until(pilot, lambda: isinstance(app.screen, PatientsScreen)
-                                 and "Hannah Clarke" in screen_text(app))  # fmt: skip
+                                 and app.screen.query_one("#patients").row_count == 1)  # fmt: skip
+                assert "Hannah Clarke" in screen_text(app)
                 await pilot.press("enter", "enter")  # to the result and open it: no MRN yet
                 await wait_until(pilot, lambda: isinstance(app.screen, IssueDialog))
                 assert "Hannah Clarke (registered offline)" in screen_text(app)

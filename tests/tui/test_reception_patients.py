@@ -11,7 +11,7 @@ from iqms.core.services import patients
 from iqms.tui.dialogs import ConfirmDialog
 from iqms.tui.reception.app import ReceptionApp
 from iqms.tui.reception.patients import PatientForm, PatientsScreen
-from tests.tui.desk import open_queue, reception, seed_desk
+from tests.tui.desk import Desk, open_queue, reception
 from tests.tui.support import add_account, screen_text, wait_until
 
 
@@ -28,10 +28,10 @@ async def open_form(pilot) -> None:  # type: ignore[no-untyped-def]
 
 
 async def test_register_shows_each_fields_problem_beside_it_then_saves(
-    core: Context, tui_settings: Settings, clock: FrozenClock
+    desk_core: Context, desk_settings: Settings, clock: FrozenClock, desk: Desk
 ) -> None:
-    desk = await seed_desk(core, clock)
-    app = reception(tui_settings, desk.rita, clock, live_events=False)
+    core = desk_core
+    app = reception(desk_settings, desk.rita, clock, live_events=False)
     async with app.run_test(size=(100, 40)) as pilot:
         await open_queue(pilot)
         await open_form(pilot)
@@ -67,10 +67,10 @@ async def test_register_shows_each_fields_problem_beside_it_then_saves(
 
 
 async def test_a_likely_duplicate_asks_first_and_registers_only_when_confirmed(
-    core: Context, tui_settings: Settings, clock: FrozenClock
+    desk_core: Context, desk_settings: Settings, clock: FrozenClock, desk: Desk
 ) -> None:
-    desk = await seed_desk(core, clock)
-    app = reception(tui_settings, desk.rita, clock, live_events=False)
+    core = desk_core
+    app = reception(desk_settings, desk.rita, clock, live_events=False)
     async with app.run_test(size=(100, 40)) as pilot:
         await open_queue(pilot)
         for answer in ("n", "y"):
@@ -90,12 +90,12 @@ async def test_a_likely_duplicate_asks_first_and_registers_only_when_confirmed(
 
 
 async def test_an_edit_that_clashes_says_who_changed_what_and_reload_takes_their_version(
-    core: Context, tui_settings: Settings, clock: FrozenClock
+    desk_core: Context, desk_settings: Settings, clock: FrozenClock, desk: Desk
 ) -> None:
-    desk = await seed_desk(core, clock)
+    core = desk_core
     sam_id = await add_account(core, "sam", Role.STAFF, "Sam Desk")
     sam = core.as_principal(Principal(user_id=sam_id, username="sam", role="staff"))
-    app = reception(tui_settings, desk.rita, clock, live_events=False)
+    app = reception(desk_settings, desk.rita, clock, live_events=False)
     async with app.run_test(size=(100, 40)) as pilot:
         await open_queue(pilot)
         await pilot.press("f2", *"George")

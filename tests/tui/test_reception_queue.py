@@ -18,7 +18,7 @@ from iqms.tui.reception.app import ReceptionApp
 from iqms.tui.reception.dialogs import IssueDialog
 from iqms.tui.reception.queue_screen import QueueScreen
 from iqms.tui.screens import LoginScreen
-from tests.tui.desk import open_queue, reception, seed_desk
+from tests.tui.desk import Desk, open_queue, reception
 from tests.tui.support import PASSWORD, console_settings, screen_text, wait_until
 
 
@@ -47,10 +47,9 @@ async def ticket(core: Context, number: str):  # type: ignore[no-untyped-def]
 
 
 async def test_reception_login_wrong_password_locked_account_and_right_password(
-    core: Context, tmp_path: Path, sqlite_url: str, clock: FrozenClock
+    tmp_path: Path, desk_url: str, clock: FrozenClock, desk: Desk
 ) -> None:
-    settings = console_settings(tmp_path, sqlite_url, lockout_threshold=2)
-    await seed_desk(core, clock)
+    settings = console_settings(tmp_path, desk_url, lockout_threshold=2)
     app = ReceptionApp(settings, PasswordLogin(), clock=clock)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_until(
@@ -79,10 +78,9 @@ async def test_reception_login_wrong_password_locked_account_and_right_password(
 
 
 async def test_the_queue_in_calling_order_with_search_and_filter(
-    core: Context, tui_settings: Settings, clock: FrozenClock
+    desk_settings: Settings, clock: FrozenClock, desk: Desk
 ) -> None:
-    desk = await seed_desk(core, clock)
-    app = reception(tui_settings, desk.rita, clock, live_events=False)
+    app = reception(desk_settings, desk.rita, clock, live_events=False)
     async with app.run_test(size=(80, 24)) as pilot:
         await open_queue(pilot)
         lines = screen_text(app).splitlines()
@@ -107,10 +105,10 @@ async def test_the_queue_in_calling_order_with_search_and_filter(
 
 
 async def test_issue_for_a_patient_found_by_name_and_for_a_walk_in(
-    core: Context, tui_settings: Settings, clock: FrozenClock
+    desk_core: Context, desk_settings: Settings, clock: FrozenClock, desk: Desk
 ) -> None:
-    desk = await seed_desk(core, clock)
-    app = reception(tui_settings, desk.rita, clock, live_events=False)
+    core = desk_core
+    app = reception(desk_settings, desk.rita, clock, live_events=False)
     async with app.run_test(size=(100, 30)) as pilot:
         await open_queue(pilot)
         await pilot.press("n")

@@ -7,7 +7,6 @@ and the report it writes; the SVGs live in ``tests/tui/__snapshots__/``.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -17,27 +16,12 @@ from textual.widgets import Input
 
 from iqms.core.clock import FrozenClock
 from iqms.core.config import Settings
-from iqms.core.db import Database
-from iqms.core.security.rbac import Principal
-from iqms.core.service import Context
 from iqms.tui.dialogs import TriageDialog
 from iqms.tui.reception.patients import PatientForm
-from tests.tui.desk import Desk, open_queue, reception, seed_desk
+from tests.tui.desk import Desk, open_queue, reception
 from tests.tui.support import wait_until
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
-
-
-def seeded(settings: Settings, clock: FrozenClock) -> Desk:
-    async def go() -> Desk:
-        db = Database.from_settings(settings)
-        core = Context(db=db, principal=Principal.system("test"), settings=settings, clock=clock)
-        try:
-            return await seed_desk(core, clock)
-        finally:
-            await db.dispose()
-
-    return asyncio.run(go())
 
 
 async def steady(pilot: Pilot[Any]) -> None:
@@ -51,10 +35,10 @@ def snap(
     snap_compare: Any,
     settings: Settings,
     clock: FrozenClock,
+    desk: Desk,
     size: tuple[int, int],
     then: Callable[[Pilot[Any]], Awaitable[None]] | None = None,
 ) -> bool:
-    desk = seeded(settings, clock)
     app = reception(settings, desk.rita, clock, live_events=False)
 
     async def run_before(pilot: Pilot[Any]) -> None:
@@ -68,14 +52,14 @@ def snap(
 
 @pytest.mark.parametrize("size", SIZES)
 def test_the_queue(
-    snap_compare: Any, tui_settings: Settings, clock: FrozenClock, size: Any
+    snap_compare: Any, desk_settings: Settings, clock: FrozenClock, desk: Desk, size: Any
 ) -> None:
-    assert snap(snap_compare, tui_settings, clock, size)
+    assert snap(snap_compare, desk_settings, clock, desk, size)
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_the_registration_form_with_errors(
-    snap_compare: Any, tui_settings: Settings, clock: FrozenClock, size: Any
+    snap_compare: Any, desk_settings: Settings, clock: FrozenClock, desk: Desk, size: Any
 ) -> None:
     async def form_with_errors(pilot: Pilot[Any]) -> None:
         await pilot.press("f2", "ctrl+n")
@@ -85,15 +69,15 @@ def test_the_registration_form_with_errors(
             pilot, lambda: "no date" in str(pilot.app.screen.query_one("#e-date_of_birth").render())
         )
 
-    assert snap(snap_compare, tui_settings, clock, size, form_with_errors)
+    assert snap(snap_compare, desk_settings, clock, desk, size, form_with_errors)
 
 
 @pytest.mark.parametrize("size", SIZES)
 def test_the_triage_dialog(
-    snap_compare: Any, tui_settings: Settings, clock: FrozenClock, size: Any
+    snap_compare: Any, desk_settings: Settings, clock: FrozenClock, desk: Desk, size: Any
 ) -> None:
     async def triage(pilot: Pilot[Any]) -> None:
         await pilot.press("down", "t")  # A-001, Amelia Hughes, standard
         await wait_until(pilot, lambda: isinstance(pilot.app.screen, TriageDialog))
 
-    assert snap(snap_compare, tui_settings, clock, size, triage)
+    assert snap(snap_compare, desk_settings, clock, desk, size, triage)

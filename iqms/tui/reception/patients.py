@@ -30,7 +30,7 @@ from iqms.tui.dialogs import ConfirmDialog, Dialog
 from iqms.tui.errors import notice_for
 from iqms.tui.reception.dialogs import ChosenPatient, IssueDialog, IssueRequest
 from iqms.tui.screens import ConsoleScreen
-from iqms.tui.widgets import KeyBar
+from iqms.tui.widgets import FieldInput, KeyBar
 
 if TYPE_CHECKING:
     from iqms.tui.reception.app import ReceptionApp
@@ -119,7 +119,7 @@ class PatientForm(Dialog):
                 for name, label, hint in TEXT_FIELDS:
                     yield Label(label)
                     value = getattr(p, name, None) if p else None
-                    yield Input(
+                    yield FieldInput(
                         value="" if value is None else str(value),
                         placeholder=hint,
                         compact=True,
@@ -197,10 +197,6 @@ class PatientForm(Dialog):
         name = (event.input.id or "")[2:]
         if name in self.touched:
             self.check()
-
-    @on(Input.Submitted)
-    def _next_field(self) -> None:
-        self.focus_next()
 
     # ---- saving -------------------------------------------------------------------------------
     def action_save(self) -> None:
@@ -322,9 +318,9 @@ class PatientsScreen(ConsoleScreen):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("slash", "search", "Search", key_display="/"),
-        Binding("ctrl+n", "new", "New patient"),
-        Binding("ctrl+e", "edit", "Edit"),
-        Binding("ctrl+t", "issue", "Issue ticket"),
+        Binding("ctrl+n", "new", "New patient", priority=True),
+        Binding("ctrl+e", "edit", "Edit", priority=True),
+        Binding("ctrl+t", "issue", "Issue ticket", priority=True),
     ]
 
     def __init__(self) -> None:

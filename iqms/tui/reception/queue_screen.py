@@ -86,20 +86,27 @@ def _signature(cell: object) -> object:
 class QueueScreen(ConsoleScreen):
     """F1: the live queue."""
 
+    # Priority bindings: the console acts on a key while routing it, so keys typed fast after
+    # it (a name after "n", a number after "/") reach the dialog or the search box, not the
+    # table. While the search box has the focus, letters are text (see check_action).
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("n", "issue", "Issue"),
-        Binding("a", "check_in", "Check-in"),
-        Binding("t", "triage", "Triage"),
-        Binding("m", "transfer", "Transfer"),
-        Binding("h", "hold", "Hold/return"),
-        Binding("c", "cancel_ticket", "Cancel"),
-        Binding("o", "no_show", "No-show"),
-        Binding("r", "recall", "Recall"),
-        Binding("u", "undo", "Undo"),
-        Binding("slash", "search", "Search", key_display="/"),
-        Binding("f", "filter", "Filter"),
+        Binding("n", "issue", "Issue", priority=True),
+        Binding("a", "check_in", "Check-in", priority=True),
+        Binding("t", "triage", "Triage", priority=True),
+        Binding("m", "transfer", "Transfer", priority=True),
+        Binding("h", "hold", "Hold/return", priority=True),
+        Binding("c", "cancel_ticket", "Cancel", priority=True),
+        Binding("o", "no_show", "No-show", priority=True),
+        Binding("r", "recall", "Recall", priority=True),
+        Binding("u", "undo", "Undo", priority=True),
+        Binding("slash", "search", "Search", key_display="/", priority=True),
+        Binding("f", "filter", "Filter", priority=True),
         Binding("escape", "clear_search", "Clear search", show=False),
     ]
+    TYPED_KEYS = frozenset(
+        {"issue", "check_in", "triage", "transfer", "hold", "cancel_ticket", "no_show",
+         "recall", "undo", "search", "filter"}
+    )  # fmt: skip
 
     def __init__(self) -> None:
         super().__init__()
@@ -271,6 +278,8 @@ class QueueScreen(ConsoleScreen):
         return next((t for t in self.reception.tickets if str(t.id) == key), None)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.TYPED_KEYS and isinstance(self.focused, Input):
+            return False  # typing in the search box
         if action not in MOVES:
             return True
         ticket = self.selected()
