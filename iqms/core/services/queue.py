@@ -920,6 +920,15 @@ async def queue_list(
         .limit(limit)
     )
     entries = list((await ctx.s.execute(stmt)).scalars())
+    # The listed tickets' departments in one query (not one lookup per ticket).
+    departments = {
+        d.id: d
+        for d in (
+            await ctx.s.execute(
+                select(Department).where(Department.id.in_({e.department_id for e in entries}))
+            )
+        ).scalars()
+    }
     estimates: dict[uuid.UUID, eta.WaitEstimate] = {}
     if TicketStatus.WAITING in wanted:
         for dept_id in {e.department_id for e in entries if e.status == TicketStatus.WAITING}:
@@ -934,6 +943,7 @@ async def queue_list(
         await _ticket_out(
             ctx,
             e,
+            dept=departments.get(e.department_id),
             patient_name=names.get(e.patient_id) if e.patient_id else None,
             estimate=estimates.get(e.id),
         )
