@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
+from functools import lru_cache
 
 from rich.text import Text
 
@@ -92,7 +93,12 @@ def triage_text(category: int, *, short: bool = False, width: int = 0) -> Text:
 
     ``width`` pads the tag (e.g. :data:`TAG_WIDTH`) so a column of tags lines up.
     """
-    cat = TriageCategory(int(category))
+    return _tag(int(category), short, width).copy()
+
+
+@lru_cache(maxsize=64)
+def _tag(category: int, short: bool, width: int) -> Text:
+    cat = TriageCategory(category)
     label = f" {int(cat)} " if short else f" {triage_label(cat)} "
     return Text(label.ljust(width), style=TRIAGE_STYLES[cat])
 

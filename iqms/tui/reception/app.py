@@ -9,7 +9,9 @@ it once per burst of live events; the screens draw from it when told
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
+from collections import deque
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
@@ -67,6 +69,8 @@ class ReceptionApp(ConsoleApp):
         self.truncated = False
         self.loaded = asyncio.Event()
         self._refresh_scheduled = False
+        #: how long the latest reloads of the queue took (read, names, hand-over to screens)
+        self.reload_seconds: deque[float] = deque(maxlen=100)
         self._refreshing = False
         self._dirty = False
         self._clinic_loaded = False
@@ -163,10 +167,12 @@ class ReceptionApp(ConsoleApp):
         try:
             while True:
                 self._dirty = False
+                started = time.perf_counter()
                 if not await self.load_queue():
                     break
                 self.prune_offline()
                 super().deliver(QueueUpdated())
+                self.reload_seconds.append(time.perf_counter() - started)
                 if not self._dirty:
                     break
         finally:

@@ -44,6 +44,7 @@ from iqms.tui.reception.rows import (
     OfflineTicket,
     QueueFilter,
     Row,
+    RowCache,
     TicketCell,
     build_rows,
     describe_ticket,
@@ -113,6 +114,8 @@ class QueueScreen(ConsoleScreen):
         self.view = QueueFilter()
         self.wide = False
         self.cells: dict[str, tuple[object, ...]] = {}
+        self.shown: dict[str, Row] = {}  # the row each table row was last drawn from
+        self.row_cache = RowCache()
         self.select_next: str | None = None
         self._view_ready = False
 
@@ -151,6 +154,7 @@ class QueueScreen(ConsoleScreen):
         table = self.table
         table.clear(columns=True)
         self.cells.clear()
+        self.shown.clear()
         labels = dict(COLUMNS) if self.wide else {**dict(COLUMNS), **NARROW_LABELS}
         widths = WIDTHS[self.wide]
         for key in WIDE_COLUMNS if self.wide else NARROW_COLUMNS:
@@ -174,6 +178,7 @@ class QueueScreen(ConsoleScreen):
             tz=app.settings.tz,
             view=self.view,
             wide=self.wide,
+            cache=self.row_cache,
         )
 
     def redraw(self) -> None:
@@ -189,9 +194,14 @@ class QueueScreen(ConsoleScreen):
         for key in [k for k in self.cells if k not in wanted]:
             table.remove_row(key)
             del self.cells[key]
+            self.shown.pop(key, None)
         for rank, row in enumerate(rows):
-            cells = tuple(row.cells[i] for i in positions)
             old = self.cells.get(row.key)
+            if old is not None and self.shown.get(row.key) is row:
+                cast(TicketCell, old[0]).rank = rank  # the same row as drawn: only its place
+                continue
+            self.shown[row.key] = row
+            cells = tuple(row.cells[i] for i in positions)
             if old is None:
                 cast(TicketCell, cells[0]).rank = rank
                 table.add_row(*cells, key=row.key)

@@ -59,6 +59,11 @@ def short_minutes(value: float) -> str:
     return f"{total}m" if total < 60 else f"{total // 60}h{total % 60:02d}"
 
 
+def rough(minutes: float) -> float:
+    """An estimate as precise as it is: to the minute under 10, then to 5 minutes."""
+    return round(minutes) if minutes < 10 else 5 * round(minutes / 5)
+
+
 @dataclass
 class OfflineTicket:
     """A ticket issued here while offline: shown until the server has it."""
@@ -161,9 +166,9 @@ def ticket_row(
     estimate = ""
     if ticket.estimate is not None:
         p50 = ticket.estimate.p50_minutes
-        estimate = "next" if p50 < 1 else f"~{short_minutes(p50)}"
+        estimate = "next" if p50 < 1 else f"~{short_minutes(rough(p50))}"
         if wide and ticket.estimate.p90_minutes >= 1:
-            estimate += f" ≤{short_minutes(ticket.estimate.p90_minutes)}"
+            estimate += f" ≤{short_minutes(rough(ticket.estimate.p90_minutes))}"
     word = status_word(status)
     if status in (TicketStatus.CALLED, TicketStatus.IN_SERVICE):
         # Where the patient should be: the room (and, on a wide screen, whose room it is).
@@ -209,6 +214,30 @@ def offline_row(
     return Row(ticket.key, ticket.ticket_number, cells, OFFLINE)
 
 
+class RowCache:
+    """Rows already built, reused while their ticket, name, minute and width are unchanged."""
+
+    def __init__(self) -> None:
+        self._rows: dict[uuid.UUID, tuple[TicketOut, str | None, Row]] = {}
+        self._stamp: tuple[datetime, bool, int] | None = None
+
+    def start(self, now: datetime, wide: bool, doctors: Mapping[uuid.UUID, DoctorOut]) -> None:
+        """Forget everything when the minute, the width or the doctors changed."""
+        stamp = (now.replace(second=0, microsecond=0), wide, id(doctors))
+        if stamp != self._stamp:
+            self._rows.clear()
+            self._stamp = stamp
+
+    def get(self, ticket: TicketOut, name: str | None) -> Row | None:
+        found = self._rows.get(ticket.id)
+        if found is not None and found[1] == name and (found[0] is ticket or found[0] == ticket):
+            return found[2]  # a reload hands back equal tickets for most rows
+        return None
+
+    def put(self, ticket: TicketOut, name: str | None, row: Row) -> None:
+        self._rows[ticket.id] = (ticket, name, row)
+
+
 def build_rows(
     tickets: Iterable[TicketOut],
     *,
@@ -219,8 +248,11 @@ def build_rows(
     tz: tzinfo,
     view: QueueFilter,
     wide: bool,
+    cache: RowCache | None = None,
 ) -> list[Row]:
     """The visible rows in calling order (the order the core returned), offline ones last."""
+    if cache is not None:
+        cache.start(now, wide, doctors)
     rows: list[Row] = []
     for ticket in tickets:
         name = names.get(ticket.patient_id) if ticket.patient_id else None
@@ -228,7 +260,12 @@ def build_rows(
             ticket.ticket_number, name, ticket.department_code, ticket.status.value
         ):
             continue
-        rows.append(ticket_row(ticket, now=now, tz=tz, name=name, doctors=doctors, wide=wide))
+        row = cache.get(ticket, name) if cache is not None else None
+        if row is None:
+            row = ticket_row(ticket, now=now, tz=tz, name=name, doctors=doctors, wide=wide)
+            if cache is not None:
+                cache.put(ticket, name, row)
+        rows.append(row)
     for extra in offline:
         if view.matches(extra.ticket_number, extra.patient_name, extra.department_code, OFFLINE):
             rows.append(offline_row(extra, now=now, doctors=doctors, wide=wide))
@@ -274,11 +311,13 @@ __all__ = [
     "OfflineTicket",
     "QueueFilter",
     "Row",
+    "RowCache",
     "TicketCell",
     "build_rows",
     "describe_ticket",
     "doctor_label",
     "offline_row",
+    "rough",
     "short_minutes",
     "ticket_row",
     "triage_label",
