@@ -55,6 +55,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "iqms.commands.queue:app",
         "The queue: issue tickets, call patients, serve, list, watch live events.",
     ),
+    "device": LazyCommand(
+        "iqms.commands.device:app",
+        "This computer as a kiosk or display board: store, check or remove its device key.",
+    ),
     "sync": LazyCommand(
         "iqms.commands.sync:app",
         "Offline sync: what this terminal recorded while the database was away, and pushing it.",

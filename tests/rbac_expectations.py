@@ -8,7 +8,9 @@ get ``PermissionDenied`` before anything happens.
 from __future__ import annotations
 
 ADMIN, STAFF, DOCTOR, PATIENT, KIOSK = "admin", "staff", "doctor", "patient", "kiosk"
-ALL = frozenset({ADMIN, STAFF, DOCTOR, PATIENT, KIOSK})
+DISPLAY = "display"
+ALL = frozenset({ADMIN, STAFF, DOCTOR, PATIENT, KIOSK, DISPLAY})
+PEOPLE_AND_KIOSK = ALL - {DISPLAY}
 
 EXPECTED: dict[str, frozenset[str]] = {
     # "iqms.core.services.users.create": frozenset({ADMIN}),
@@ -25,8 +27,8 @@ EXPECTED: dict[str, frozenset[str]] = {
     "iqms.core.services.auth.login": ALL,
     "iqms.core.services.auth.authenticate": ALL,
     "iqms.core.services.auth.bootstrap": ALL,
-    "iqms.core.services.auth.whoami": ALL,
-    "iqms.core.services.auth.logout_everywhere": ALL,
+    "iqms.core.services.auth.whoami": PEOPLE_AND_KIOSK,
+    "iqms.core.services.auth.logout_everywhere": PEOPLE_AND_KIOSK,
     "iqms.core.services.audit.show": frozenset({ADMIN}),
     "iqms.core.services.audit.verify": frozenset({ADMIN}),
     # reports and exports
@@ -73,6 +75,14 @@ EXPECTED: dict[str, frozenset[str]] = {
     "iqms.core.services.queue.queue_list": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.queue.get_ticket": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.queue.watch": ALL,
+    # devices (kiosks, display boards)
+    "iqms.core.services.devices.add": frozenset({ADMIN}),
+    "iqms.core.services.devices.list_devices": frozenset({ADMIN, STAFF}),
+    "iqms.core.services.devices.get": frozenset({ADMIN, STAFF}),
+    "iqms.core.services.devices.revoke": frozenset({ADMIN}),
+    "iqms.core.services.devices.new_key": frozenset({ADMIN}),
+    "iqms.core.services.devices.authenticate": ALL,
+    "iqms.core.services.devices.report_printer": frozenset({KIOSK}),
     # notifications
     "iqms.core.services.notifications.list_notifications": frozenset({ADMIN, STAFF}),
     "iqms.core.services.notifications.retry": frozenset({ADMIN}),

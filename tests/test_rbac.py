@@ -31,7 +31,7 @@ from iqms.core.service import OPERATIONS, Context, is_operation
 from iqms.core.services import auth, users
 from tests.rbac_expectations import EXPECTED
 
-ROLES = ("admin", "staff", "doctor", "patient", "kiosk")
+ROLES = ("admin", "staff", "doctor", "patient", "kiosk", "display")
 CALL_TIMEOUT_S = 5.0
 
 
@@ -57,7 +57,7 @@ def principal_for(role: str) -> Principal:
         role=role,
         patient_id=uuid.uuid4() if role == "patient" else None,
         doctor_id=uuid.uuid4() if role == "doctor" else None,
-        device_id=uuid.uuid4() if role == "kiosk" else None,
+        device_id=uuid.uuid4() if role in ("kiosk", "display") else None,
     )
 
 

@@ -39,6 +39,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "iqms.commands.admin_doctors:app",
         "Doctors: add a doctor account to a department and room, move rooms, set status.",
     ),
+    "devices": LazyCommand(
+        "iqms.commands.admin_devices:app",
+        "Kiosks and display boards: add one (its key is printed once), list, revoke, new key.",
+    ),
     "export": LazyCommand(
         "iqms.commands.admin_export:app",
         "Export queue history or audit records to CSV or JSON lines.",

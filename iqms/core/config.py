@@ -51,6 +51,7 @@ class PrinterKind(StrEnum):
     DUMMY = "dummy"
     NETWORK = "network"
     USB = "usb"
+    SERIAL = "serial"
     FILE = "file"
 
 
@@ -158,7 +159,19 @@ class Settings(BaseSettings):
     printer_usb_vendor: int | None = None
     printer_usb_product: int | None = None
     printer_file: Path | None = None
+    printer_serial_device: str | None = Field(
+        default=None, description="Serial port of a serial printer, e.g. /dev/ttyUSB0 or COM3."
+    )
+    printer_baudrate: int = Field(default=9600, ge=1200, le=921600)
     printer_profile: str = "TM-T88V"
+    printer_timeout_seconds: float = Field(
+        default=5.0, ge=0.2, le=60, description="Longest a ticket may take to print."
+    )
+    printer_query_status: bool = Field(
+        default=True,
+        description="Ask the printer for its status (DLE EOT) before and after each ticket; "
+        "turn off for printers that never answer.",
+    )
 
     # public pages
     public_url: str | None = Field(
@@ -169,6 +182,14 @@ class Settings(BaseSettings):
 
     # offline
     device_name: str | None = Field(default=None, description="Name of this terminal or kiosk.")
+
+    # device credentials (kiosks, display boards)
+    device_key: SecretStr | None = Field(
+        default=None, description="This device's key (overrides the stored key file)."
+    )
+    device_key_file: Path | None = Field(
+        default=None, description="Where this device's key is kept (default data_dir/device.key)."
+    )
 
     # consoles
     tui_idle_lock_minutes: int = Field(
@@ -183,6 +204,18 @@ class Settings(BaseSettings):
     )
 
     log_level: str = "WARNING"
+
+    @field_validator("printer_usb_vendor", "printer_usb_product", mode="before")
+    @classmethod
+    def _usb_id(cls, value: object) -> object:
+        # USB ids are written in hex (0x04b8) on the device and in lsusb.
+        if isinstance(value, str) and value.strip():
+            text = value.strip().lower()
+            try:
+                return int(text, 16)
+            except ValueError:
+                raise ValueError(f"{value!r} is not a USB id (hex, like 0x04b8)") from None
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -238,6 +271,10 @@ class Settings(BaseSettings):
             return self.database_url
         self.data_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite+aiosqlite:///{self.data_dir / 'iqms.db'}"
+
+    @property
+    def effective_device_key_file(self) -> Path:
+        return self.device_key_file or (self.data_dir / "device.key")
 
     @property
     def effective_secret_key_file(self) -> Path:

@@ -11,6 +11,11 @@ class Role(StrEnum):
     DOCTOR = "doctor"
     PATIENT = "patient"
     KIOSK = "kiosk"
+    DISPLAY = "display"  # a waiting-room board; a device role, never a person's account
+
+
+#: Roles held only by devices (through a device key), never by a login account.
+DEVICE_ONLY_ROLES = frozenset({Role.DISPLAY})
 
 
 class TriageCategory(IntEnum):
@@ -120,3 +125,31 @@ class SyncResult(StrEnum):
 class ConflictStatus(StrEnum):
     OPEN = "open"
     RESOLVED = "resolved"
+
+
+class PrinterState(StrEnum):
+    """What a kiosk's ticket printer is doing, as kiosks report it and reception shows it."""
+
+    READY = "ready"
+    PAPER_LOW = "paper_low"  # the near-end sensor: still printing, change the roll soon
+    PAPER_OUT = "paper_out"
+    COVER_OPEN = "cover_open"
+    OFFLINE = "offline"  # switched on but not printing (error, paper feed, ...)
+    UNREACHABLE = "unreachable"  # connection refused, no such device, switched off
+    TIMEOUT = "timeout"  # it did not answer in time
+    DISCONNECTED = "disconnected"  # the connection dropped during a ticket
+    ERROR = "error"
+    NO_PRINTER = "no_printer"  # none configured: the number is shown on screen only
+
+    @property
+    def severity(self) -> str:
+        """``ok``, ``warning`` (still printing) or ``fault`` (no tickets are printed)."""
+        if self in (PrinterState.READY, PrinterState.NO_PRINTER):
+            return "ok"
+        if self is PrinterState.PAPER_LOW:
+            return "warning"
+        return "fault"
+
+    @property
+    def can_print(self) -> bool:
+        return self in (PrinterState.READY, PrinterState.PAPER_LOW)

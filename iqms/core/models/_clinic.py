@@ -67,12 +67,23 @@ class Appointment(UUIDPk, Timestamps, Base):
 
 
 class Device(UUIDPk, Timestamps, Base):
+    """A kiosk, display board or terminal; kiosks and boards sign in with a device key."""
+
     __tablename__ = "devices"
 
     name: Mapped[str] = mapped_column(String(64), unique=True)
     kind: Mapped[DeviceKind] = mapped_column(enum_column(DeviceKind, name="device_kind"))
+    # SHA-256 of the device key (the key itself is shown once and never stored).
     token_hash: Mapped[str | None] = mapped_column(String(255))
+    key_issued_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
     # The device's login account (role kiosk), if it has one.
     user_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     active: Mapped[bool] = mapped_column(default=True)
     last_seen_at: Mapped[datetime | None]
+    # What the device last reported about its hardware (e.g. the ticket printer); NULL: fine.
+    fault_state: Mapped[str | None] = mapped_column(String(32))
+    fault_message: Mapped[str | None] = mapped_column(String(200))
+    fault_at: Mapped[datetime | None]
+
+    __table_args__ = (Index("ix_devices_token_hash", "token_hash", unique=True),)

@@ -202,6 +202,38 @@ class DoctorChanged:
         return out
 
 
+@dataclass(frozen=True, kw_only=True)
+class PrinterFault:
+    """A kiosk's ticket printer changed state: a fault, a warning (paper low), or fine again.
+
+    ``severity`` is ``fault`` (no tickets print), ``warning`` or ``ok`` (cleared). It names
+    the device and the printer state only: never a patient or a ticket.
+    """
+
+    kind: ClassVar[str] = "printer_fault"
+
+    device_id: uuid.UUID
+    device_name: str
+    state: str
+    severity: str
+    message: str
+    occurred_at: datetime
+    department_id: uuid.UUID | None = None  # a kiosk serves every department
+
+    @property
+    def cleared(self) -> bool:
+        return self.severity == "ok"
+
+    def concerns(self, department_id: uuid.UUID) -> bool:
+        return True  # reception shows it whichever queue it is looking at
+
+    def to_payload(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        for f in fields(self):
+            out[f.name] = _plain(getattr(self, f.name))
+        return out
+
+
 @dataclass(frozen=True)
 class Resync:
     """Not a domain event: the stream may have missed events; reload the view."""
@@ -214,10 +246,11 @@ class Resync:
         return True
 
 
-EVENT_TYPES: dict[str, type[TicketEvent] | type[DoctorChanged]] = {
+EVENT_TYPES: dict[str, type[TicketEvent] | type[DoctorChanged] | type[PrinterFault]] = {
     cls.kind: cls
     for cls in (
         DoctorChanged,
+        PrinterFault,
         TicketIssued,
         TicketCalled,
         TicketRecalled,
@@ -233,8 +266,8 @@ EVENT_TYPES: dict[str, type[TicketEvent] | type[DoctorChanged]] = {
     )
 }
 
-DomainEvent = TicketEvent | DoctorChanged
-Event = TicketEvent | DoctorChanged | Resync
+DomainEvent = TicketEvent | DoctorChanged | PrinterFault
+Event = TicketEvent | DoctorChanged | PrinterFault | Resync
 
 
 def _plain(value: Any) -> Any:
@@ -512,6 +545,7 @@ __all__ = [
     "DoctorChanged",
     "DomainEvent",
     "Event",
+    "PrinterFault",
     "Resync",
     "Subscription",
     "TicketCalled",

@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from iqms.core.config import Settings
-from iqms.core.enums import Role
+from iqms.core.enums import DEVICE_ONLY_ROLES, Role
 from iqms.core.errors import Conflict, NotFound, ValidationError
 from iqms.core.models import Device, Doctor, Patient, User
 from iqms.core.schemas.users import UserCreate, UserOut, normalise_username
@@ -75,11 +75,22 @@ async def hash_in_thread(settings: Settings, password: str) -> str:
     return await asyncio.to_thread(hash_password, settings, password)
 
 
+def refuse_device_role(role: Role) -> None:
+    """A display board signs in with a device key, never as a person's account."""
+    if role in DEVICE_ONLY_ROLES:
+        raise ValidationError(
+            f"{role.value} is a device role, not an account role: add the device with "
+            f"'iqms admin devices add NAME --role {role.value}'",
+            field="role",
+        )
+
+
 async def new_user(
     session: AsyncSession, settings: Settings, data: UserCreate, password: str
 ) -> User:
     """Insert an account after checking the password rules and that the name is free."""
     check_password_rules(password, username=data.username)
+    refuse_device_role(data.role)
     if data.role is Role.PATIENT and data.patient_mrn is None:
         raise ValidationError(
             "a patient account needs the MRN of the patient's record", field="patient_mrn"

@@ -33,6 +33,8 @@ class Permission(StrEnum):
     DOCTORS_VIEW = "doctors.view"
     DOCTOR_STATUS = "doctors.set_status"
     DEVICES_MANAGE = "devices.manage"
+    DEVICES_VIEW = "devices.view"
+    DEVICE_REPORT = "devices.report_status"
     # patients and appointments
     PATIENTS_CREATE = "patients.create"
     PATIENTS_READ = "patients.read"
@@ -69,7 +71,7 @@ _STAFF = {
     P.PATIENTS_CREATE, P.PATIENTS_READ, P.PATIENTS_UPDATE, P.APPOINTMENTS_MANAGE,
     P.APPOINTMENTS_CHECK_IN, P.QUEUE_ISSUE, P.QUEUE_CALL, P.QUEUE_MANAGE, P.QUEUE_TRIAGE,
     P.QUEUE_VIEW, P.QUEUE_BOARD, P.EVENTS_SUBSCRIBE, P.NUMBERS_RESERVE, P.SYNC_PUSH,
-    P.SYNC_CONFLICTS, P.NOTIFICATIONS_VIEW,
+    P.SYNC_CONFLICTS, P.NOTIFICATIONS_VIEW, P.DEVICES_VIEW,
 }  # fmt: skip
 
 _DOCTOR = {
@@ -86,15 +88,23 @@ _PATIENT = {
 _KIOSK = {
     P.OWN_SESSION, P.DEPARTMENTS_VIEW, P.PATIENTS_CREATE, P.APPOINTMENTS_CHECK_IN,
     P.QUEUE_ISSUE, P.QUEUE_BOARD, P.EVENTS_SUBSCRIBE, P.NUMBERS_RESERVE, P.SYNC_PUSH,
+    P.DEVICE_REPORT,
 }  # fmt: skip
+
+# A waiting-room board: numbers and rooms, nothing else.
+_DISPLAY = {P.DEPARTMENTS_VIEW, P.QUEUE_BOARD, P.EVENTS_SUBSCRIBE}
 
 # The one permission matrix. Anything not listed is denied.
 PERMISSION_MATRIX: dict[str, frozenset[Permission]] = {
-    Role.ADMIN: frozenset(set(Permission) - {P.NOTIFICATIONS_SEND, P.QUEUE_OWN_TICKET}),
+    # Reporting a printer's state is for the device itself.
+    Role.ADMIN: frozenset(
+        set(Permission) - {P.NOTIFICATIONS_SEND, P.QUEUE_OWN_TICKET, P.DEVICE_REPORT}
+    ),
     Role.STAFF: frozenset(_STAFF),
     Role.DOCTOR: frozenset(_DOCTOR),
     Role.PATIENT: frozenset(_PATIENT),
     Role.KIOSK: frozenset(_KIOSK),
+    Role.DISPLAY: frozenset(_DISPLAY),
     # Internal principal of the notification worker, the simulator and the demo seeder.
     SYSTEM_ROLE: frozenset(Permission),
 }

@@ -228,6 +228,7 @@ async def set_role(
         raise ValidationError(
             f"unknown role {role!r} (one of {', '.join(r.value for r in Role)})", field="role"
         ) from None
+    accounts.refuse_device_role(new_role)
     found = await accounts.find_user(ctx.s, user, for_update=True)
     if found.role is new_role and patient_mrn is None:
         return await accounts.user_out(ctx.s, found, ctx.now())
