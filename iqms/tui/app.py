@@ -29,8 +29,8 @@ from iqms.core.config import Settings
 from iqms.core.db import Database, is_connection_error
 from iqms.core.errors import DatabaseUnavailable
 from iqms.core.queue.events import DoctorChanged as DoctorEvent
+from iqms.core.queue.events import PrinterFault, TicketEvent
 from iqms.core.queue.events import Resync as CoreResync
-from iqms.core.queue.events import TicketEvent
 from iqms.core.security.rbac import Principal
 from iqms.core.service import Context
 from iqms.core.services import clinic, queue
@@ -48,6 +48,7 @@ from iqms.tui.messages import (
     ConnectionChanged,
     DoctorChanged,
     LiveMessage,
+    PrinterChanged,
     Resync,
     SignedIn,
     TicketChanged,
@@ -290,6 +291,10 @@ class ConsoleApp(App[None]):
             markup=False,
         )
 
+    def status_alert(self) -> str | None:
+        """Something the status bar should flag (e.g. a kiosk printer out of paper); override."""
+        return None
+
     def connection_text(self) -> str:
         """The connection part of the status bar."""
         status = self.connectivity.status() if self.connectivity is not None else None
@@ -348,6 +353,8 @@ class ConsoleApp(App[None]):
             self.deliver(TicketChanged(event))
         elif isinstance(event, DoctorEvent):
             self.deliver(DoctorChanged(event))
+        elif isinstance(event, PrinterFault):
+            self.deliver(PrinterChanged(event))
         elif isinstance(event, CoreResync):
             self.deliver(Resync(event.reason))
 

@@ -63,12 +63,18 @@ class StatusBar(Static):
 
     def render(self) -> Table:
         clinic, who, right = self.describe()
+        alert = self.console_app.status_alert()  # takes the clinic's place while it lasts
+        left = (
+            Text(alert, style=f"bold {self.console_app.current_theme.warning}")
+            if alert
+            else Text(clinic, style="bold")
+        )
         # The connection and the clock always show in full; clinic and name give way.
         grid = Table.grid(expand=True, padding=(0, 1))
         grid.add_column(justify="left", ratio=1, no_wrap=True, overflow="ellipsis")
         grid.add_column(justify="center", ratio=1, no_wrap=True, overflow="ellipsis")
         grid.add_column(justify="right", no_wrap=True, min_width=len(right))
-        grid.add_row(Text(clinic, style="bold"), Text(who), Text(right))
+        grid.add_row(left, Text(who), Text(right))
         return grid
 
 
