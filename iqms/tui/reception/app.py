@@ -18,14 +18,15 @@ from typing import Any, ClassVar
 from textual.binding import Binding, BindingType
 
 from iqms.core.errors import DatabaseUnavailable, IQMSError
+from iqms.core.queue.events import PrinterFault
 from iqms.core.schemas.clinic import AppointmentOut, DepartmentOut, DoctorOut
 from iqms.core.schemas.queue import TicketOut
-from iqms.core.services import clinic, patients, queue
+from iqms.core.services import clinic, devices, patients, queue
 from iqms.core.sync.connectivity import SyncSummary
 from iqms.tui.app import ConsoleApp
 from iqms.tui.auth import SignIn
 from iqms.tui.dialogs import ListDialog
-from iqms.tui.messages import DoctorChanged, LiveMessage, Resync, TicketChanged
+from iqms.tui.messages import DoctorChanged, LiveMessage, PrinterChanged, Resync, TicketChanged
 from iqms.tui.reception.doctors import DoctorsScreen
 from iqms.tui.reception.messages import QueueUpdated
 from iqms.tui.reception.patients import PatientsScreen
@@ -66,6 +67,8 @@ class ReceptionApp(ConsoleApp):
         self.offline_tickets: list[OfflineTicket] = []
         self.offline_patients: dict[uuid.UUID, str] = {}  # op id -> name, registered offline
         self.appointments: list[AppointmentOut] = []
+        #: kiosks whose printer has a fault or runs low: device id -> (name, what is wrong)
+        self.printer_faults: dict[uuid.UUID, tuple[str, str]] = {}
         self.truncated = False
         self.loaded = asyncio.Event()
         self._refresh_scheduled = False
@@ -103,6 +106,8 @@ class ReceptionApp(ConsoleApp):
         self.departments = {d.id: d for d in departments or []}
         self.doctors = {d.id: d for d in doctors or []}
         if not self._clinic_loaded:
+            await self._load_printer_faults()
+        if not self._clinic_loaded:
             self._clinic_loaded = True
             unknown = sorted(
                 set(self.wanted_departments) - {d.code for d in self.departments.values()}
@@ -116,6 +121,41 @@ class ReceptionApp(ConsoleApp):
                     severity="warning",
                     markup=False,
                 )
+
+    async def _load_printer_faults(self) -> None:
+        """The kiosks whose printers are in trouble right now (later changes come live)."""
+        try:
+            found = await self.core(lambda: devices.list_devices(self.ctx, include_revoked=False),
+                                    errors="raise")  # fmt: skip
+        except IQMSError:
+            return
+        for device in found or []:
+            if device.fault_state:
+                self.printer_faults[device.id] = (device.name, device.fault_message or "")
+
+    def status_alert(self) -> str | None:
+        if not self.printer_faults:
+            return None
+        name, message = next(iter(self.printer_faults.values()))
+        more = f" (+{len(self.printer_faults) - 1})" if len(self.printer_faults) > 1 else ""
+        return f"⚠ printer {name}: {message}{more}"
+
+    def _printer_changed(self, event: PrinterFault) -> None:
+        if event.cleared:
+            if self.printer_faults.pop(event.device_id, None) is not None:
+                self.notify(f"The printer of {event.device_name} works again.",
+                            title="Kiosk printer", markup=False)  # fmt: skip
+        else:
+            self.printer_faults[event.device_id] = (event.device_name, event.message)
+            self.notify(
+                f"{event.device_name}: {event.message}"
+                + ("" if event.severity == "warning" else ". It shows numbers on screen only."),
+                title="Kiosk printer",
+                severity="warning" if event.severity == "warning" else "error",
+                timeout=30,
+                markup=False,
+            )
+        self.bump_status()
 
     async def offline_departments(self) -> Sequence[uuid.UUID]:
         await self.load_clinic()
@@ -135,6 +175,8 @@ class ReceptionApp(ConsoleApp):
             self.request_refresh()
         if isinstance(message, (DoctorChanged, Resync)):
             self.run_worker(self._reload_doctors(), group="doctors", exit_on_error=False)
+        if isinstance(message, PrinterChanged):
+            self._printer_changed(message.event)
 
     async def _reload_doctors(self) -> None:
         await self.load_clinic()

@@ -6,6 +6,7 @@ and the benchmark share them.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -59,9 +60,14 @@ def short_minutes(value: float) -> str:
     return f"{total}m" if total < 60 else f"{total // 60}h{total % 60:02d}"
 
 
-def rough(minutes: float) -> float:
-    """An estimate as precise as it is: to the minute under 10, then to 5 minutes."""
-    return round(minutes) if minutes < 10 else 5 * round(minutes / 5)
+def rough(minutes: float, *, up: bool = False) -> float:
+    """An estimate as precise as it is: to the minute under 10, then to 5 minutes.
+
+    ``up`` rounds a bound upwards (a "90% within" figure must not shrink).
+    """
+    if minutes < 10:
+        return math.ceil(minutes) if up else round(minutes)
+    return 5 * (math.ceil(minutes / 5) if up else round(minutes / 5))
 
 
 @dataclass
@@ -168,7 +174,7 @@ def ticket_row(
         p50 = ticket.estimate.p50_minutes
         estimate = "next" if p50 < 1 else f"~{short_minutes(rough(p50))}"
         if wide and ticket.estimate.p90_minutes >= 1:
-            estimate += f" ≤{short_minutes(rough(ticket.estimate.p90_minutes))}"
+            estimate += f" ≤{short_minutes(rough(ticket.estimate.p90_minutes, up=True))}"
     word = status_word(status)
     if status in (TicketStatus.CALLED, TicketStatus.IN_SERVICE):
         # Where the patient should be: the room (and, on a wide screen, whose room it is).
