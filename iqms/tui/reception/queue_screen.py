@@ -116,6 +116,7 @@ class QueueScreen(ConsoleScreen):
         self.cells: dict[str, tuple[object, ...]] = {}
         self.shown: dict[str, Row] = {}  # the row each table row was last drawn from
         self.row_cache = RowCache()
+        self._drawn: tuple[object, ...] | None = None
         self.select_next: str | None = None
         self._view_ready = False
 
@@ -155,6 +156,7 @@ class QueueScreen(ConsoleScreen):
         table.clear(columns=True)
         self.cells.clear()
         self.shown.clear()
+        self._drawn = None
         labels = dict(COLUMNS) if self.wide else {**dict(COLUMNS), **NARROW_LABELS}
         widths = WIDTHS[self.wide]
         for key in WIDE_COLUMNS if self.wide else NARROW_COLUMNS:
@@ -181,10 +183,21 @@ class QueueScreen(ConsoleScreen):
             cache=self.row_cache,
         )
 
-    def redraw(self) -> None:
+    def redraw(self, *, force: bool = False) -> None:
         """Bring the table in line with the app's copy of the queue, changing only what changed."""
         if not self.is_mounted:
             return
+        if force:
+            self._drawn = None
+        app = self.reception
+        state = (
+            id(app.tickets), len(app.offline_tickets), len(app.names), id(app.doctors),
+            self.view, self.wide, app.clock.now().replace(second=0, microsecond=0),
+            self.select_next, len(self.table.columns),
+        )  # fmt: skip
+        if state == self._drawn and len(self.cells) == self.table.row_count:
+            return  # nothing it shows has changed since it was drawn
+        self._drawn = state
         table = self.table
         columns = WIDE_COLUMNS if self.wide else NARROW_COLUMNS
         positions = [i for i, (key, _) in enumerate(COLUMNS) if key in columns]
@@ -316,7 +329,9 @@ class QueueScreen(ConsoleScreen):
         result = await app.core(call, offline=offline)
         if isinstance(result, TicketOut):
             app.put_ticket(result)
-            self.app.notify(done.format(n=result.ticket_number), markup=False)
+            self.redraw()  # the row first; the notice follows once it is on screen
+            message = done.format(n=result.ticket_number)
+            self.call_after_refresh(lambda: self.app.notify(message, markup=False))
             return result
         if result is not None:  # recorded in the offline journal
             self.app.notify(
@@ -441,7 +456,7 @@ class QueueScreen(ConsoleScreen):
             if journal is not None:
                 journal.set_triage(triage_category=category, ticket_op_id=ticket.op_id)
                 ticket.triage_category = category
-                self.redraw()
+                self.redraw(force=True)
                 self.app.notify(f"{ticket.ticket_number}: category {category} (saved offline)",
                                 severity="warning", markup=False)  # fmt: skip
             return
