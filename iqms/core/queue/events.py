@@ -171,6 +171,15 @@ class TicketReturned(TicketEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class TicketUndone(TicketEvent):
+    """Staff undid the ticket's last move (a hold, cancel, no-show, ...); ``status`` is its state now."""
+
+    kind: ClassVar[str] = "undone"
+    undid: str = ""
+    status: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class DoctorChanged:
     """A doctor's status or room changed (boards show rooms of doctors on duty)."""
 
@@ -253,6 +262,7 @@ EVENT_TYPES: dict[str, type[TicketEvent] | type[DoctorChanged] | type[PrinterFau
         TicketCategoryChanged,
         TicketHeld,
         TicketReturned,
+        TicketUndone,
     )
 }
 
@@ -562,6 +572,7 @@ __all__ = [
     "TicketServed",
     "TicketStarted",
     "TicketTransferred",
+    "TicketUndone",
     "event_from_payload",
     "publish",
     "subscribe",

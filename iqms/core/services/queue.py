@@ -14,7 +14,7 @@ import uuid
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, cast
 
 from sqlalchemy import Table, bindparam, case, or_, select
@@ -46,6 +46,7 @@ from iqms.core.queue.events import (
     TicketServed,
     TicketStarted,
     TicketTransferred,
+    TicketUndone,
     subscribe,
 )
 from iqms.core.schemas.queue import (
@@ -489,6 +490,9 @@ async def _mark_no_show(ctx: Context, entry: QueueEntry, *, requeue: bool, reaso
             called_at=entry.called_at,
             room=entry.called_room,
             recalls=entry.recall_count,
+            doctor=entry.called_doctor_id,
+            by=entry.called_by_id,
+            due=entry.due_at,
         )
         entry.status = TicketStatus.WAITING
         # Back in line behind everyone already overdue, keeping the original arrival time.
@@ -502,6 +506,7 @@ async def _mark_no_show(ctx: Context, entry: QueueEntry, *, requeue: bool, reaso
         queue_policy.check_transition("no_show", entry.status, entry.ticket_number)
         entry.status = TicketStatus.NO_SHOW
         entry.finished_at = now
+        _history(entry, "no_show", at=now)
         event = TicketNoShow.of(entry, occurred_at=now, requeued=False)
     await ctx.s.flush()
     await _changed(ctx, entry, event, "ticket.no_show", {"requeued": requeue, "reason": reason,
@@ -591,8 +596,10 @@ async def no_show(ctx: Context, *, ticket: uuid.UUID | str, requeue: bool = Fals
 async def cancel(ctx: Context, *, ticket: uuid.UUID | str, reason: str | None = None) -> TicketOut:
     """Cancel a waiting or held ticket (the patient left)."""
     entry = await _ticket(ctx, ticket)
+    was = entry.status
     entry.status = queue_policy.check_transition("cancel", entry.status, entry.ticket_number)
     entry.finished_at = ctx.now()
+    _history(entry, "cancelled", at=ctx.now(), was=was.value)
     await ctx.s.flush()
     await _changed(
         ctx,
@@ -636,6 +643,7 @@ async def transfer(
             f"ticket {entry.ticket_number} already waits in that queue", field="department"
         )
     now = ctx.now()
+    was = entry.status
     entry.status = TicketStatus.TRANSFERRED
     entry.finished_at = now
     await ctx.s.flush()
@@ -657,6 +665,7 @@ async def transfer(
         },
     )
     new = issued.entry
+    _history(entry, "transferred", at=now, was=was.value, to=new.id)
     await _changed(
         ctx,
         entry,
@@ -723,6 +732,8 @@ async def change_category(
         appt = await ctx.s.get(Appointment, entry.appointment_id)
         appointment_at = appt.scheduled_at if appt else None
     old_due = entry.due_at
+    _history(entry, "category_changed", at=ctx.now(), category=old, due=old_due,
+             band=entry.queue_band, to=int(category))  # fmt: skip
     entry.triage_category = int(category)
     entry.queue_band = queue_policy.queue_band(category)
     entry.due_at = queue_policy.due_time(
@@ -1080,6 +1091,15 @@ async def queue_list(
         .limit(limit)
     )
     entries = list((await ctx.s.execute(stmt)).scalars())
+    # The listed tickets' departments in one query (not one lookup per ticket).
+    departments = {
+        d.id: d
+        for d in (
+            await ctx.s.execute(
+                select(Department).where(Department.id.in_({e.department_id for e in entries}))
+            )
+        ).scalars()
+    }
     estimates: dict[uuid.UUID, eta.WaitEstimate] = {}
     if TicketStatus.WAITING in wanted:
         # Each department's queue up to its last listed waiting ticket.
@@ -1107,6 +1127,7 @@ async def queue_list(
         await _ticket_out(
             ctx,
             e,
+            dept=departments.get(e.department_id),
             patient_name=names.get(e.patient_id) if e.patient_id else None,
             estimate=estimates.get(e.id),
         )
@@ -1131,3 +1152,146 @@ async def watch(ctx: Context, *, department: uuid.UUID | str | None = None) -> S
     if department is not None:
         department_id = (await queue_engine.find_department(ctx.s, department)).id
     return subscribe(ctx.db, department_id=department_id)
+
+
+# ---- undo ---------------------------------------------------------------------------------------
+_UNDO_WORDS = {
+    "held": "putting it on hold",
+    "returned": "returning it to the queue",
+    "cancelled": "cancelling it",
+    "no_show": "marking it a no-show",
+    "requeued": "putting it back in the queue",
+    "category_changed": "changing its triage category",
+    "transferred": "transferring it",
+}
+#: the state a ticket is in right after each reversible step (else it moved on since)
+_STATE_AFTER = {
+    "held": {TicketStatus.HELD},
+    "returned": {TicketStatus.WAITING},
+    "cancelled": {TicketStatus.CANCELLED},
+    "no_show": {TicketStatus.NO_SHOW},
+    "requeued": {TicketStatus.WAITING},
+    "category_changed": {TicketStatus.WAITING, TicketStatus.HELD},
+    "transferred": {TicketStatus.TRANSFERRED},
+}
+
+
+def _when(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    return uuid.UUID(value) if isinstance(value, str) else None
+
+
+async def _no_other_active(ctx: Context, entry: QueueEntry) -> None:
+    """Bringing a ticket back must not give the patient two open tickets in one queue."""
+    if entry.patient_id is None:
+        return
+    other = (
+        await ctx.s.execute(
+            select(QueueEntry.ticket_number)
+            .where(
+                QueueEntry.patient_id == entry.patient_id,
+                QueueEntry.department_id == entry.department_id,
+                QueueEntry.service_date == entry.service_date,
+                QueueEntry.status.in_(ACTIVE_STATUSES),
+                QueueEntry.id != entry.id,
+            )
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if other is not None:
+        raise Conflict(
+            f"cannot undo: the patient of {entry.ticket_number} has ticket {other} "
+            "in that queue now",
+            ticket=other,
+        )
+
+
+@operation(Permission.QUEUE_MANAGE)
+async def undo_last(ctx: Context, *, ticket: uuid.UUID | str) -> TicketOut:
+    """Undo a ticket's last move: hold, return, cancel, no-show, requeue, category, transfer."""
+    entry = await _ticket(ctx, ticket)
+    number = entry.ticket_number
+    steps = list((entry.extra or {}).get("history", []))
+    if not steps:
+        raise InvalidTransition(f"nothing to undo: {number} has not been moved since it was issued")
+    last = steps[-1]
+    step = str(last.get("step"))
+    if step == "undone":
+        raise InvalidTransition(f"the last move of {number} was already undone")
+    if step not in _UNDO_WORDS:
+        raise InvalidTransition(
+            f"cannot undo the last move of {number} ({step.replace('_', ' ')}); "
+            "only a hold, return, cancel, no-show, category change or transfer can be undone"
+        )
+    if entry.status not in _STATE_AFTER[step]:
+        raise InvalidTransition(
+            f"cannot undo {_UNDO_WORDS[step]}: {number} is "
+            f"{queue_policy.describe_status(entry.status)} now"
+        )
+    now = ctx.now()
+    details: dict[str, Any] = {"undid": step}
+    other: QueueEntry | None = None
+    if step == "held":
+        entry.status = TicketStatus(last.get("was", TicketStatus.WAITING.value))
+    elif step == "returned":
+        entry.status = TicketStatus.HELD
+    elif step == "cancelled":
+        await _no_other_active(ctx, entry)
+        entry.status = TicketStatus(last.get("was", TicketStatus.WAITING.value))
+        entry.finished_at = None
+    elif step == "no_show":
+        await _no_other_active(ctx, entry)
+        entry.status = TicketStatus.CALLED
+        entry.finished_at = None
+    elif step == "requeued":
+        entry.status = TicketStatus.CALLED
+        entry.called_at = _when(last.get("called_at")) or now
+        entry.called_room = last.get("room")
+        entry.called_doctor_id = _uuid(last.get("doctor"))
+        entry.called_by_id = _uuid(last.get("by"))
+        entry.due_at = _when(last.get("due")) or entry.due_at
+    elif step == "category_changed":
+        if entry.triage_category != last.get("to", entry.triage_category):
+            raise InvalidTransition(f"cannot undo: the category of {number} changed again since")
+        details["from"], details["to"] = entry.triage_category, int(last["category"])
+        entry.triage_category = int(last["category"])
+        entry.queue_band = int(last.get("band", queue_policy.queue_band(entry.triage_category)))
+        entry.due_at = _when(last.get("due")) or entry.due_at
+    elif step == "transferred":
+        other = await queue_engine.find_ticket(ctx.s, str(last.get("to")), for_update=True)
+        if other.status not in (TicketStatus.WAITING, TicketStatus.HELD):
+            raise InvalidTransition(
+                f"cannot undo the transfer: the new ticket {other.ticket_number} is "
+                f"{queue_policy.describe_status(other.status)} now"
+            )
+        await _no_other_active(ctx, entry)
+        other.status = TicketStatus.CANCELLED
+        other.finished_at = now
+        _history(other, "transfer_undone", at=now, back_to=entry.id)
+        entry.status = TicketStatus(last.get("was", TicketStatus.WAITING.value))
+        entry.finished_at = None
+        details["cancelled_ticket"] = other.ticket_number
+    _history(entry, "undone", at=now, undid=step)
+    await ctx.s.flush()
+    if other is not None:
+        await _changed(
+            ctx,
+            other,
+            TicketCancelled.of(other, occurred_at=now),
+            "ticket.cancelled",
+            {"reason": f"transfer of {number} undone"},
+        )
+    await _changed(
+        ctx,
+        entry,
+        TicketUndone.of(entry, occurred_at=now, undid=step, status=entry.status.value),
+        "ticket.undone",
+        details,
+    )
+    estimate = None
+    if entry.status == TicketStatus.WAITING:
+        estimate = await eta.estimate_ticket(ctx, entry)
+    return await _ticket_out(ctx, entry, estimate=estimate)
