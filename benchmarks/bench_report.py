@@ -1,8 +1,8 @@
 """Time the report (and a streaming export) on a year of generated history.
 
-    python -m benchmarks.bench_report                 # throwaway PostgreSQL, 1,000,000 entries
-    python -m benchmarks.bench_report --url postgresql://USER@HOST/postgres --entries 200000
-    python -m benchmarks.bench_report --sqlite --entries 100000
+    python -m benchmarks.bench_report                 # 100,000 entries, PostgreSQL and SQLite
+    python -m benchmarks.bench_report --url postgresql://USER@HOST/postgres --entries 1000000
+    python -m benchmarks.bench_report --backends sqlite
 
 Prints one JSON object per line: the history generation, then each report
 scope (whole clinic for a year, one department, one doctor, one month) and a
@@ -24,7 +24,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks._support import postgres_server
+from benchmarks._support import add_backend_options, chosen_backends, postgres_server, progress
 from benchmarks.gen_history import generate
 from iqms.core.clock import FrozenClock
 from iqms.core.config import Settings
@@ -115,22 +115,24 @@ async def run(url: str, entries: int, repeat: int) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Time iqms admin report on generated history.")
-    parser.add_argument("--url", help="PostgreSQL server URL where databases may be created")
-    parser.add_argument("--sqlite", action="store_true", help="use a temporary SQLite file")
-    parser.add_argument("--entries", type=int, default=1_000_000, help="queue entries")
+    add_backend_options(parser)
+    parser.add_argument("--entries", type=int, default=100_000, help="queue entries")
     parser.add_argument("--repeat", type=int, default=3, help="runs per report scope")
     args = parser.parse_args(argv)
-    if args.sqlite:
+    backends = chosen_backends(parser, args)
+    if "postgresql" in backends:
+        progress(f"report benchmarks: postgresql, {args.entries} entries")
+        with postgres_server(args.url) as server:
+            name = f"bench_{uuid.uuid4().hex[:10]}"
+            server.create_database(name)
+            try:
+                asyncio.run(run(server.url(name), args.entries, args.repeat))
+            finally:
+                server.drop_database(name)
+    if "sqlite" in backends:
+        progress(f"report benchmarks: sqlite, {args.entries} entries")
         with tempfile.TemporaryDirectory() as tmp:
             asyncio.run(run(f"sqlite:///{Path(tmp) / 'bench.db'}", args.entries, args.repeat))
-        return
-    with postgres_server(args.url) as server:
-        name = f"bench_{uuid.uuid4().hex[:10]}"
-        server.create_database(name)
-        try:
-            asyncio.run(run(server.url(name), args.entries, args.repeat))
-        finally:
-            server.drop_database(name)
 
 
 if __name__ == "__main__":

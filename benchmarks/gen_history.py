@@ -339,14 +339,16 @@ async def _history_python(
 ) -> None:
     rng = random.Random(42)
     batch: list[dict[str, object]] = []
+    table = QueueEntry.__table__
     async with db.transaction() as s:
+        conn = await s.connection()  # Core executemany: no ORM bookkeeping per row
         for row in _python_rows(dept_ids, entries, first, last, tz, rng):
             batch.append(row)
             if len(batch) == 10_000:
-                await s.execute(insert(QueueEntry), batch)
+                await conn.execute(insert(table), batch)
                 batch = []
         if batch:
-            await s.execute(insert(QueueEntry), batch)
+            await conn.execute(insert(table), batch)
 
 
 async def generate(

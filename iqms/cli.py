@@ -39,6 +39,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "iqms.commands.auth:passwd",
         "Change your own password (other logins of your account end).",
     ),
+    "reception": LazyCommand(
+        "iqms.commands.reception:reception",
+        "Open the reception console: the live queue, patients and doctors, all from the keyboard.",
+    ),
     "worker": LazyCommand(
         "iqms.commands.worker:worker",
         "Send patient messages (SMS, push) from the outbox until stopped with Ctrl-C.",

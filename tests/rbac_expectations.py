@@ -59,6 +59,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "iqms.core.services.patient_access.request_login_code": ALL,
     "iqms.core.services.patient_access.login_with_code": ALL,
     "iqms.core.services.patient_access.login_with_birth_date": ALL,
+    "iqms.core.services.patients.names": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.queue.issue": frozenset({ADMIN, STAFF, KIOSK}),
     "iqms.core.services.queue.call_next": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.queue.call": frozenset({ADMIN, STAFF, DOCTOR}),
@@ -71,6 +72,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "iqms.core.services.queue.hold": frozenset({ADMIN, STAFF}),
     "iqms.core.services.queue.return_to_queue": frozenset({ADMIN, STAFF}),
     "iqms.core.services.queue.change_category": frozenset({ADMIN, STAFF, DOCTOR}),
+    "iqms.core.services.queue.undo_last": frozenset({ADMIN, STAFF}),
     "iqms.core.services.queue.ticket_status": ALL,
     "iqms.core.services.queue.my_tickets": frozenset({PATIENT}),
     # public: holding the unguessable code printed on the ticket is the permission

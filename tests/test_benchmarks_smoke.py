@@ -12,7 +12,8 @@ from benchmarks.__main__ import discover
 from benchmarks.__main__ import main as run_all
 from iqms.core.db import Database
 from iqms.core.enums import TicketStatus
-from iqms.core.models import QueueEntry
+from iqms.core.models import AuditRecord, QueueEntry
+from iqms.core.security.audit import verify_chain
 
 REQUIRED = {"name", "backend", "callers", "waiting", "ops_per_s", "p50_ms", "p99_ms"}
 
@@ -50,6 +51,14 @@ async def test_queue_benchmark_runs_services_and_floor(
                 ).all()
             )
             numbers = (await s.execute(select(QueueEntry.ticket_number))).scalars().all()
+            chain = await verify_chain(s)
+            actions = dict(
+                (
+                    await s.execute(
+                        select(AuditRecord.action, func.count()).group_by(AuditRecord.action)
+                    )
+                ).all()
+            )
     finally:
         await db.dispose()
     issued = 2 * (4 + 4)  # services + floor, for 1 and 2 callers
@@ -57,6 +66,9 @@ async def test_queue_benchmark_runs_services_and_floor(
     assert counts[TicketStatus.CALLED] == called
     assert counts[TicketStatus.WAITING] == 30 + issued - called
     assert len(set(numbers)) == len(numbers) == 30 + issued
+    # Both wrote their audit records into one chain that still verifies.
+    assert chain.intact, chain.first_break
+    assert actions["ticket.issued"] == issued and actions["ticket.called"] == called
 
 
 async def test_event_latency_benchmark_runs(

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from iqms.core import pipeline
 from iqms.core.clock import FrozenClock
 from iqms.core.db import Database
 from iqms.core.enums import NotificationStatus, NotifyChannel, TicketSource, TicketStatus
@@ -98,7 +99,7 @@ async def test_rolled_back_change_leaves_no_message(ctx: Context) -> None:
 
     with pytest.raises(Boom):
         async with ctx.db.transaction() as s:
-            await queue_engine.create_entry(
+            await pipeline.issue_ticket(
                 ctx.bind(s),
                 department=clinic.department,
                 source=TicketSource.KIOSK,
@@ -139,7 +140,7 @@ async def test_spanish_patient_gets_spanish_messages(ctx: Context) -> None:
 
 async def _publish(ctx: Context, event: events.TicketEvent) -> None:
     async with ctx.db.transaction() as s:
-        await events.publish(ctx.bind(s), event)
+        await pipeline.ticket_changed(ctx.bind(s), event, audit=None)
 
 
 async def _call_next(ctx: Context, clinic: Clinic, doctor: int = 0) -> QueueEntry:
@@ -154,7 +155,9 @@ async def _call_next(ctx: Context, clinic: Clinic, doctor: int = 0) -> QueueEntr
             called_by_id=doc.user_id,
         )
         assert entry is not None
-        await events.publish(bound, events.TicketCalled.of(entry, occurred_at=ctx.now()))
+        await pipeline.ticket_changed(
+            bound, events.TicketCalled.of(entry, occurred_at=ctx.now()), audit=None
+        )
         return entry
 
 
@@ -211,14 +214,16 @@ async def test_called_recalled_no_show_and_transferred_messages(
     clock.advance(minutes=2)
     async with ctx.db.transaction() as s:
         bound = ctx.bind(s)
-        moved = await queue_engine.create_entry(
-            bound,
-            department=other.department,
-            source=TicketSource.TRANSFER,
-            patient_id=patient.id,
-            transferred_from_id=entry.id,
-        )
-        await events.publish(
+        moved = (
+            await pipeline.issue_ticket(
+                bound,
+                department=other.department,
+                source=TicketSource.TRANSFER,
+                patient_id=patient.id,
+                transferred_from_id=entry.id,
+            )
+        ).entry
+        await pipeline.ticket_changed(
             bound,
             events.TicketTransferred.of(
                 entry,
@@ -227,6 +232,7 @@ async def test_called_recalled_no_show_and_transferred_messages(
                 new_ticket_number=moved.ticket_number,
                 target_department_id=other.department.id,
             ),
+            audit=None,
         )
     bodies = [(r.template, r.body) for r in await messages(ctx.db)]
     assert [t for t, _ in bodies] == ["issued", "called", "recalled", "no_show", "transferred"]

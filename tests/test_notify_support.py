@@ -22,10 +22,10 @@ from firebase_admin import credentials
 from twilio.http import HttpClient
 from twilio.http.response import Response
 
+from iqms.core import pipeline
 from iqms.core.db import Database
 from iqms.core.enums import DoctorStatus, NotifyChannel, Role, TicketSource
 from iqms.core.models import Department, Doctor, Patient, QueueEntry, User
-from iqms.core.queue import engine as queue_engine
 from iqms.core.service import Context
 
 TWILIO_SID = "AC" + "0123456789abcdef" * 2
@@ -191,12 +191,13 @@ async def make_patient(
 async def issue(
     ctx: Context, clinic: Clinic, patient: Patient | None = None, **kw: Any
 ) -> QueueEntry:
-    """A ticket issued through the queue engine (its ``issued`` event runs the triggers)."""
+    """A ticket issued through the pipeline (its ``issued`` event runs the triggers)."""
     async with ctx.db.transaction() as s:
-        return await queue_engine.create_entry(
+        issued = await pipeline.issue_ticket(
             ctx.bind(s),
             department=clinic.department,
             source=kw.pop("source", TicketSource.KIOSK),
             patient_id=patient.id if patient else None,
             **kw,
         )
+        return issued.entry

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from iqms.core import pipeline
 from iqms.core.enums import TicketSource, TicketStatus
 from iqms.core.errors import Conflict, ValidationError
 from iqms.core.models import Department, QueueEntry
@@ -30,12 +31,13 @@ async def _department(
 async def _issue(ctx: Context, dept: Department, **kw: object) -> QueueEntry:
     async with ctx.db.transaction() as s:
         bound = ctx.bind(s)
-        return await queue_engine.create_entry(
+        issued = await pipeline.issue_ticket(
             bound,
             department=dept,
             source=kw.pop("source", TicketSource.KIOSK),
             **kw,  # type: ignore[arg-type]
         )
+        return issued.entry
 
 
 async def test_sixteen_concurrent_issuers_get_consecutive_unique_numbers(ctx: Context) -> None:

@@ -244,7 +244,7 @@ CRASHING_PUSH = textwrap.dedent(
     from iqms.core.service import Context
     from iqms.core.services import sync
 
-    real = queue_engine.create_entry
+    real = queue_engine.insert_entry
     calls = 0
 
     async def create_then_die(*args, **kwargs):
@@ -255,7 +255,7 @@ CRASHING_PUSH = textwrap.dedent(
             os.kill(os.getpid(), signal.SIGKILL)
         return entry
 
-    queue_engine.create_entry = create_then_die
+    queue_engine.insert_entry = create_then_die
     args = json.loads(sys.argv[1])
     settings = Settings(_env_file=None, **args["settings"])
     db = Database.from_settings(settings)

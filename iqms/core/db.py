@@ -4,7 +4,13 @@ One :class:`Database` per process wraps the SQLAlchemy engines and hands out
 transactions. On SQLite a write transaction takes the write lock up front
 (``BEGIN IMMEDIATE``) so that claims such as *call next* are atomic; read-only
 transactions use a second engine with deferred ``BEGIN`` so displays and
-consoles keep reading while someone writes (WAL mode).
+consoles keep reading while someone writes (WAL mode). SQLite statements run
+on the calling thread (:mod:`iqms.core.sqlite_driver`); waiting for another
+process's write lock never blocks the event loop.
+
+PostgreSQL connections are not pinged before every transaction: only one
+that sat unused in the pool for :data:`PG_IDLE_PING_SECONDS` is checked (and
+replaced if the server went away meanwhile).
 """
 
 from __future__ import annotations
@@ -12,7 +18,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +33,15 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from iqms.core import sqlite_driver
 from iqms.core.config import Settings, normalise_database_url
 from iqms.core.errors import DatabaseUnavailable
 
 log = logging.getLogger(__name__)
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000  # default; IQMS_DB_LOCK_TIMEOUT sets it
+#: a pooled PostgreSQL connection unused for this long is pinged before it is handed out
+PG_IDLE_PING_SECONDS = 10.0
 
 
 def describe_url(url: URL) -> str:
@@ -107,18 +117,11 @@ def _install_sqlite_hooks(
     *,
     immediate: bool,
     path: str | None,
-    create: bool,
     busy_timeout: float,
 ) -> None:
     """Connection set-up of one SQLite engine."""
     sync_engine = engine.sync_engine
-
-    @event.listens_for(sync_engine, "do_connect")
-    def _on_do_connect(*_args: Any) -> None:
-        # Opening a missing SQLite file creates it. Only 'iqms db upgrade' (and the demo and
-        # the simulator) may do that; anything else at a mistyped path says so instead.
-        if not create and path and path != ":memory:" and not os.path.exists(path):
-            raise DatabaseUnavailable(missing_file_message(path))
+    wait_ms = round(busy_timeout * 1000)
 
     @event.listens_for(sync_engine, "checkout")
     def _on_checkout(_dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
@@ -129,10 +132,10 @@ def _install_sqlite_hooks(
 
     @event.listens_for(sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        # Let us emit BEGIN ourselves (see SQLAlchemy's pysqlite notes).
-        dbapi_connection.isolation_level = None
+        # The driver leaves transactions to us (isolation_level=None, see sqlite_driver).
         cursor = dbapi_connection.cursor()
-        cursor.execute(f"PRAGMA busy_timeout = {round(busy_timeout * 1000)}")
+        # Writers wait for the write lock in begin_immediate, off the event loop.
+        cursor.execute(f"PRAGMA busy_timeout = {0 if immediate else wait_ms}")
         cursor.execute("PRAGMA journal_mode = WAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.execute("PRAGMA synchronous = NORMAL")
@@ -140,7 +143,46 @@ def _install_sqlite_hooks(
 
     @event.listens_for(sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        if immediate:
+            sqlite_driver.begin_immediate(conn, wait_ms=wait_ms)
+        else:
+            conn.exec_driver_sql("BEGIN")
+
+
+def _sqlite_connector(path: str | None, *, create: bool, busy_timeout_ms: int) -> Any:
+    """The engine's ``async_creator``. Opening a missing SQLite file creates it, which only
+    'iqms db upgrade' (and the demo and the simulator) may do; anything else at a mistyped
+    path says so instead."""
+    connect = sqlite_driver.connector(path or "", busy_timeout_ms=busy_timeout_ms)
+
+    async def checked_connect() -> Any:
+        if not create and path and path != ":memory:" and not os.path.exists(path):
+            raise DatabaseUnavailable(missing_file_message(path))
+        return await connect()
+
+    return checked_connect
+
+
+def _install_idle_ping(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Ping a pooled connection before use only if it sat idle (the server may have gone)."""
+    sync_engine = engine.sync_engine
+
+    @event.listens_for(sync_engine, "checkin")
+    def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info["iqms_idle_since"] = time.monotonic()
+
+    @event.listens_for(sync_engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get("iqms_idle_since")
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        try:
+            cursor = dbapi_connection.cursor()
+            cursor.execute("SELECT 1")
+            cursor.close()
+        except Exception as exc:  # the pool retries with a new connection
+            raise DisconnectionError(f"pooled connection lost: {exc}") from exc
 
 
 class Database:
@@ -165,20 +207,29 @@ class Database:
             path = self.url.database
             if create and path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-            # Pooled: opening an aiosqlite connection starts a thread and runs the PRAGMAs,
-            # which costs more than a whole small transaction.
+            # Pooled: opening a connection runs the PRAGMAs, which costs more than a
+            # whole small transaction.
             self.engine = create_async_engine(
-                self.url, pool_size=pool_size, max_overflow=pool_size, echo=echo
+                self.url,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                echo=echo,
+                async_creator=_sqlite_connector(path, create=create, busy_timeout_ms=0),
             )
             self.read_engine = create_async_engine(
-                self.url, pool_size=pool_size, max_overflow=pool_size, echo=echo
+                self.url,
+                pool_size=pool_size,
+                max_overflow=pool_size,
+                echo=echo,
+                async_creator=_sqlite_connector(
+                    path, create=create, busy_timeout_ms=round(lock_timeout * 1000)
+                ),
             )
             for engine, immediate in ((self.engine, True), (self.read_engine, False)):
                 _install_sqlite_hooks(
                     engine,
                     immediate=immediate,
                     path=path,
-                    create=create,
                     busy_timeout=lock_timeout,
                 )
         else:
@@ -186,10 +237,10 @@ class Database:
                 self.url,
                 pool_size=pool_size,
                 max_overflow=pool_size * 2,
-                pool_pre_ping=True,
                 echo=echo,
                 connect_args={"connect_timeout": connect_timeout},
             )
+            _install_idle_ping(self.engine, PG_IDLE_PING_SECONDS)
             self.read_engine = self.engine
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False, autoflush=True)
         self._read_sessions = async_sessionmaker(
@@ -245,6 +296,12 @@ class Database:
             if problem is not None:
                 raise problem from exc
             raise
+
+    @contextlib.contextmanager
+    def in_worker_thread(self) -> Iterator[None]:
+        """Long reads (reports, exports): on SQLite their statements run on a worker thread."""
+        with sqlite_driver.in_worker_thread():
+            yield
 
     async def check(self) -> None:
         """Raise :class:`DatabaseUnavailable` if the database cannot be reached."""

@@ -18,14 +18,22 @@ every console needs, so a console only adds its own views:
   Principal`` (a device key: no login screen, no lock).
   ``ALLOWED_ROLES`` limits who may use the console.
 * **live events**: a worker subscribes to ``queue.watch`` and delivers
-  :class:`~iqms.tui.messages.TicketChanged`, :class:`~iqms.tui.messages.DoctorChanged`
-  and :class:`~iqms.tui.messages.Resync` to every screen of the current stack
-  (messages do not bubble). After a reconnect, an offline sync or a screen
-  shown again after missing events, screens get a resync and reload.
+  :class:`~iqms.tui.messages.TicketChanged`, :class:`~iqms.tui.messages.DoctorChanged`,
+  :class:`~iqms.tui.messages.PrinterChanged` and :class:`~iqms.tui.messages.Resync`
+  to every screen of the current stack (messages do not bubble; override
+  ``deliver`` to watch them at the app). After a reconnect, an offline sync or
+  a screen shown again after missing events, screens get a resync and reload.
 * **status bar** (:class:`~iqms.tui.widgets.StatusBar`, part of every
   :class:`~iqms.tui.screens.ConsoleScreen`): clinic, who is signed in (or the
   device name), database online/offline, offline operations waiting, clock.
-  A heartbeat notices a lost database even when nobody is typing.
+  A heartbeat notices a lost database even when nobody is typing;
+  ``status_alert()`` may flag something in it (reception: a kiosk printer).
+* **keys**: every binding shown is in the :class:`~iqms.tui.widgets.KeyBar`
+  at the bottom, wrapped onto more lines rather than cut off on 80 columns.
+  Form fields are :class:`~iqms.tui.widgets.FieldInput` (Enter moves on while
+  the key is routed, so fast typing lands in the next field); letter keys of a
+  screen are best ``priority=True`` for the same reason, disabled in
+  ``check_action`` while a text box has the focus.
 * **offline** (``OFFLINE_JOURNAL = True``): core calls run through
   :class:`~iqms.core.sync.connectivity.Connectivity` and the local journal;
   the journal is pushed automatically when the database is back

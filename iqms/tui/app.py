@@ -29,8 +29,8 @@ from iqms.core.config import Settings
 from iqms.core.db import Database, is_connection_error
 from iqms.core.errors import DatabaseUnavailable
 from iqms.core.queue.events import DoctorChanged as DoctorEvent
+from iqms.core.queue.events import PrinterFault, TicketEvent
 from iqms.core.queue.events import Resync as CoreResync
-from iqms.core.queue.events import TicketEvent
 from iqms.core.security.rbac import Principal
 from iqms.core.service import Context
 from iqms.core.services import clinic, queue
@@ -48,6 +48,7 @@ from iqms.tui.messages import (
     ConnectionChanged,
     DoctorChanged,
     LiveMessage,
+    PrinterChanged,
     Resync,
     SignedIn,
     TicketChanged,
@@ -66,6 +67,8 @@ HEARTBEAT_SECONDS = 5.0
 IDLE_CHECK_SECONDS = 15.0
 #: longest wait before the live-event listener tries again after losing the database
 EVENTS_RETRY_MAX_SECONDS = 30.0
+#: how long closing the console waits for core calls in flight to finish
+CLOSE_GRACE_SECONDS = 10.0
 
 
 class ConsoleApp(App[None]):
@@ -119,6 +122,7 @@ class ConsoleApp(App[None]):
         self._last_sync: SyncSummary | None = None
         self._remove_listener: Callable[[], None] | None = None
         self._console_started = False
+        self._in_flight: set[asyncio.Future[Any]] = set()
         #: the latest notifications (severity, title, message), newest last
         self.notices: deque[tuple[str, str, str]] = deque(maxlen=50)
         for theme in THEMES:
@@ -245,7 +249,8 @@ class ConsoleApp(App[None]):
 
     def _connectivity_changed(self, status: ConnectivityStatus) -> None:
         # Called by the connectivity component (same event loop): hand over as a message.
-        self.post_message(ConnectionChanged(status.state == ConnectionState.ONLINE, status))
+        # Syncing means the database answered: the console is online while the journal goes out.
+        self.post_message(ConnectionChanged(status.state != ConnectionState.OFFLINE, status))
 
     def on_connection_changed(self, message: ConnectionChanged) -> None:
         was_online = self.db_online
@@ -286,10 +291,16 @@ class ConsoleApp(App[None]):
             markup=False,
         )
 
+    def status_alert(self) -> str | None:
+        """Something the status bar should flag (e.g. a kiosk printer out of paper); override."""
+        return None
+
     def connection_text(self) -> str:
         """The connection part of the status bar."""
         status = self.connectivity.status() if self.connectivity is not None else None
         pending = status.pending if status is not None else 0
+        if status is not None and status.state == ConnectionState.SYNCING:
+            return f"⟳ syncing {pending}"
         if self.db_online:
             return "● online" + (f" · {pending} to sync" if pending else "")
         if status is not None:
@@ -342,6 +353,8 @@ class ConsoleApp(App[None]):
             self.deliver(TicketChanged(event))
         elif isinstance(event, DoctorEvent):
             self.deliver(DoctorChanged(event))
+        elif isinstance(event, PrinterFault):
+            self.deliver(PrinterChanged(event))
         elif isinstance(event, CoreResync):
             self.deliver(Resync(event.reason))
 
@@ -367,14 +380,12 @@ class ConsoleApp(App[None]):
         (``errors="raise"`` re-raises it for a form to show beside a field).
         """
         try:
-            if self.connectivity is not None:
-                return await self.connectivity.run(call, offline=offline)
-            try:
-                return await call()
-            except Exception as exc:
-                if is_connection_error(exc) and self.db_online:
-                    self.post_message(ConnectionChanged(False))
-                raise
+            # Shielded: a worker cancelled mid-call (the console closing, a newer search)
+            # leaves the transaction to finish or roll back instead of cutting it off.
+            task = asyncio.ensure_future(self._core_call(call, offline))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
+            return await asyncio.shield(task)
         except Exception as exc:
             if errors == "raise":
                 raise
@@ -382,6 +393,18 @@ class ConsoleApp(App[None]):
             return None
         finally:
             self.bump_status()
+
+    async def _core_call(
+        self, call: Callable[[], Awaitable[T]], offline: Callable[[], T] | None
+    ) -> T:
+        if self.connectivity is not None:
+            return await self.connectivity.run(call, offline=offline)
+        try:
+            return await call()
+        except Exception as exc:
+            if is_connection_error(exc) and self.db_online:
+                self.post_message(ConnectionChanged(False))
+            raise
 
     def show_error(self, exc: BaseException) -> None:
         """A core refusal or failure as a short notice (and the details in the log for bugs)."""
@@ -469,6 +492,10 @@ class ConsoleApp(App[None]):
             self._remove_listener()
         if self.connectivity is not None:
             await self.connectivity.stop()
+        # Let core calls in flight finish before the pools close: a connection still checked
+        # out would keep its transaction open (and, on SQLite, the write lock).
+        if self._in_flight:
+            await asyncio.wait(set(self._in_flight), timeout=CLOSE_GRACE_SECONDS)
         await self.db.dispose()
 
 

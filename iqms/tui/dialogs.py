@@ -17,11 +17,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Label, OptionList, Static
+from textual.widgets import Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from iqms.core.enums import DEFAULT_TRIAGE_TARGET_MINUTES, TriageCategory
-from iqms.tui.format import target_text, triage_text
+from iqms.tui.format import TAG_WIDTH, target_text, triage_text
+from iqms.tui.widgets import KeyBar
 
 DIALOG_CSS = """
     Dialog {
@@ -42,6 +43,8 @@ DIALOG_CSS = """
     Dialog .message { color: $error; text-style: bold; height: auto; width: 100%; }
     Dialog OptionList { height: auto; max-height: 14; margin-bottom: 1; }
     Dialog Input { margin-bottom: 1; }
+    Dialog Input.-textual-compact { background: $boost; }
+    Dialog Input.-textual-compact:focus { background: $primary 25%; }
 """
 
 
@@ -83,7 +86,7 @@ class TriageDialog(Dialog):
             options = []
             for cat in TriageCategory:
                 line = Text.assemble(
-                    triage_text(cat),
+                    triage_text(cat, width=TAG_WIDTH),
                     "  ",
                     (f"seen {target_text(cat, self.targets)}", ""),
                     ("  (now)" if self.current == int(cat) else "", "italic"),
@@ -91,7 +94,7 @@ class TriageDialog(Dialog):
                 options.append(Option(line, id=str(int(cat))))
             yield OptionList(*options, id="categories")
             yield Label("1-5 or ↑↓ and Enter: choose   Esc: cancel", classes="hint")
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         options = self.query_one(OptionList)
@@ -146,11 +149,12 @@ class TextDialog(Dialog):
                 value=self.value,
                 placeholder=self.placeholder,
                 max_length=self.max_length,
+                compact=True,
                 id="text",
             )
             yield Label("", classes="message", id="message")
             yield Label("Enter: confirm   Esc: cancel", classes="hint")
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one(Input).focus()
@@ -186,7 +190,7 @@ class ConfirmDialog(Dialog):
             if self.message:
                 yield Static(self.message)
             yield Label("Y / Enter: yes   N / Esc: no", classes="hint")
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def action_answer(self, yes: bool) -> None:
         self.dismiss(bool(yes))
@@ -227,7 +231,7 @@ class ListDialog(Dialog):
             else:
                 yield Static(self.empty)
             yield Label("↑↓ and Enter: choose   Esc: cancel", classes="hint")
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         if self.choices:

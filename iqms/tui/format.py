@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
+from functools import lru_cache
 
 from rich.text import Text
 
@@ -83,11 +84,23 @@ def triage_label(category: int) -> str:
     return f"{int(category)} {TriageCategory(int(category)).label}"
 
 
-def triage_text(category: int, *, short: bool = False) -> Text:
-    """The coloured tag of a triage category: `` 3 Urgent `` (or `` 3 `` when short)."""
-    cat = TriageCategory(int(category))
+#: width of the longest tag (`` 2 Very urgent ``), so tags in a list line up
+TAG_WIDTH = max(len(f" {triage_label(c)} ") for c in TriageCategory)
+
+
+def triage_text(category: int, *, short: bool = False, width: int = 0) -> Text:
+    """The coloured tag of a triage category: `` 3 Urgent `` (or `` 3 `` when short).
+
+    ``width`` pads the tag (e.g. :data:`TAG_WIDTH`) so a column of tags lines up.
+    """
+    return _tag(int(category), short, width).copy()
+
+
+@lru_cache(maxsize=64)
+def _tag(category: int, short: bool, width: int) -> Text:
+    cat = TriageCategory(category)
     label = f" {int(cat)} " if short else f" {triage_label(cat)} "
-    return Text(label, style=TRIAGE_STYLES[cat])
+    return Text(label.ljust(width), style=TRIAGE_STYLES[cat])
 
 
 def target_text(category: int, targets: dict[int, int] | None = None) -> str:
@@ -107,6 +120,7 @@ def status_word(status: TicketStatus | str) -> str:
 
 __all__ = [
     "DUE_STYLES",
+    "TAG_WIDTH",
     "TRIAGE_STYLES",
     "clock_time",
     "due_state",

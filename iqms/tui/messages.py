@@ -11,7 +11,7 @@ from __future__ import annotations
 from textual.message import Message
 
 from iqms.core.queue.events import DoctorChanged as DoctorEvent
-from iqms.core.queue.events import TicketEvent
+from iqms.core.queue.events import PrinterFault, TicketEvent
 from iqms.core.sync.connectivity import ConnectivityStatus
 from iqms.tui.auth import SignIn
 
@@ -32,6 +32,14 @@ class DoctorChanged(LiveMessage, bubble=False):
     """A doctor's status or room changed."""
 
     def __init__(self, event: DoctorEvent) -> None:
+        self.event = event
+        super().__init__()
+
+
+class PrinterChanged(LiveMessage, bubble=False):
+    """A kiosk's ticket printer has a fault, a warning (paper low), or works again."""
+
+    def __init__(self, event: PrinterFault) -> None:
         self.event = event
         super().__init__()
 
@@ -65,6 +73,7 @@ __all__ = [
     "ConnectionChanged",
     "DoctorChanged",
     "LiveMessage",
+    "PrinterChanged",
     "Resync",
     "SignedIn",
     "TicketChanged",

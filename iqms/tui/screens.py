@@ -9,12 +9,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Center, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Input, Label, Static
+from textual.widgets import Input, Label, Static
 
 from iqms.core.errors import IQMSError
 from iqms.tui.auth import SignIn
 from iqms.tui.messages import Resync
-from iqms.tui.widgets import StatusBar
+from iqms.tui.widgets import FieldInput, KeyBar, StatusBar
 
 if TYPE_CHECKING:
     from iqms.tui.app import ConsoleApp
@@ -41,7 +41,7 @@ class ConsoleScreen(Screen[Any]):
     def compose(self) -> ComposeResult:
         yield StatusBar()
         yield from self.compose_body()
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def compose_body(self) -> ComposeResult:
         yield from ()
@@ -106,20 +106,16 @@ class LoginScreen(Screen[SignIn]):
             if self.notice:
                 yield Label(self.notice, classes="notice", id="notice")
             yield Label("Username")
-            yield Input(value=self.username, placeholder="username", id="username")
+            yield FieldInput(value=self.username, placeholder="username", id="username")
             yield Label("Password")
             yield Input(password=True, placeholder="password", id="password")
             yield Label("", classes="message", id="message")
             yield Label("Enter: log in   Tab: next field   Ctrl+Q: quit", classes="hint")
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         target = "#password" if self.username else "#username"
         self.query_one(target, Input).focus()
-
-    @on(Input.Submitted, "#username")
-    def _next(self) -> None:
-        self.query_one("#password", Input).focus()
 
     @on(Input.Submitted, "#password")
     def _submitted(self) -> None:
@@ -194,7 +190,7 @@ class LockScreen(Screen[SignIn | None]):
             yield Input(password=True, placeholder="password", id="password")
             yield Label("", classes="message", id="message")
             yield Label("Enter: unlock   Ctrl+O: another person logs in", classes="hint")
-        yield Footer(compact=True)
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one("#password", Input).focus()

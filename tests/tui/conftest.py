@@ -1,7 +1,13 @@
-"""Fixtures of the console tests: a real SQLite database (PostgreSQL where the backend matters)."""
+"""Fixtures of the console tests: a real SQLite database (PostgreSQL where the backend matters).
+
+Most reception tests start from the same clinic morning (:func:`tests.tui.desk.seed_desk`):
+it is built once per run through the services and copied for each test.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +18,7 @@ from iqms.core.config import Settings
 from iqms.core.db import Database
 from iqms.core.security.rbac import Principal
 from iqms.core.service import Context
+from tests.tui.desk import MORNING, Desk, seed_desk
 from tests.tui.support import console_settings
 
 
@@ -27,5 +34,58 @@ async def core(tui_settings: Settings, clock: FrozenClock) -> AsyncIterator[Cont
     db = Database.from_settings(tui_settings)
     try:
         yield Context(db=db, principal=Principal.system("test"), settings=tui_settings, clock=clock)
+    finally:
+        await db.dispose()
+
+
+@pytest.fixture(scope="session")
+def desk_template(
+    sqlite_template: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, Desk]:
+    """The seeded clinic morning in an SQLite file, built once."""
+    path = tmp_path_factory.mktemp("desk") / "desk.db"
+    shutil.copyfile(sqlite_template, path)
+    settings = console_settings(path.parent, f"sqlite+aiosqlite:///{path}")
+
+    async def seed() -> Desk:
+        db = Database.from_settings(settings)
+        core = Context(db=db, principal=Principal.system("test"), settings=settings,
+                       clock=FrozenClock())  # fmt: skip
+        try:
+            return await seed_desk(core, core.clock)  # type: ignore[arg-type]
+        finally:
+            await db.dispose()  # the last connection closing folds the WAL into the file
+
+    return path, asyncio.run(seed())
+
+
+@pytest.fixture
+def desk_url(desk_template: tuple[Path, Desk], tmp_path: Path) -> str:
+    path = tmp_path / "iqms.db"
+    shutil.copyfile(desk_template[0], path)
+    return f"sqlite+aiosqlite:///{path}"
+
+
+@pytest.fixture
+def desk(desk_template: tuple[Path, Desk], clock: FrozenClock) -> Desk:
+    """The seeded clinic's people and departments; the clock stands at 09:30 that morning."""
+    clock.set(MORNING)
+    return desk_template[1]
+
+
+@pytest.fixture
+def desk_settings(tmp_path: Path, desk_url: str) -> Settings:
+    return console_settings(tmp_path, desk_url)
+
+
+@pytest.fixture
+async def desk_core(
+    desk_settings: Settings, desk: Desk, clock: FrozenClock
+) -> AsyncIterator[Context]:
+    """The system's context on the seeded clinic (to change things and check outcomes)."""
+    db = Database.from_settings(desk_settings)
+    try:
+        yield Context(db=db, principal=Principal.system("test"), settings=desk_settings,
+                      clock=clock)  # fmt: skip
     finally:
         await db.dispose()

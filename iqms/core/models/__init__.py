@@ -11,9 +11,17 @@ from iqms.core.models._ops import (
     SyncOperation,
 )
 from iqms.core.models._people import Patient, User
-from iqms.core.models._queue import QueueEntry, QueueEvent, TicketBlock, TicketCounter
+from iqms.core.models._queue import (
+    POOL_LANE,
+    QueueEntry,
+    QueueEvent,
+    TicketBlock,
+    TicketCounter,
+    WaitingCount,
+)
 
 __all__ = [
+    "POOL_LANE",
     "Appointment",
     "AuditChainHead",
     "AuditRecord",
@@ -32,5 +40,6 @@ __all__ = [
     "TicketCounter",
     "UTCDateTime",
     "User",
+    "WaitingCount",
     "utcnow",
 ]

@@ -1,4 +1,4 @@
-"""Tickets (queue entries), daily ticket counters, offline number blocks, events."""
+"""Tickets (queue entries), waiting counts, daily ticket counters, offline number blocks, events."""
 
 from __future__ import annotations
 
@@ -106,9 +106,59 @@ class QueueEntry(UUIDPk, Timestamps, Base):
             postgresql_where=text("status = 'served'"),
             sqlite_where=text("status = 'served'"),
         ),
+        # "Your turn is near": waiting tickets of patients not told yet, in queue order. Status
+        # and approaching_notified_at lead (constant here) so that SQLite, which has no
+        # statistics, prefers this index to (status, department_id) for these queries.
+        Index(
+            "ix_queue_entries_approaching",
+            "department_id",
+            "status",
+            "approaching_notified_at",
+            "queue_band",
+            "due_at",
+            "arrived_at",
+            "sequence",
+            postgresql_where=text(
+                "status = 'waiting' AND approaching_notified_at IS NULL AND patient_id IS NOT NULL"
+            ),
+            sqlite_where=text(
+                "status = 'waiting' AND approaching_notified_at IS NULL AND patient_id IS NOT NULL"
+            ),
+        ),
         Index("ix_queue_entries_status_department", "status", "department_id"),
         Index("ix_queue_entries_arrived_at", "arrived_at"),
         Index("ix_queue_entries_patient", "patient_id"),
+    )
+
+
+#: ``waiting_counts.lane_id`` of the department pool (tickets reserved for no doctor)
+POOL_LANE = uuid.UUID(int=0)
+
+
+class WaitingCount(UUIDPk, Base):
+    """How many tickets wait, per department, lane and minute of due time.
+
+    A lane is the doctor a ticket is reserved for, or :data:`POOL_LANE`.
+    Database triggers on ``queue_entries`` keep the counts (migration 0101),
+    whatever writes the tickets; a bucket is deleted when it empties. A
+    ticket's place in line is then a sum over these few rows plus a count of
+    the tickets due in its own minute, however long the queue.
+    """
+
+    __tablename__ = "waiting_counts"
+
+    department_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("departments.id", ondelete="CASCADE")
+    )
+    lane_id: Mapped[uuid.UUID]
+    queue_band: Mapped[int]
+    due_minute: Mapped[datetime]
+    waiting: Mapped[int]
+
+    __table_args__ = (
+        UniqueConstraint(
+            "department_id", "lane_id", "queue_band", "due_minute", name="uq_waiting_counts_bucket"
+        ),
     )
 
 

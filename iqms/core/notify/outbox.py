@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from iqms.core.config import Settings
 from iqms.core.enums import NotificationStatus, NotifyChannel
-from iqms.core.models import Notification, Patient
+from iqms.core.models import Notification
 from iqms.core.notify.providers import enabled_channels
 from iqms.core.notify.templates import render
 from iqms.core.schemas.common import normalise_phone
@@ -36,6 +36,21 @@ SUPERSEDES: dict[str, frozenset[str]] = {
 }
 
 
+class Reachable(Protocol):
+    """A patient as far as messages go (a :class:`~iqms.core.models.Patient` is one)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def notify_channel(self) -> NotifyChannel: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def push_token(self) -> str | None: ...
+    @property
+    def language(self) -> str: ...
+
+
 @dataclass(frozen=True)
 class Recipient:
     channel: NotifyChannel
@@ -43,7 +58,7 @@ class Recipient:
     language: str
 
 
-def recipient_for(patient: Patient, settings: Settings) -> Recipient | None:
+def recipient_for(patient: Reachable, settings: Settings) -> Recipient | None:
     """Where to reach a patient, or None if they did not opt in or cannot be reached."""
     channel = patient.notify_channel
     if channel not in enabled_channels(settings):
@@ -114,7 +129,7 @@ async def enqueue_for_patient(
     session: AsyncSession,
     settings: Settings,
     *,
-    patient: Patient,
+    patient: Reachable,
     kind: str,
     fields: Mapping[str, Any],
     now: datetime,

@@ -1,11 +1,15 @@
-"""Which queue events produce which patient messages (outbox rows, same transaction).
+"""Which ticket changes produce which patient messages (outbox rows, same transaction).
+
+This is the "notify" step of :mod:`iqms.core.pipeline`, run for every ticket event:
 
 * issued: ticket, department and estimated wait. If few tickets are ahead
-  already, the message says so, and no separate "your turn is near" follows.
+  already, the message says so, and no separate "your turn is near" follows
+  (the ticket is written already marked, see ``near``).
 * approaching: once, when the number of tickets ahead of a waiting ticket
   first drops to ``notify_approaching_threshold`` (``approaching_notified_at``
-  records it). Checked for the department after every event that can move
-  its queue.
+  records it). Checked for a department after every change that can move
+  someone up its queue (a ticket left it, or came back into it), by one
+  query over the waiting tickets of patients not told yet.
 * called / recalled (room), no-show, transferred (new ticket and department).
 
 Only patients who opted in and can be reached get anything (see
@@ -14,38 +18,111 @@ Only patients who opted in and can be reached get anything (see
 
 from __future__ import annotations
 
+import functools
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import (
+    Integer,
+    Select,
+    Table,
+    bindparam,
+    exists,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+    true,
+    tuple_,
+    update,
+)
+from sqlalchemy.sql.elements import ColumnElement
 
-from iqms.core.enums import NotifyChannel, TicketSource, TicketStatus
+from iqms.core.config import Settings
+from iqms.core.enums import NotifyChannel, TicketSource
 from iqms.core.models import Department, Doctor, Patient, QueueEntry
 from iqms.core.notify.outbox import enqueue_for_patient, recipient_for
 from iqms.core.notify.providers import enabled_channels
 from iqms.core.notify.templates import wait_text
+from iqms.core.queue import engine as queue_engine
+from iqms.core.queue import eta
 
 if TYPE_CHECKING:
     from iqms.core.service import Context
 
-# How many waiting tickets of a department are looked at for "your turn is near".
-APPROACHING_SCAN_LIMIT = 500
+#: changes after which a ticket of the department may have fewer tickets ahead than before
+MOVES_UP = frozenset(
+    {"called", "cancelled", "held", "transferred", "category_changed", "returned", "no_show"}
+)
+
+
+@dataclass(frozen=True)
+class IssuedFacts:
+    """What issuing a ticket already worked out, for its message."""
+
+    department_name: str
+    estimate: eta.WaitEstimate | None
+    near: bool  # few enough tickets ahead that it was written already marked as told
+    counted: bool  # the tickets ahead were counted (near is meaningful)
+
+
+@dataclass(frozen=True)
+class Contact:
+    """How to reach a patient (the columns :func:`recipient_for` reads)."""
+
+    id: uuid.UUID
+    notify_channel: NotifyChannel
+    phone: str | None
+    push_token: str | None
+    language: str
+
+
+def is_near(settings: Settings, ahead: eta.Ahead, doctor_id: uuid.UUID | None) -> bool:
+    """Few enough tickets are ahead of a ticket that its turn is near."""
+    lanes: dict[uuid.UUID | None, int] = {None: ahead.pool}
+    for doctor, count in ahead.reserved.items():
+        lanes[doctor] = count
+    return queue_engine.in_scope(lanes, doctor_id) <= settings.notify_approaching_threshold
 
 
 def _stamp(when: datetime) -> str:
     return str(int(when.timestamp() * 1_000_000))
 
 
-async def on_queue_event(ctx: Context, event: Any) -> None:
-    """Write the outbox rows a queue event calls for, inside the event's transaction."""
+def anyone_to_tell(department_id: ColumnElement[Any]) -> ColumnElement[bool]:
+    """SQL: a department has waiting tickets of patients not yet told their turn is near.
+
+    Cheap (the ``ix_queue_entries_approaching`` index); a caller that reads it
+    with the change can tell :func:`on_ticket_event` to skip the approaching
+    check when it is false.
+    """
+    qe = queue_engine.QUEUE_TABLE.alias("to_tell").c
+    return exists().where(
+        qe.department_id == department_id,
+        qe.status == literal_column("'waiting'"),
+        qe.approaching_notified_at.is_(None),
+        qe.patient_id.is_not(None),
+    )
+
+
+async def on_ticket_event(
+    ctx: Context, event: Any, *, issued: IssuedFacts | None = None, approaching: bool = True
+) -> None:
+    """Write the outbox rows a ticket event calls for, inside the event's transaction.
+
+    ``approaching=False``: the caller knows nobody in the department waits to
+    be told their turn is near (see :func:`anyone_to_tell`).
+    """
     entry_id = getattr(event, "entry_id", None)
     department_id = getattr(event, "department_id", None)
     if entry_id is None or department_id is None or not enabled_channels(ctx.settings):
         return
     kind = getattr(event, "kind", "")
     if kind == "issued":
-        await _issued(ctx, event)
+        await _issued(ctx, event, issued)
     elif kind in ("called", "recalled"):
         await _called(ctx, event)
     elif kind == "no_show":
@@ -54,16 +131,29 @@ async def on_queue_event(ctx: Context, event: Any) -> None:
         )
     elif kind == "transferred":
         await _transferred(ctx, event)
-    await check_approaching(ctx, department_id=department_id)
+    if kind in MOVES_UP and approaching:
+        await check_approaching(ctx, department_id=department_id)
 
 
-async def _patient(ctx: Context, patient_id: uuid.UUID | None) -> Patient | None:
+_PATIENTS = cast(Table, Patient.__table__)
+_CONTACT = select(
+    _PATIENTS.c.id,
+    _PATIENTS.c.notify_channel,
+    _PATIENTS.c.phone,
+    _PATIENTS.c.push_token,
+    _PATIENTS.c.language,
+).where(_PATIENTS.c.id == bindparam("p_patient"))
+
+
+async def _contact(ctx: Context, patient_id: uuid.UUID | None) -> Contact | None:
+    """The patient's contact details, or None if anonymous or not reachable."""
     if patient_id is None:
         return None
-    patient = await ctx.s.get(Patient, patient_id)
-    if patient is None or recipient_for(patient, ctx.settings) is None:
+    row = (await queue_engine.run(ctx.s, _CONTACT, {"p_patient": patient_id})).first()
+    if row is None:
         return None
-    return patient
+    contact = Contact(*row)
+    return contact if recipient_for(contact, ctx.settings) is not None else None
 
 
 async def _department_name(ctx: Context, department_id: uuid.UUID) -> str:
@@ -71,42 +161,46 @@ async def _department_name(ctx: Context, department_id: uuid.UUID) -> str:
     return department.name if department is not None else ""
 
 
-async def _issued(ctx: Context, event: Any) -> None:
-    session = ctx.s
-    entry = await session.get(QueueEntry, event.entry_id)
-    if entry is None or entry.status != TicketStatus.WAITING:
-        return
-    from iqms.core.queue.engine import waiting_ahead
-
-    ahead = await waiting_ahead(session, entry)
-    near = ahead <= ctx.settings.notify_approaching_threshold
-    if near:
-        # Already close to the front: "your turn is near" would not be news.
-        await _mark_approaching(ctx, entry.id)
+async def _issued(ctx: Context, event: Any, issued: IssuedFacts | None) -> None:
     if getattr(event, "source", None) == TicketSource.TRANSFER.value:
         return  # the "transferred" message tells the patient about the new ticket
-    patient = await _patient(ctx, event.patient_id)
+    patient = await _contact(ctx, event.patient_id)
     if patient is None:
         return
-    fields: dict[str, Any] = {
-        "ticket": entry.ticket_number,
-        "department": await _department_name(ctx, entry.department_id),
-    }
-    from iqms.core.queue.eta import estimate_for_entry
-
-    estimate = await estimate_for_entry(session, entry, now=ctx.now(), settings=ctx.settings)
-    fields["wait"] = wait_text(estimate.p50_minutes, estimate.p90_minutes)
-    if near:
+    if issued is None or not issued.counted or issued.estimate is None:
+        issued = await _work_out(ctx, event)
+        if issued is None:
+            return
+    fields: dict[str, Any] = {"ticket": event.ticket_number, "department": issued.department_name}
+    if issued.estimate is not None:
+        fields["wait"] = wait_text(issued.estimate.p50_minutes, issued.estimate.p90_minutes)
+    if issued.near:
         fields["near"] = True
     await enqueue_for_patient(
-        session,
+        ctx.s,
         ctx.settings,
         patient=patient,
         kind="issued",
         fields=fields,
         now=ctx.now(),
-        queue_entry_id=entry.id,
-        dedupe_key=f"issued:{entry.id}",
+        queue_entry_id=event.entry_id,
+        dedupe_key=f"issued:{event.entry_id}",
+    )
+
+
+async def _work_out(ctx: Context, event: Any) -> IssuedFacts | None:
+    """Count and estimate for an issued event published without them."""
+    entry = await queue_engine.find_ticket(ctx.s, event.entry_id)
+    ahead = await eta.count_ahead(ctx.s, entry)
+    near = is_near(ctx.settings, ahead, entry.doctor_id)
+    if near:
+        await _mark_approaching(ctx, [entry.id])
+    state = await eta.department_state(ctx, entry.department_id)
+    return IssuedFacts(
+        department_name=await _department_name(ctx, entry.department_id),
+        estimate=eta.estimate_for(state, entry, ahead, now=ctx.now()),
+        near=near,
+        counted=True,
     )
 
 
@@ -121,7 +215,7 @@ async def _room(ctx: Context, event: Any) -> str:
 
 
 async def _called(ctx: Context, event: Any) -> None:
-    patient = await _patient(ctx, event.patient_id)
+    patient = await _contact(ctx, event.patient_id)
     if patient is None:
         return
     if event.kind == "recalled":
@@ -141,7 +235,7 @@ async def _called(ctx: Context, event: Any) -> None:
 
 
 async def _simple(ctx: Context, event: Any, kind: str, *, dedupe: str) -> None:
-    patient = await _patient(ctx, event.patient_id)
+    patient = await _contact(ctx, event.patient_id)
     if patient is None:
         return
     await enqueue_for_patient(
@@ -157,32 +251,101 @@ async def _simple(ctx: Context, event: Any, kind: str, *, dedupe: str) -> None:
 
 
 async def _transferred(ctx: Context, event: Any) -> None:
-    patient = await _patient(ctx, event.patient_id)
-    if patient is not None:
-        await enqueue_for_patient(
-            ctx.s,
-            ctx.settings,
-            patient=patient,
-            kind="transferred",
-            fields={
-                "ticket": event.ticket_number,
-                "department": await _department_name(ctx, event.target_department_id),
-                "new_ticket": event.new_ticket_number,
-            },
-            now=ctx.now(),
-            queue_entry_id=event.entry_id,
-            dedupe_key=f"transferred:{event.entry_id}",
-        )
-    if event.target_department_id != event.department_id:
-        await check_approaching(ctx, department_id=event.target_department_id)
+    patient = await _contact(ctx, event.patient_id)
+    if patient is None:
+        return
+    await enqueue_for_patient(
+        ctx.s,
+        ctx.settings,
+        patient=patient,
+        kind="transferred",
+        fields={
+            "ticket": event.ticket_number,
+            "department": await _department_name(ctx, event.target_department_id),
+            "new_ticket": event.new_ticket_number,
+        },
+        now=ctx.now(),
+        queue_entry_id=event.entry_id,
+        dedupe_key=f"transferred:{event.entry_id}",
+    )
 
 
-async def _mark_approaching(ctx: Context, entry_id: uuid.UUID) -> None:
+async def _mark_approaching(ctx: Context, entry_ids: list[uuid.UUID]) -> None:
     await ctx.s.execute(
         update(QueueEntry)
-        .where(QueueEntry.id == entry_id, QueueEntry.approaching_notified_at.is_(None))
+        .where(QueueEntry.id.in_(entry_ids), QueueEntry.approaching_notified_at.is_(None))
         .values(approaching_notified_at=ctx.now())
-        .execution_options(synchronize_session="fetch")
+        .execution_options(synchronize_session=False)
+    )
+
+
+@functools.cache
+def _approaching_query() -> Select[Any]:
+    """Waiting tickets of reachable patients not told yet, that may have few tickets ahead.
+
+    Only tickets before the (threshold + 1)-th pool ticket can have so few
+    ahead; for each of those, the tickets ahead are counted up to
+    threshold + 1 (index ``ix_queue_entries_approaching`` for the candidates,
+    the queue-order index for the counts). Parameters: ``p_department``,
+    ``p_threshold``, ``p_limit`` (threshold + 1), ``p_channels``.
+    """
+    qe, other, p = (
+        queue_engine.QUEUE_TABLE.c,
+        queue_engine.QUEUE_TABLE.alias("other").c,
+        _PATIENTS.c,
+    )
+    key = (qe.queue_band, qe.due_at, qe.arrived_at, qe.sequence)
+    waiting: ColumnElement[str] = literal_column("'waiting'")
+    department = bindparam("p_department", type_=qe.department_id.type)
+    pool_bound = (
+        select(*key)
+        .where(qe.department_id == department, qe.status == waiting, qe.doctor_id.is_(None))
+        .order_by(*key)
+        .limit(1)
+        .offset(bindparam("p_threshold", type_=Integer))
+        .cte("pool_bound")
+    )
+    before = (
+        select(literal(1))
+        .where(
+            other.department_id == qe.department_id,
+            other.status == waiting,
+            or_(qe.doctor_id.is_(None), other.doctor_id.is_(None), other.doctor_id == qe.doctor_id),
+            tuple_(other.queue_band, other.due_at, other.arrived_at, other.sequence) < tuple_(*key),
+        )
+        .limit(bindparam("p_limit", type_=Integer))
+        .correlate(queue_engine.QUEUE_TABLE)
+        .subquery("before")
+    )
+    ahead = select(func.count()).select_from(before).scalar_subquery()
+    bound = pool_bound.c
+    return (
+        select(
+            qe.id,
+            qe.ticket_number,
+            p.id,
+            p.notify_channel,
+            p.phone,
+            p.push_token,
+            p.language,
+            ahead.label("ahead"),
+        )
+        .select_from(queue_engine.QUEUE_TABLE)
+        .join(_PATIENTS, p.id == qe.patient_id)
+        .outerjoin(pool_bound, true())
+        .where(
+            qe.department_id == department,
+            qe.status == waiting,
+            qe.approaching_notified_at.is_(None),
+            qe.patient_id.is_not(None),
+            p.notify_channel.in_(bindparam("p_channels", expanding=True)),
+            or_(
+                bound.sequence.is_(None),
+                tuple_(*key)
+                <= tuple_(bound.queue_band, bound.due_at, bound.arrived_at, bound.sequence),
+            ),
+        )
+        .order_by(*key)
     )
 
 
@@ -193,63 +356,46 @@ async def check_approaching(ctx: Context, *, department_id: uuid.UUID) -> int:
     counts: every waiting ticket before a pool ticket; the pool and that
     doctor's tickets before a ticket reserved for a doctor.
     """
-    from iqms.core.queue.engine import QUEUE_ORDER
-
-    session = ctx.s
     threshold = ctx.settings.notify_approaching_threshold
-    rows = (
-        await session.execute(
-            select(
-                QueueEntry.id,
-                QueueEntry.doctor_id,
-                QueueEntry.patient_id,
-                QueueEntry.ticket_number,
-                QueueEntry.approaching_notified_at,
-                Patient.notify_channel,
-            )
-            .outerjoin(Patient, Patient.id == QueueEntry.patient_id)
-            .where(
-                QueueEntry.department_id == department_id,
-                QueueEntry.status == TicketStatus.WAITING,
-            )
-            .order_by(*QUEUE_ORDER)
-            .limit(APPROACHING_SCAN_LIMIT)
+    channels = sorted(c for c in enabled_channels(ctx.settings) if c != NotifyChannel.NONE)
+    if not channels:
+        return 0
+    params = {
+        "p_department": department_id,
+        "p_threshold": threshold,
+        "p_limit": threshold + 1,
+        "p_channels": channels,
+    }
+    rows = (await queue_engine.run(ctx.s, _approaching_query(), params)).all()
+    told: list[uuid.UUID] = []
+    for entry_id, number, *contact, ahead in rows:
+        if ahead > threshold:
+            continue
+        patient = Contact(*contact)
+        if recipient_for(patient, ctx.settings) is None:
+            continue
+        await enqueue_for_patient(
+            ctx.s,
+            ctx.settings,
+            patient=patient,
+            kind="approaching",
+            fields={"ticket": number, "ahead": ahead},
+            now=ctx.now(),
+            queue_entry_id=entry_id,
+            dedupe_key=f"approaching:{entry_id}",
         )
-    ).all()
-    channels = enabled_channels(ctx.settings)
-    pool_before = 0
-    reserved_before: dict[uuid.UUID, int] = {}
-    sent = 0
-    for index, row in enumerate(rows):
-        if pool_before > threshold:
-            break  # nobody further back can have few enough ahead
-        if row.doctor_id is None:
-            ahead = index
-        else:
-            ahead = pool_before + reserved_before.get(row.doctor_id, 0)
-        if (
-            ahead <= threshold
-            and row.approaching_notified_at is None
-            and row.patient_id is not None
-            and row.notify_channel in channels
-            and row.notify_channel != NotifyChannel.NONE
-        ):
-            patient = await _patient(ctx, row.patient_id)
-            if patient is not None:
-                await enqueue_for_patient(
-                    session,
-                    ctx.settings,
-                    patient=patient,
-                    kind="approaching",
-                    fields={"ticket": row.ticket_number, "ahead": ahead},
-                    now=ctx.now(),
-                    queue_entry_id=row.id,
-                    dedupe_key=f"approaching:{row.id}",
-                )
-                await _mark_approaching(ctx, row.id)
-                sent += 1
-        if row.doctor_id is None:
-            pool_before += 1
-        else:
-            reserved_before[row.doctor_id] = reserved_before.get(row.doctor_id, 0) + 1
-    return sent
+        told.append(entry_id)
+    if told:
+        await _mark_approaching(ctx, told)
+    return len(told)
+
+
+__all__ = [
+    "MOVES_UP",
+    "Contact",
+    "IssuedFacts",
+    "anyone_to_tell",
+    "check_approaching",
+    "is_near",
+    "on_ticket_event",
+]

@@ -21,19 +21,25 @@ inputs and apply them.
 from __future__ import annotations
 
 import math
+import time
 import uuid
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, literal, literal_column, select, tuple_
+from sqlalchemy import func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
 from iqms.core.config import Settings
 from iqms.core.enums import DEFAULT_TRIAGE_TARGET_MINUTES, DoctorStatus, TicketStatus
 from iqms.core.models import Department, Doctor, QueueEntry
+from iqms.core.queue import engine as queue_engine
+
+if TYPE_CHECKING:
+    from iqms.core.service import Context
 
 # ---- tuning (minutes, weights) -------------------------------------------------------------
 #: weight of the newest service time in the exponentially weighted averages
@@ -107,6 +113,11 @@ class Ahead:
     @property
     def total(self) -> int:
         return self.pool + sum(self.reserved.values())
+
+    @classmethod
+    def of_lanes(cls, lanes: Mapping[uuid.UUID | None, int]) -> Ahead:
+        """From :func:`iqms.core.queue.engine.lanes_ahead` (lane None = the pool)."""
+        return cls(lanes.get(None, 0), {lane: n for lane, n in lanes.items() if lane is not None})
 
 
 @dataclass(frozen=True)
@@ -359,46 +370,111 @@ def _minutes(delta: timedelta) -> float:
 _IS_SERVED: ColumnElement[bool] = QueueEntry.status == literal_column("'served'")
 
 
-async def load_department_state(
-    session: AsyncSession, department_id: uuid.UUID, *, now: datetime
-) -> DepartmentState:
-    """Read doctors, recent service times and arrivals of a department."""
-    department = await session.get(Department, department_id)
+@dataclass
+class _Inputs:
+    """What the database says about a department, before it is turned into a state at ``now``."""
+
+    default_minutes: float
+    targets: dict[int, float]
+    # served consultations, newest first: (doctor, when it ended, minutes)
+    history: list[tuple[uuid.UUID | None, datetime, float]]
+    # every doctor of the department: (doctor, status, busy with a patient since)
+    doctors: list[tuple[uuid.UUID, DoctorStatus, datetime | None]]
+    # the newest tickets by daily sequence: (category, arrival)
+    arrivals: list[tuple[int, datetime]]
+
+
+async def _read_inputs(
+    session: AsyncSession,
+    department_id: uuid.UUID,
+    *,
+    now: datetime,
+    department: Department | None = None,
+) -> _Inputs:
+    """Three statements: recent service times, doctors (with whom they are seeing), arrivals."""
+    if department is None:
+        department = await session.get(Department, department_id)
     default = float(department.default_service_minutes) if department else 12.0
     targets = (
         department_targets(department)
         if department
         else {int(c): float(m) for c, m in DEFAULT_TRIAGE_TARGET_MINUTES.items()}
     )
-
-    history = (
+    qe = QueueEntry
+    history_rows = (
         await session.execute(
-            select(
-                QueueEntry.called_doctor_id,
-                QueueEntry.called_at,
-                QueueEntry.started_at,
-                QueueEntry.finished_at,
-            )
+            select(qe.called_doctor_id, qe.called_at, qe.started_at, qe.finished_at)
             .where(
-                QueueEntry.department_id == department_id,
+                qe.department_id == department_id,
                 _IS_SERVED,
-                QueueEntry.finished_at.is_not(None),
-                QueueEntry.finished_at <= now,
-                QueueEntry.finished_at >= now - timedelta(days=SERVICE_HISTORY_DAYS),
+                qe.finished_at.is_not(None),
+                qe.finished_at <= now,
+                qe.finished_at >= now - timedelta(days=SERVICE_HISTORY_DAYS),
             )
-            .order_by(QueueEntry.finished_at.desc())
+            .order_by(qe.finished_at.desc())
             .limit(SERVICE_HISTORY)
         )
     ).all()
-    samples: list[tuple[uuid.UUID | None, float]] = []
-    for doctor, called, started, finished in reversed(history):  # oldest first
+    history: list[tuple[uuid.UUID | None, datetime, float]] = []
+    for doctor, called, started, finished in history_rows:
         began = started or called
         if called is not None and started is not None and called <= started:
             began = called  # the doctor is taken from the call, not only from the start
         if began is None or finished is None:
             continue
-        samples.append((doctor, _minutes(finished - began)))
-    stats = service_stats([d for _, d in samples], prior_mean=default)
+        history.append((doctor, finished, _minutes(finished - began)))
+
+    # Doctors and, for each, since when they have been busy (called or in service).
+    busy = (
+        select(
+            qe.called_doctor_id.label("doctor_id"),
+            func.min(func.coalesce(qe.called_at, qe.started_at)).label("since"),
+        )
+        .where(qe.status.in_(_BUSY))
+        .group_by(qe.called_doctor_id)
+        .subquery("busy")
+    )
+    doctors = [
+        (doctor_id, DoctorStatus(status), since)
+        for doctor_id, status, since in (
+            await session.execute(
+                select(Doctor.id, Doctor.status, busy.c.since)
+                .outerjoin(busy, busy.c.doctor_id == Doctor.id)
+                .where(Doctor.department_id == department_id)
+            )
+        ).all()
+    ]
+
+    # The most recent arrivals: the newest tickets by daily sequence (the department's unique
+    # (department, day, sequence) index read backwards; a few hundred are plenty, since more
+    # than that within the window is a rush at any pace).
+    window_start = now - timedelta(minutes=ARRIVAL_WINDOW_MINUTES)
+    arrivals = [
+        (int(cat), at)
+        for cat, at in (
+            await session.execute(
+                select(qe.triage_category, qe.arrived_at)
+                .where(
+                    qe.department_id == department_id,
+                    qe.service_date >= (window_start - timedelta(days=1)).date(),
+                )
+                .order_by(qe.service_date.desc(), qe.sequence.desc())
+                .limit(ARRIVAL_SAMPLE)
+            )
+        ).all()
+    ]
+    return _Inputs(default, targets, history, doctors, arrivals)
+
+
+def _state_at(inputs: _Inputs, now: datetime) -> DepartmentState:
+    """The estimator's view of a department at ``now``."""
+    oldest = now - timedelta(days=SERVICE_HISTORY_DAYS)
+    samples = [
+        (doctor, minutes)
+        for doctor, finished, minutes in reversed(inputs.history)  # oldest first
+        if oldest <= finished <= now
+    ]
+    stats = service_stats([d for _, d in samples], prior_mean=inputs.default_minutes)
     per_doctor: dict[uuid.UUID, ServiceStats] = {}
     for doctor in {d for d, _ in samples if d is not None}:
         per_doctor[doctor] = service_stats(
@@ -407,139 +483,167 @@ async def load_department_state(
             prior_cv=stats.cv,
             prior_weight=DOCTOR_PRIOR_WEIGHT,
         )
-
-    doctors = (
-        await session.execute(
-            select(Doctor.id, Doctor.status).where(Doctor.department_id == department_id)
-        )
-    ).all()
-    busy_rows = (
-        await session.execute(
-            select(QueueEntry.called_doctor_id, QueueEntry.called_at, QueueEntry.started_at).where(
-                QueueEntry.status.in_(_BUSY),
-                QueueEntry.called_doctor_id.in_([d for d, _ in doctors]),
-            )
-        )
-    ).all()
-    busy_since: dict[uuid.UUID, datetime] = {}
-    for doctor, called, started in busy_rows:
-        since = called or started
-        if doctor is None or since is None:
-            continue
-        if doctor not in busy_since or since < busy_since[doctor]:
-            busy_since[doctor] = since
     servers = []
     doctor_stats: dict[uuid.UUID, ServiceStats] = {}
-    for doctor_id, status in doctors:
+    for doctor_id, status, since in inputs.doctors:
         ds = per_doctor.get(doctor_id, stats)
         doctor_stats[doctor_id] = ds
         if status != DoctorStatus.AVAILABLE:
             continue
         free_in = 0.0
-        if doctor_id in busy_since:
-            free_in = residual_minutes(
-                ds.mean_minutes, ds.cv, _minutes(now - busy_since[doctor_id])
-            )
+        if since is not None:
+            free_in = residual_minutes(ds.mean_minutes, ds.cv, _minutes(now - since))
         servers.append(Server(doctor_id, ds.mean_minutes, ds.cv, free_in))
     servers.sort(key=lambda s: str(s.doctor_id))
-
-    # The most recent arrivals: the newest tickets by daily sequence (the department's unique
-    # (department, day, sequence) index read backwards; a few hundred are plenty, since more
-    # than that within the window is a rush at any pace).
+    # arrival_rates() of the arrivals within the window, written out: this runs for every
+    # estimate with up to ARRIVAL_SAMPLE arrivals
     window_start = now - timedelta(minutes=ARRIVAL_WINDOW_MINUTES)
-    recent_rows = (
-        await session.execute(
-            select(QueueEntry.triage_category, QueueEntry.arrived_at)
-            .where(
-                QueueEntry.department_id == department_id,
-                QueueEntry.service_date >= (window_start - timedelta(days=1)).date(),
+    tau = ARRIVAL_TAU_MINUTES
+    rates = dict.fromkeys(range(1, 6), 0.0)
+    for cat, at in inputs.arrivals:
+        if window_start <= at <= now:
+            rates[cat] = (
+                rates.get(cat, 0.0) + math.exp((at - now).total_seconds() / 60.0 / tau) / tau
             )
-            .order_by(QueueEntry.service_date.desc(), QueueEntry.sequence.desc())
-            .limit(ARRIVAL_SAMPLE)
-        )
-    ).all()
-    recent = [(cat, at) for cat, at in recent_rows if window_start <= at <= now]
-    rates = arrival_rates((int(cat), _minutes(now - at), 1) for cat, at in recent)
-    return DepartmentState(tuple(servers), stats, doctor_stats, rates, targets)
+    return DepartmentState(tuple(servers), stats, doctor_stats, rates, dict(inputs.targets))
+
+
+async def load_department_state(
+    session: AsyncSession,
+    department_id: uuid.UUID,
+    *,
+    now: datetime,
+    department: Department | None = None,
+) -> DepartmentState:
+    """Read doctors, recent service times and arrivals of a department (not cached)."""
+    inputs = await _read_inputs(session, department_id, now=now, department=department)
+    return _state_at(inputs, now)
+
+
+# ---- a brief in-process cache of department inputs --------------------------------------------
+#: how long read inputs serve later estimates (seconds of wall time); changes made in this
+#: process update or drop them at once (see :func:`note_change`), other processes' after this
+STATE_TTL_SECONDS = 5.0
+
+
+#: a state worked out from the inputs serves estimates for this long (clock seconds)
+STATE_REUSE_SECONDS = 1.0
+
+
+@dataclass
+class _Cached:
+    inputs: _Inputs
+    read_at: float
+    # the state last worked out from these inputs, and the moment it is for
+    state: DepartmentState | None = None
+    state_at: datetime | None = None
+
+
+@dataclass
+class _DepartmentCache:
+    entries: dict[uuid.UUID, _Cached] = field(default_factory=dict)
+    # bumped by every change, so a read that raced a change is not kept
+    generation: dict[uuid.UUID, int] = field(default_factory=dict)
+
+
+_CACHES: weakref.WeakKeyDictionary[Any, _DepartmentCache] = weakref.WeakKeyDictionary()
+
+
+def _cache_of(db: Any) -> _DepartmentCache:
+    cache = _CACHES.get(db)
+    if cache is None:
+        cache = _CACHES[db] = _DepartmentCache()
+    return cache
+
+
+async def department_state(
+    ctx: Context, department_id: uuid.UUID, *, department: Department | None = None
+) -> DepartmentState:
+    """The department's state at ``ctx.now()``, from inputs read at most a few seconds ago.
+
+    The state itself is worked out again when the inputs change or a second
+    has passed.
+    """
+    cache = _cache_of(ctx.db)
+    found = cache.entries.get(department_id)
+    if found is None or time.monotonic() - found.read_at > STATE_TTL_SECONDS:
+        generation = cache.generation.get(department_id, 0)
+        read_at = time.monotonic()
+        inputs = await _read_inputs(ctx.s, department_id, now=ctx.now(), department=department)
+        found = _Cached(inputs, read_at)
+        if cache.generation.get(department_id, 0) == generation:
+            cache.entries[department_id] = found
+    now = ctx.now()
+    if (
+        found.state is None
+        or found.state_at is None
+        or abs((now - found.state_at).total_seconds()) >= STATE_REUSE_SECONDS
+    ):
+        found.state, found.state_at = _state_at(found.inputs, now), now
+    return found.state
+
+
+def note_change(
+    db: Any,
+    department_id: uuid.UUID,
+    *,
+    arrival: tuple[int, datetime] | None = None,
+    busy: tuple[uuid.UUID, datetime] | None = None,
+) -> None:
+    """A change to a department's queue: keep the cached inputs current, or drop them.
+
+    ``arrival`` (category, arrival time) of a new ticket and ``busy`` (doctor,
+    since) of a call update the inputs in place; any other change (without
+    either) drops them, so the next estimate reads them again.
+    """
+    cache = _cache_of(db)
+    cache.generation[department_id] = cache.generation.get(department_id, 0) + 1
+    found = cache.entries.get(department_id)
+    if found is None:
+        return
+    if arrival is None and busy is None:
+        del cache.entries[department_id]
+        return
+    inputs = found.inputs
+    if arrival is not None:
+        inputs.arrivals.insert(0, arrival)
+        del inputs.arrivals[ARRIVAL_SAMPLE:]
+        state, at = found.state, found.state_at
+        if state is not None and at is not None:
+            # The state in use gains this arrival's share of the rate (what working it out
+            # again at the same moment would give, but for the oldest arrival let go above).
+            category, arrived = arrival
+            window_start = at - timedelta(minutes=ARRIVAL_WINDOW_MINUTES)
+            if window_start <= arrived <= at:
+                rates = dict(state.arrival_rates)
+                share = math.exp((arrived - at).total_seconds() / 60.0 / ARRIVAL_TAU_MINUTES)
+                rates[category] = rates.get(category, 0.0) + share / ARRIVAL_TAU_MINUTES
+                found.state = replace(state, arrival_rates=rates)
+    if busy is not None:
+        found.state = None
+        doctor_id, since = busy
+        doctors = []
+        for d, status, was in inputs.doctors:
+            if d == doctor_id:
+                was = since if was is None else min(was, since)
+            doctors.append((d, status, was))
+        inputs.doctors = doctors
 
 
 #: written literally, not bound, so both databases match the partial queue-order indexes
 _IS_WAITING: ColumnElement[bool] = QueueEntry.status == literal_column("'waiting'")
 
 
-async def count_ahead(
-    session: AsyncSession, entry: QueueEntry, *, doctor_ids: Collection[uuid.UUID] | None = None
-) -> Ahead:
-    """Count the waiting tickets ahead of ``entry`` in its department, pool and per doctor.
+async def count_ahead(session: AsyncSession, entry: QueueEntry) -> Ahead:
+    """The waiting tickets ahead of ``entry`` in its department, pool and per doctor.
 
     Ahead means earlier in the queue order (band, due time, arrival time, then
-    sequence). Three index-friendly counts: everything strictly earlier on
-    (band, due, arrival) by a row comparison over the queue-order index; exact
-    ties with a lower sequence; and, from the per-doctor index, the tickets
-    reserved for the department's doctors (``doctor_ids``; read if not given).
+    sequence); see :func:`iqms.core.queue.engine.lanes_ahead`.
     """
-    qe = QueueEntry
-    key = (qe.queue_band, qe.due_at, qe.arrived_at)
-    values = (entry.queue_band, entry.due_at, entry.arrived_at)
-    earlier = tuple_(*key) < tuple_(
-        *(literal(value, type_=col.type) for value, col in zip(values, key, strict=True))
+    lanes = await queue_engine.lanes_ahead(
+        session, department_id=entry.department_id, key=queue_engine.rank_key(entry)
     )
-    total = (
-        await session.execute(
-            select(func.count()).where(
-                qe.department_id == entry.department_id, _IS_WAITING, earlier
-            )
-        )
-    ).scalar_one()
-    ties = (
-        await session.execute(
-            select(qe.doctor_id, func.count())
-            .where(
-                qe.department_id == entry.department_id,
-                _IS_WAITING,
-                qe.queue_band == entry.queue_band,
-                qe.due_at == entry.due_at,
-                qe.arrived_at == entry.arrived_at,
-                qe.sequence < entry.sequence,
-                qe.id != entry.id,
-            )
-            .group_by(qe.doctor_id)
-        )
-    ).all()
-    if doctor_ids is None:
-        doctor_ids = (
-            (
-                await session.execute(
-                    select(Doctor.id).where(Doctor.department_id == entry.department_id)
-                )
-            )
-            .scalars()
-            .all()
-        )
-    reserved_rows: Sequence[Any] = []
-    if doctor_ids:
-        reserved_rows = (
-            await session.execute(
-                select(qe.doctor_id, func.count())
-                .where(
-                    # a ticket reserved for a doctor waits in that doctor's department
-                    _IS_WAITING,
-                    qe.doctor_id.is_not(None),
-                    qe.doctor_id.in_(list(doctor_ids)),
-                    earlier,
-                )
-                .group_by(qe.doctor_id)
-            )
-        ).all()
-    reserved: dict[uuid.UUID, int] = {}
-    pool = int(total)
-    for doctor, count in [*reserved_rows, *ties]:
-        if doctor is None:
-            pool += int(count)
-        else:
-            reserved[doctor] = reserved.get(doctor, 0) + int(count)
-    pool -= sum(int(count) for _doctor, count in reserved_rows)
-    return Ahead(pool, reserved)
+    return Ahead.of_lanes(lanes)
 
 
 def _not_waiting(servers: int) -> WaitEstimate:
@@ -553,7 +657,14 @@ async def estimate_for_entry(
     state = await load_department_state(session, entry.department_id, now=now)
     if entry.status != TicketStatus.WAITING:
         return _not_waiting(len(state.servers))
-    ahead = await count_ahead(session, entry, doctor_ids=list(state.doctor_stats))
+    ahead = await count_ahead(session, entry)
+    return estimate_for(state, entry, ahead, now=now)
+
+
+def estimate_for(
+    state: DepartmentState, entry: QueueEntry, ahead: Ahead, *, now: datetime
+) -> WaitEstimate:
+    """The wait estimate of a waiting ticket, given its department's state and who is ahead."""
     return estimate_wait(
         state,
         ahead,
@@ -563,6 +674,15 @@ async def estimate_for_entry(
     )
 
 
+async def estimate_ticket(ctx: Context, entry: QueueEntry) -> WaitEstimate:
+    """:func:`estimate_for_entry` for an operation, with the department's cached inputs."""
+    state = await department_state(ctx, entry.department_id)
+    if entry.status != TicketStatus.WAITING:
+        return _not_waiting(len(state.servers))
+    ahead = await count_ahead(ctx.s, entry)
+    return estimate_for(state, entry, ahead, now=ctx.now())
+
+
 async def estimates_for_department(
     session: AsyncSession,
     department_id: uuid.UUID,
@@ -570,13 +690,16 @@ async def estimates_for_department(
     now: datetime,
     settings: Settings,
     limit: int | None = None,
+    state: DepartmentState | None = None,
 ) -> dict[uuid.UUID, WaitEstimate]:
     """Wait estimates of the waiting tickets of a department, by ticket id.
 
     All of them, or the first ``limit`` in queue order (what a board or a
     console shows; positions and estimates are the same either way).
+    ``state`` is the department's, if the caller has it already.
     """
-    state = await load_department_state(session, department_id, now=now)
+    if state is None:
+        state = await load_department_state(session, department_id, now=now)
     rows = (
         await session.execute(
             select(QueueEntry.id, QueueEntry.doctor_id, QueueEntry.due_at, QueueEntry.queue_band)
@@ -616,12 +739,16 @@ __all__ = [
     "WaitEstimate",
     "arrival_rates",
     "count_ahead",
+    "department_state",
     "department_targets",
+    "estimate_for",
     "estimate_for_entry",
+    "estimate_ticket",
     "estimate_wait",
     "estimates_for_department",
     "load_department_state",
     "lognormal_bounds",
+    "note_change",
     "overtaking_rate",
     "residual_minutes",
     "service_stats",

@@ -5,9 +5,10 @@ event only becomes visible to subscribers when the transaction commits:
 
 * PostgreSQL: ``SELECT pg_notify('iqms_events', <json>)``, which the server
   delivers to listeners only on commit (and never for a rolled-back one);
-* SQLite: a :class:`~iqms.core.models.QueueEvent` row (``seq`` = max + 1; every
-  SQLite write transaction already holds the write lock), which subscribers
-  poll cheaply (``PRAGMA data_version`` first, then the new rows).
+* SQLite: a :class:`~iqms.core.models.QueueEvent` row (``seq`` = max + 1, in
+  the same statement; every SQLite write transaction already holds the write
+  lock), which subscribers poll cheaply (``PRAGMA data_version`` first, then
+  the new rows).
 
 Front ends receive them with one async iterator::
 
@@ -18,9 +19,8 @@ Front ends receive them with one async iterator::
             else:
                 ...  # event.kind, event.ticket_number, ...
 
-Every ``publish`` also hands the event to the notification triggers
-(:func:`iqms.core.notify.triggers.on_queue_event`) in the same transaction, so
-outbox rows commit together with the queue change.
+This module only carries events. What else a ticket change sets off (patient
+messages, the audit record) is :mod:`iqms.core.pipeline`'s.
 """
 
 from __future__ import annotations
@@ -33,9 +33,9 @@ import random
 import uuid
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from sqlalchemy import delete, func, select, text
+from sqlalchemy import Table, bindparam, delete, func, insert, select, text
 
 from iqms.core.models import QueueEntry, QueueEvent
 
@@ -171,6 +171,15 @@ class TicketReturned(TicketEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class TicketUndone(TicketEvent):
+    """Staff undid the ticket's last move (a hold, cancel, no-show, ...); ``status`` is its state now."""
+
+    kind: ClassVar[str] = "undone"
+    undid: str = ""
+    status: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class DoctorChanged:
     """A doctor's status or room changed (boards show rooms of doctors on duty)."""
 
@@ -253,6 +262,7 @@ EVENT_TYPES: dict[str, type[TicketEvent] | type[DoctorChanged] | type[PrinterFau
         TicketCategoryChanged,
         TicketHeld,
         TicketReturned,
+        TicketUndone,
     )
 }
 
@@ -301,30 +311,42 @@ async def publish(ctx: Context, event: DomainEvent) -> None:
     """Publish ``event`` in the running operation's transaction (delivered only on commit)."""
     session = ctx.s
     payload = event.to_payload()
+    conn = await session.connection()
     if ctx.db.is_postgres:
-        await session.execute(
-            text("SELECT pg_notify(:channel, :payload)"),
-            {"channel": CHANNEL, "payload": json.dumps(payload, separators=(",", ":"))},
+        await conn.execute(
+            _NOTIFY, {"channel": CHANNEL, "payload": json.dumps(payload, separators=(",", ":"))}
         )
-    else:
-        last = (await session.execute(select(func.max(QueueEvent.seq)))).scalar()
-        seq = (last or 0) + 1
-        session.add(
-            QueueEvent(
-                id=uuid.uuid4(),
-                seq=seq,
-                occurred_at=event.occurred_at,
-                kind=event.kind,
-                department_id=event.department_id,
-                payload=payload,
-            )
-        )
-        await session.flush()
-        if seq % PRUNE_EVERY == 0 and seq > KEEP_EVENTS:
-            await session.execute(delete(QueueEvent).where(QueueEvent.seq <= seq - KEEP_EVENTS))
-    from iqms.core.notify.triggers import on_queue_event
+        return
+    params = {
+        "p_id": uuid.uuid4(),
+        "p_occurred_at": event.occurred_at,
+        "p_kind": event.kind,
+        "p_department": event.department_id,
+        "p_payload": payload,
+    }
+    seq = int((await conn.execute(_EVENT_ROW, params)).scalar_one())
+    if seq % PRUNE_EVERY == 0 and seq > KEEP_EVENTS:
+        await conn.execute(delete(_EVENTS).where(_EVENTS.c.seq <= seq - KEEP_EVENTS))
 
-    await on_queue_event(ctx, event)
+
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
+_EVENTS = cast(Table, QueueEvent.__table__)
+# One statement: the next sequence number and the row.
+_EVENT_ROW = (
+    insert(_EVENTS)
+    .from_select(
+        ["id", "seq", "occurred_at", "kind", "department_id", "payload"],
+        select(
+            bindparam("p_id", type_=_EVENTS.c.id.type),
+            func.coalesce(func.max(_EVENTS.c.seq), 0) + 1,
+            bindparam("p_occurred_at", type_=_EVENTS.c.occurred_at.type),
+            bindparam("p_kind", type_=_EVENTS.c.kind.type),
+            bindparam("p_department", type_=_EVENTS.c.department_id.type),
+            bindparam("p_payload", type_=_EVENTS.c.payload.type),
+        ),
+    )
+    .returning(_EVENTS.c.seq)
+)
 
 
 # ---- subscribing --------------------------------------------------------------------------------
@@ -550,6 +572,7 @@ __all__ = [
     "TicketServed",
     "TicketStarted",
     "TicketTransferred",
+    "TicketUndone",
     "event_from_payload",
     "publish",
     "subscribe",

@@ -4,9 +4,10 @@ Each record stores the previous record's hash and its own SHA-256 over a
 canonical JSON encoding, so editing or deleting any record breaks the chain
 at that point. The newest records have no successor to break, so every append
 also moves the chain head (``audit_chain_head``: the newest sequence number and
-hash) in the same transaction; deleting records from the end leaves the head
-pointing past them. Appends are serialised (an advisory lock on PostgreSQL; the
-write lock that every SQLite write transaction takes up front), so concurrent
+hash) in the same statement, by a trigger; deleting records from the end leaves the head
+pointing past them. Appends are serialised (an advisory lock on PostgreSQL, taken
+together with the read of the last record by ``iqms_audit_tail()``; the write
+lock that every SQLite write transaction takes up front), so concurrent
 writers never fork the chain.
 
 What verify proves: every record from the first to the head is present,
@@ -26,9 +27,9 @@ import uuid
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import select, text, update
+from sqlalchemy import Table, insert, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from iqms.core.models import AuditChainHead, AuditRecord
@@ -94,9 +95,22 @@ def compute_hash(record: AuditRecord | Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical(record)).hexdigest()
 
 
-async def _lock_chain(session: AsyncSession) -> None:
-    if session.get_bind().dialect.name == "postgresql":
-        await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": AUDIT_LOCK_KEY})
+_TAIL_PG = text("SELECT seq, hash FROM iqms_audit_tail(:k)")
+_AUDIT_TABLE = cast(Table, AuditRecord.__table__)
+_TAIL = select(_AUDIT_TABLE.c.seq, _AUDIT_TABLE.c.hash).order_by(_AUDIT_TABLE.c.seq.desc()).limit(1)
+_APPEND = insert(_AUDIT_TABLE)
+
+
+async def _chain_tail(session: AsyncSession) -> tuple[int, str] | None:
+    """The last record's (seq, hash), with appends locked until the commit (one round trip)."""
+    conn = await session.connection()
+    if conn.dialect.name == "postgresql":
+        row = (await conn.execute(_TAIL_PG, {"k": AUDIT_LOCK_KEY})).first()
+    else:  # the SQLite write transaction holds the database write lock already
+        row = (await conn.execute(_TAIL)).first()
+    if row is None or row[0] is None:
+        return None
+    return int(row[0]), str(row[1])
 
 
 async def log_action(
@@ -108,14 +122,10 @@ async def log_action(
 ) -> AuditRecord:
     """Append one audit record for the current operation, in its transaction."""
     session = ctx.s
-    await _lock_chain(session)
-    last = (
-        await session.execute(
-            select(AuditRecord.seq, AuditRecord.hash).order_by(AuditRecord.seq.desc()).limit(1)
-        )
-    ).first()
-    seq = (last.seq + 1) if last else 1
-    prev = last.hash if last else GENESIS_HASH
+    await session.flush()  # pending changes first, as they happened
+    last = await _chain_tail(session)
+    seq = (last[0] + 1) if last else 1
+    prev = last[1] if last else GENESIS_HASH
     principal = ctx.principal
     record = AuditRecord(
         id=uuid.uuid4(),
@@ -131,12 +141,9 @@ async def log_action(
         prev_hash=prev,
     )
     record.hash = compute_hash(record)
-    session.add(record)
-    await session.flush()
-    # The chain head moves with the record (same transaction): see AuditChainHead.
-    await session.execute(
-        update(AuditChainHead).where(AuditChainHead.id == 1).values(seq=seq, hash=record.hash)
-    )
+    conn = await session.connection()
+    await conn.execute(_APPEND, {c.key: getattr(record, c.key) for c in _AUDIT_TABLE.columns})
+    # The insert moves the chain head too (trigger audit_log_moves_chain_head, migration 0101).
     return record
 
 

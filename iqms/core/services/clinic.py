@@ -14,10 +14,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
+from iqms.core import pipeline
 from iqms.core.enums import AppointmentStatus, DoctorStatus, Role, TicketSource, TicketStatus
 from iqms.core.errors import Conflict, InvalidTransition, NotFound, ValidationError
 from iqms.core.models import Appointment, Department, Doctor, Patient, QueueEntry, User
 from iqms.core.queue import engine as queue_engine
+from iqms.core.queue import eta
 from iqms.core.queue import policy as queue_policy
 from iqms.core.queue.events import DoctorChanged, publish
 from iqms.core.schemas.clinic import (
@@ -177,6 +179,7 @@ async def update_department(
             dept.triage_targets = after or None
     if changed:
         await ctx.s.flush()
+        eta.note_change(ctx.db, dept.id)  # targets and service minutes feed the estimates
         await log_action(
             ctx,
             action="department.updated",
@@ -282,6 +285,7 @@ async def create_doctor(
             await ctx.s.flush()
     except IntegrityError:
         raise Conflict(f"{account.username} is already set up as a doctor", field="user") from None
+    eta.note_change(ctx.db, dept.id)
     await log_action(
         ctx,
         action="doctor.created",
@@ -356,6 +360,10 @@ async def assign_room(
 async def _publish_doctor(
     ctx: Context, doctor: Doctor, *, previous_department_id: uuid.UUID | None = None
 ) -> None:
+    # Doctors on duty are the estimates' servers.
+    eta.note_change(ctx.db, doctor.department_id)
+    if previous_department_id is not None:
+        eta.note_change(ctx.db, previous_department_id)
     await publish(
         ctx,
         DoctorChanged(
@@ -598,7 +606,7 @@ async def check_in(
         target=("appointment", appt.id),
         details={"patient_id": str(appt.patient_id), "department": dept.code},
     )
-    await queue_engine.create_entry(
+    await pipeline.issue_ticket(
         ctx,
         department=dept,
         source=TicketSource.APPOINTMENT,

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, or_, select, text
@@ -16,19 +18,20 @@ from sqlalchemy.orm.exc import StaleDataError
 
 from iqms.core.enums import Role
 from iqms.core.errors import Conflict, PermissionDenied, ValidationError
-from iqms.core.models import Patient
+from iqms.core.models import AuditRecord, Patient
 from iqms.core.queue import engine as queue_engine
 from iqms.core.schemas.clinic import parse
 from iqms.core.schemas.common import normalise_phone
 from iqms.core.schemas.patients import PatientCreate, PatientMatch, PatientOut, PatientUpdate
 from iqms.core.security.audit import log_action
-from iqms.core.security.rbac import Permission, require_own_patient
+from iqms.core.security.rbac import Permission, require, require_own_patient
 from iqms.core.service import Context, operation
 
 MRN_PREFIX = "MRN"
 MRN_DIGITS = 6
 MRN_LOCK_KEY = 0x1A4D18  # pg_advisory_xact_lock key serialising MRN allocation
 SEARCH_LIMIT_MAX = 200
+NAMES_MAX = 1000
 _CLEARABLE = ("phone", "date_of_birth", "national_id", "push_token")
 
 
@@ -160,6 +163,27 @@ async def get(ctx: Context, *, patient: uuid.UUID | str) -> PatientOut:
     return _out(found)
 
 
+async def _last_change(ctx: Context, found: Patient) -> str:
+    """`` (rita at 10:42: phone)``: who last changed a record, from the audit trail."""
+    record = (
+        await ctx.s.execute(
+            select(AuditRecord)
+            .where(
+                AuditRecord.target_type == "patient",
+                AuditRecord.target_id == str(found.id),
+                AuditRecord.action == "patient.updated",
+            )
+            .order_by(AuditRecord.seq.desc())
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if record is None:
+        return ""
+    when = record.at.astimezone(ctx.settings.tz).strftime("%H:%M")
+    fields = ", ".join(str(f).replace("_", " ") for f in record.details.get("changed", []))
+    return f" ({record.actor_name} at {when}" + (f": {fields})" if fields else ")")
+
+
 @operation(Permission.PATIENTS_UPDATE)
 async def update(
     ctx: Context,
@@ -193,9 +217,10 @@ async def update(
     found = await queue_engine.find_patient(ctx.s, patient)
     require_own_patient(ctx.principal, found.id)
     if found.version != version:
+        who = await _last_change(ctx, found)
         raise Conflict(
-            f"patient {found.mrn} was changed by someone else (version {found.version}, "
-            f"you had {version}); reload and try again",
+            f"patient {found.mrn} was changed by someone else{who} since you opened it; "
+            f"reload and try again (version {found.version}, you had {version})",
             field="version",
         )
     changed: list[str] = []
@@ -226,9 +251,22 @@ async def update(
     return _out(found)
 
 
+_DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d.%m.%Y", "%d-%m-%Y")
+
+
+def _date_of_birth(text_: str) -> date | None:
+    """A date typed as ``1984-03-07``, ``07/03/1984``, ``07.03.1984`` or ``07-03-1984``."""
+    for fmt in _DATE_FORMATS:
+        try:
+            return datetime.strptime(text_, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
 @operation(Permission.PATIENTS_READ)
 async def search(ctx: Context, *, query: str, limit: int = 20) -> list[PatientMatch]:
-    """Patients whose name, MRN or phone matches ``query`` (the search is audited)."""
+    """Patients whose name, MRN, phone or date of birth matches ``query`` (audited)."""
     if ctx.principal.role == Role.PATIENT:
         raise PermissionDenied("patients may only see their own record")
     text_ = re.sub(r"\s+", " ", query or "").strip()
@@ -241,8 +279,11 @@ async def search(ctx: Context, *, query: str, limit: int = 20) -> list[PatientMa
     words = escaped.lower().split(" ")
     pattern = "%" + "%".join(words) + "%"
     conditions.append(func.lower(Patient.full_name).like(pattern, escape="\\"))
+    born = _date_of_birth(text_)
+    if born is not None:
+        conditions.append(Patient.date_of_birth == born)
     digits = re.sub(r"\D", "", text_)
-    if len(digits) >= 4:
+    if len(digits) >= 4 and born is None:
         try:
             conditions.append(Patient.phone == normalise_phone(text_))
         except ValueError:
@@ -265,3 +306,23 @@ async def search(ctx: Context, *, query: str, limit: int = 20) -> list[PatientMa
         details={"query": text_, "results": [str(p.id) for p in rows]},
     )
     return [PatientMatch.model_validate(p) for p in rows]
+
+
+@operation(Permission.QUEUE_VIEW, readonly=True)
+async def names(ctx: Context, *, patient_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The names of the given patients (for staff queue views); the read is audited."""
+    require(ctx.principal, Permission.PATIENTS_READ)
+    wanted = sorted({p for p in patient_ids if p is not None}, key=str)
+    if not wanted:
+        return {}
+    if len(wanted) > NAMES_MAX:
+        raise ValidationError(f"at most {NAMES_MAX} patients at a time", field="patient_ids")
+    rows = await ctx.s.execute(select(Patient.id, Patient.full_name).where(Patient.id.in_(wanted)))
+    found = {pid: name for pid, name in rows}
+    if found:
+        await log_action(
+            ctx,
+            action="queue.names_viewed",
+            details={"view": "names", "patients": sorted(str(p) for p in found)},
+        )
+    return found

@@ -1,21 +1,25 @@
 """The queue: issue tickets, call patients, move tickets through their states, and view queues.
 
 Tickets are named by id or by number (``A-042``, looked up on today's service
-day). Every change is permission-checked, audited and published as a live
-event in one transaction; a move the state machine does not allow raises
-:class:`~iqms.core.errors.InvalidTransition` and changes nothing.
+day). Every change is permission-checked, then made with the queue engine and
+followed by :mod:`iqms.core.pipeline`'s steps (patient messages, live event,
+audit record), in one transaction; a move the state machine does not allow
+raises :class:`~iqms.core.errors.InvalidTransition` and changes nothing.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
+import weakref
 from collections.abc import Iterable, Sequence
-from datetime import date
-from typing import Any
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any, cast
 
-from sqlalchemy import case, func, select
+from sqlalchemy import Table, bindparam, case, or_, select
 
+from iqms.core import pipeline
 from iqms.core.enums import DoctorStatus, Role, TicketSource, TicketStatus, TriageCategory
 from iqms.core.errors import (
     Conflict,
@@ -25,6 +29,7 @@ from iqms.core.errors import (
     ValidationError,
 )
 from iqms.core.models import Appointment, Department, Doctor, Patient, QueueEntry, User
+from iqms.core.notify import triggers
 from iqms.core.queue import engine as queue_engine
 from iqms.core.queue import eta
 from iqms.core.queue import policy as queue_policy
@@ -41,7 +46,7 @@ from iqms.core.queue.events import (
     TicketServed,
     TicketStarted,
     TicketTransferred,
-    publish,
+    TicketUndone,
     subscribe,
 )
 from iqms.core.schemas.queue import (
@@ -84,22 +89,38 @@ async def _department_of(ctx: Context, entry: QueueEntry) -> Department:
     return dept
 
 
+# A department's code never changes (services offer no way to): keep it per database.
+_CODES: weakref.WeakKeyDictionary[Any, dict[uuid.UUID, str]] = weakref.WeakKeyDictionary()
+
+
+async def _department_code(ctx: Context, department_id: uuid.UUID) -> str:
+    codes = _CODES.setdefault(ctx.db, {})
+    code = codes.get(department_id)
+    if code is None:
+        dept = await ctx.s.get(Department, department_id)
+        assert dept is not None
+        code = codes[department_id] = dept.code
+    return code
+
+
 async def _ticket_out(
     ctx: Context,
     entry: QueueEntry,
     *,
     dept: Department | None = None,
+    department_code: str | None = None,
     patient_name: str | None = None,
     estimate: eta.WaitEstimate | None = None,
 ) -> TicketOut:
-    dept = dept or await _department_of(ctx, entry)
+    if department_code is None:
+        department_code = dept.code if dept else await _department_code(ctx, entry.department_id)
     waiting = entry.status == TicketStatus.WAITING
     return TicketOut(
         id=entry.id,
         ticket_number=entry.ticket_number,
         service_date=entry.service_date,
         department_id=entry.department_id,
-        department_code=dept.code,
+        department_code=department_code,
         status=entry.status,
         triage_category=entry.triage_category,
         queue_band=entry.queue_band,
@@ -146,16 +167,21 @@ async def _ticket(ctx: Context, ref: uuid.UUID | str) -> QueueEntry:
     return await queue_engine.find_ticket(ctx.s, ref, service_day=ctx.today(), for_update=True)
 
 
-async def _emit(ctx: Context, event: TicketEvent) -> None:
-    await publish(ctx, event)
-
-
-async def _record(
-    ctx: Context, entry: QueueEntry, action: str, details: dict[str, Any] | None = None
+async def _changed(
+    ctx: Context,
+    entry: QueueEntry,
+    event: TicketEvent,
+    action: str,
+    details: dict[str, Any] | None = None,
+    *,
+    approaching: bool = True,
 ) -> None:
+    """The steps after a change to ``entry``: messages, live event, audit record ``action``."""
     info: dict[str, Any] = {"ticket": entry.ticket_number, "status": entry.status.value}
     info.update(details or {})
-    await log_action(ctx, action=action, target=("queue_entry", entry.id), details=info)
+    await pipeline.ticket_changed(
+        ctx, event, audit=pipeline.Audit(action, info), approaching=approaching
+    )
 
 
 def _history(entry: QueueEntry, what: str, **values: Any) -> None:
@@ -175,7 +201,55 @@ def _plain(value: Any) -> Any:
     return value
 
 
-async def _calling_doctor(ctx: Context, doctor: uuid.UUID | str | None) -> Doctor:
+@dataclass(frozen=True)
+class _Caller:
+    """The calling doctor, as far as a call needs: room, department, availability."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID | None
+    department_id: uuid.UUID
+    room: str
+    status: DoctorStatus
+    department_code: str
+    # read with the doctor: someone in the department still waits to be told their turn is near
+    anyone_to_tell: bool
+
+
+_DOCTORS = cast(Table, Doctor.__table__)
+_DEPARTMENTS = cast(Table, Department.__table__)
+_CALLER = select(
+    _DOCTORS.c.id,
+    _DOCTORS.c.user_id,
+    _DOCTORS.c.department_id,
+    _DOCTORS.c.room,
+    _DOCTORS.c.status,
+    _DEPARTMENTS.c.code,
+    triggers.anyone_to_tell(_DOCTORS.c.department_id),
+).join(_DEPARTMENTS, _DEPARTMENTS.c.id == _DOCTORS.c.department_id)
+_CALLER_BY_ID = _CALLER.where(_DOCTORS.c.id == bindparam("p_doctor"))
+
+
+async def _caller(ctx: Context, ref: uuid.UUID | str, *, by_doctor_id: bool = False) -> _Caller:
+    """A doctor by doctor id, user id or username, with their department's code (one query)."""
+    ref_id = queue_engine.as_uuid(ref)
+    stmt = _CALLER
+    if by_doctor_id:
+        stmt = _CALLER_BY_ID
+    elif ref_id is not None:
+        stmt = stmt.where(or_(_DOCTORS.c.id == ref_id, _DOCTORS.c.user_id == ref_id))
+    else:
+        users = cast(Table, User.__table__)
+        stmt = stmt.join(users, users.c.id == _DOCTORS.c.user_id).where(
+            users.c.username == str(ref).strip().lower()
+        )
+    params = {"p_doctor": ref_id} if by_doctor_id else None
+    row = (await queue_engine.run(ctx.s, stmt, params)).first()
+    if row is None:
+        raise NotFound(f"no doctor {ref!s}", field="doctor")
+    return _Caller(*row)
+
+
+async def _calling_doctor(ctx: Context, doctor: uuid.UUID | str | None) -> _Caller:
     """The doctor on whose behalf a call is made: the caller, or the one staff names."""
     principal = ctx.principal
     if principal.role == Role.DOCTOR:
@@ -184,16 +258,16 @@ async def _calling_doctor(ctx: Context, doctor: uuid.UUID | str | None) -> Docto
                 "your account is not set up as a doctor with a room; ask an administrator",
                 field="doctor",
             )
-        found = await queue_engine.find_doctor(ctx.s, principal.doctor_id)
+        found = await _caller(ctx, principal.doctor_id, by_doctor_id=True)
         if doctor is not None:
             named = await queue_engine.find_doctor(ctx.s, doctor)
             require_own_doctor(principal, named.id)
     else:
         if doctor is None:
             raise ValidationError("name the doctor who is calling", field="doctor")
-        found = await queue_engine.find_doctor(ctx.s, doctor)
+        found = await _caller(ctx, doctor)
     if found.status != DoctorStatus.AVAILABLE:
-        user = await ctx.s.get(User, found.user_id)
+        user = await ctx.s.get(User, found.user_id) if found.user_id else None
         who = user.full_name if user else "the doctor"
         raise InvalidTransition(
             f"{who} is {found.status.value}; set the status to available to call patients"
@@ -290,7 +364,7 @@ async def issue(
                 f"that doctor works in another department, not {dept.code}", field="doctor"
             )
         doctor_id = doc.id
-    entry = await queue_engine.create_entry(
+    issued = await pipeline.issue_ticket(
         ctx,
         department=dept,
         source=kind,
@@ -299,36 +373,37 @@ async def issue(
         triage_category=category,
         origin_device_id=device_id or ctx.principal.device_id,
         client_op_id=client_op_id,
+        keep_estimate=True,
     )
-    estimate = await eta.estimate_for_entry(ctx.s, entry, now=ctx.now(), settings=ctx.settings)
-    entry.estimate_at_issue_minutes = estimate.p50_minutes
-    await ctx.s.flush()
-    return await _ticket_out(ctx, entry, dept=dept, estimate=estimate)
+    return await _ticket_out(ctx, issued.entry, dept=dept, estimate=issued.estimate)
 
 
 # ---- calling ------------------------------------------------------------------------------------
 async def _after_call(
-    ctx: Context, entry: QueueEntry, doctor: Doctor, *, how: str, include_name: bool
+    ctx: Context, entry: QueueEntry, doctor: _Caller, *, how: str, include_name: bool
 ) -> TicketOut:
     names = await _names(ctx, [entry.patient_id]) if include_name else {}
-    dept = await ctx.s.get(Department, doctor.department_id)  # the ticket's department
     out = await _ticket_out(
         ctx,
         entry,
-        dept=dept,
+        department_code=doctor.department_code,  # the ticket's department
         patient_name=names.get(entry.patient_id) if entry.patient_id else None,
     )
-    await _emit(ctx, TicketCalled.of(entry, occurred_at=ctx.now()))
-    # The audit record comes last: appending it serialises writers until the commit.
-    await _record(
+    await _changed(
         ctx,
         entry,
+        TicketCalled.of(entry, occurred_at=ctx.now()),
         "ticket.called",
         {"doctor_id": str(doctor.id), "room": doctor.room, "how": how,
          "wait_minutes": round((ctx.now() - entry.arrived_at).total_seconds() / 60, 1),
          "name_shown": include_name and entry.patient_id is not None},
+        approaching=doctor.anyone_to_tell,
     )  # fmt: skip
     return out
+
+
+#: read with a claim: does the called ticket's department still have someone to tell?
+_ANYONE_TO_TELL = (triggers.anyone_to_tell(queue_engine.QUEUE_TABLE.c.department_id),)
 
 
 @operation(Permission.QUEUE_CALL)
@@ -336,17 +411,46 @@ async def call_next(
     ctx: Context, *, doctor: uuid.UUID | str | None = None, include_name: bool = False
 ) -> TicketOut | None:
     """Call the best-ranked waiting ticket for a doctor (their own and the pool); None if none."""
+    principal = ctx.principal
+    if (
+        ctx.db.is_postgres
+        and principal.role == Role.DOCTOR
+        and doctor is None
+        and principal.doctor_id is not None
+    ):
+        # A doctor calling for themselves: the claim reads their room and availability (one
+        # round trip fewer; SQLite, with no network in between, keeps the two statements).
+        claimed = await queue_engine.claim_for_doctor(
+            ctx,
+            doctor_id=principal.doctor_id,
+            called_by_id=principal.user_id,
+            also=_ANYONE_TO_TELL,
+        )
+        if claimed is not None:
+            entry = claimed.entry
+            caller = _Caller(
+                id=principal.doctor_id,
+                user_id=principal.user_id,
+                department_id=entry.department_id,
+                room=claimed.room,
+                status=DoctorStatus.AVAILABLE,
+                department_code=claimed.department_code,
+                anyone_to_tell=bool(claimed.extra[0]),
+            )
+            return await _after_call(ctx, entry, caller, how="next", include_name=include_name)
+        await _calling_doctor(ctx, doctor)  # says why: unknown or not available doctor
+        return None
     doc = await _calling_doctor(ctx, doctor)
-    entry = await queue_engine.claim_next(
+    found = await queue_engine.claim_next(
         ctx,
         department_id=doc.department_id,
         doctor_id=doc.id,
         room=doc.room,
         called_by_id=ctx.principal.user_id,
     )
-    if entry is None:
+    if found is None:
         return None
-    return await _after_call(ctx, entry, doc, how="next", include_name=include_name)
+    return await _after_call(ctx, found, doc, how="next", include_name=include_name)
 
 
 @operation(Permission.QUEUE_CALL)
@@ -386,6 +490,9 @@ async def _mark_no_show(ctx: Context, entry: QueueEntry, *, requeue: bool, reaso
             called_at=entry.called_at,
             room=entry.called_room,
             recalls=entry.recall_count,
+            doctor=entry.called_doctor_id,
+            by=entry.called_by_id,
+            due=entry.due_at,
         )
         entry.status = TicketStatus.WAITING
         # Back in line behind everyone already overdue, keeping the original arrival time.
@@ -399,11 +506,11 @@ async def _mark_no_show(ctx: Context, entry: QueueEntry, *, requeue: bool, reaso
         queue_policy.check_transition("no_show", entry.status, entry.ticket_number)
         entry.status = TicketStatus.NO_SHOW
         entry.finished_at = now
+        _history(entry, "no_show", at=now)
         event = TicketNoShow.of(entry, occurred_at=now, requeued=False)
     await ctx.s.flush()
-    await _record(ctx, entry, "ticket.no_show", {"requeued": requeue, "reason": reason,
-                                                  "recalls": entry.recall_count})  # fmt: skip
-    await _emit(ctx, event)
+    await _changed(ctx, entry, event, "ticket.no_show", {"requeued": requeue, "reason": reason,
+                                                          "recalls": entry.recall_count})  # fmt: skip
 
 
 @operation(Permission.QUEUE_CALL)
@@ -431,9 +538,12 @@ async def recall(
     entry.recall_count += 1
     _history(entry, "recalled", at=ctx.now())
     await ctx.s.flush()
-    await _record(ctx, entry, "ticket.recalled", {"recalls": entry.recall_count})
-    await _emit(
-        ctx, TicketRecalled.of(entry, occurred_at=ctx.now(), recall_count=entry.recall_count)
+    await _changed(
+        ctx,
+        entry,
+        TicketRecalled.of(entry, occurred_at=ctx.now(), recall_count=entry.recall_count),
+        "ticket.recalled",
+        {"recalls": entry.recall_count},
     )
     return await _ticket_out(ctx, entry)
 
@@ -446,8 +556,7 @@ async def start(ctx: Context, *, ticket: uuid.UUID | str) -> TicketOut:
     _check_own_call(ctx, entry)
     entry.started_at = ctx.now()
     await ctx.s.flush()
-    await _record(ctx, entry, "ticket.started")
-    await _emit(ctx, TicketStarted.of(entry, occurred_at=ctx.now()))
+    await _changed(ctx, entry, TicketStarted.of(entry, occurred_at=ctx.now()), "ticket.started")
     return await _ticket_out(ctx, entry)
 
 
@@ -460,8 +569,13 @@ async def serve(ctx: Context, *, ticket: uuid.UUID | str) -> TicketOut:
     entry.finished_at = ctx.now()
     await ctx.s.flush()
     minutes = (entry.finished_at - (entry.started_at or entry.finished_at)).total_seconds() / 60
-    await _record(ctx, entry, "ticket.served", {"service_minutes": round(minutes, 1)})
-    await _emit(ctx, TicketServed.of(entry, occurred_at=ctx.now()))
+    await _changed(
+        ctx,
+        entry,
+        TicketServed.of(entry, occurred_at=ctx.now()),
+        "ticket.served",
+        {"service_minutes": round(minutes, 1)},
+    )
     return await _ticket_out(ctx, entry)
 
 
@@ -482,11 +596,18 @@ async def no_show(ctx: Context, *, ticket: uuid.UUID | str, requeue: bool = Fals
 async def cancel(ctx: Context, *, ticket: uuid.UUID | str, reason: str | None = None) -> TicketOut:
     """Cancel a waiting or held ticket (the patient left)."""
     entry = await _ticket(ctx, ticket)
+    was = entry.status
     entry.status = queue_policy.check_transition("cancel", entry.status, entry.ticket_number)
     entry.finished_at = ctx.now()
+    _history(entry, "cancelled", at=ctx.now(), was=was.value)
     await ctx.s.flush()
-    await _record(ctx, entry, "ticket.cancelled", {"reason": (reason or "")[:200] or None})
-    await _emit(ctx, TicketCancelled.of(entry, occurred_at=ctx.now()))
+    await _changed(
+        ctx,
+        entry,
+        TicketCancelled.of(entry, occurred_at=ctx.now()),
+        "ticket.cancelled",
+        {"reason": (reason or "")[:200] or None},
+    )
     return await _ticket_out(ctx, entry)
 
 
@@ -522,11 +643,12 @@ async def transfer(
             f"ticket {entry.ticket_number} already waits in that queue", field="department"
         )
     now = ctx.now()
+    was = entry.status
     entry.status = TicketStatus.TRANSFERRED
     entry.finished_at = now
     await ctx.s.flush()
     source_dept = await _department_of(ctx, entry)
-    new = await queue_engine.create_entry(
+    issued = await pipeline.issue_ticket(
         ctx,
         department=target,
         source=TicketSource.TRANSFER,
@@ -542,16 +664,11 @@ async def transfer(
             "from_department": source_dept.code,
         },
     )
-    await _record(
+    new = issued.entry
+    _history(entry, "transferred", at=now, was=was.value, to=new.id)
+    await _changed(
         ctx,
         entry,
-        "ticket.transferred",
-        {"to_ticket": new.ticket_number, "to_department": target.code,
-         "to_doctor_id": str(target_doctor_id) if target_doctor_id else None,
-         "reason": (reason or "")[:200] or None},
-    )  # fmt: skip
-    await _emit(
-        ctx,
         TicketTransferred.of(
             entry,
             occurred_at=now,
@@ -560,8 +677,12 @@ async def transfer(
             target_department_id=target.id,
             target_doctor_id=target_doctor_id,
         ),
-    )
-    estimate = await eta.estimate_for_entry(ctx.s, new, now=now, settings=ctx.settings)
+        "ticket.transferred",
+        {"to_ticket": new.ticket_number, "to_department": target.code,
+         "to_doctor_id": str(target_doctor_id) if target_doctor_id else None,
+         "reason": (reason or "")[:200] or None},
+    )  # fmt: skip
+    estimate = issued.estimate or await eta.estimate_ticket(ctx, new)
     return await _ticket_out(ctx, new, dept=target, estimate=estimate)
 
 
@@ -573,9 +694,8 @@ async def hold(ctx: Context, *, ticket: uuid.UUID | str, reason: str | None = No
     entry.status = queue_policy.check_transition("hold", entry.status, entry.ticket_number)
     _history(entry, "held", at=ctx.now(), was=was.value, room=entry.called_room)
     await ctx.s.flush()
-    await _record(ctx, entry, "ticket.held", {"was": was.value,
-                                               "reason": (reason or "")[:200] or None})  # fmt: skip
-    await _emit(ctx, TicketHeld.of(entry, occurred_at=ctx.now()))
+    await _changed(ctx, entry, TicketHeld.of(entry, occurred_at=ctx.now()), "ticket.held",
+                   {"was": was.value, "reason": (reason or "")[:200] or None})  # fmt: skip
     return await _ticket_out(ctx, entry)
 
 
@@ -590,9 +710,8 @@ async def return_to_queue(ctx: Context, *, ticket: uuid.UUID | str) -> TicketOut
     entry.called_by_id = None
     _history(entry, "returned", at=ctx.now())
     await ctx.s.flush()
-    await _record(ctx, entry, "ticket.returned")
-    await _emit(ctx, TicketReturned.of(entry, occurred_at=ctx.now()))
-    estimate = await eta.estimate_for_entry(ctx.s, entry, now=ctx.now(), settings=ctx.settings)
+    await _changed(ctx, entry, TicketReturned.of(entry, occurred_at=ctx.now()), "ticket.returned")
+    estimate = await eta.estimate_ticket(ctx, entry)
     return await _ticket_out(ctx, entry, estimate=estimate)
 
 
@@ -613,26 +732,25 @@ async def change_category(
         appt = await ctx.s.get(Appointment, entry.appointment_id)
         appointment_at = appt.scheduled_at if appt else None
     old_due = entry.due_at
+    _history(entry, "category_changed", at=ctx.now(), category=old, due=old_due,
+             band=entry.queue_band, to=int(category))  # fmt: skip
     entry.triage_category = int(category)
     entry.queue_band = queue_policy.queue_band(category)
     entry.due_at = queue_policy.due_time(
         entry.arrived_at, category, dept.triage_targets, appointment_at=appointment_at
     )
     await ctx.s.flush()
-    await _record(
+    await _changed(
         ctx,
         entry,
+        TicketCategoryChanged.of(
+            entry, occurred_at=ctx.now(), old_category=old, due_at=entry.due_at
+        ),
         "ticket.category_changed",
         {"from": old, "to": int(category), "due_from": old_due.isoformat(),
          "due_to": entry.due_at.isoformat()},
     )  # fmt: skip
-    await _emit(
-        ctx,
-        TicketCategoryChanged.of(
-            entry, occurred_at=ctx.now(), old_category=old, due_at=entry.due_at
-        ),
-    )
-    estimate = await eta.estimate_for_entry(ctx.s, entry, now=ctx.now(), settings=ctx.settings)
+    estimate = await eta.estimate_ticket(ctx, entry)
     return await _ticket_out(ctx, entry, dept=dept, estimate=estimate)
 
 
@@ -642,11 +760,10 @@ async def _status_view(ctx: Context, entry: QueueEntry) -> TicketStatusView:
     position = ahead = None
     estimate = None
     if entry.status == TicketStatus.WAITING:
-        ahead = await queue_engine.waiting_ahead(ctx.s, entry)
+        found = await eta.estimate_ticket(ctx, entry)  # counts the tickets ahead once
+        ahead = found.position
         position = ahead + 1
-        estimate = _estimate(
-            await eta.estimate_for_entry(ctx.s, entry, now=ctx.now(), settings=ctx.settings)
-        )
+        estimate = _estimate(found)
     moved_to = moved_to_department = None
     if entry.status == TicketStatus.TRANSFERRED:  # the patient now waits under a new number
         moved = (
@@ -795,14 +912,15 @@ async def board(
     waiting = await queue_engine.waiting_in_order(
         ctx.s, department_id=dept.id, limit=next_count or None
     )
-    estimates = await eta.estimates_for_department(ctx.s, dept.id, now=now, settings=ctx.settings)
-    count = (
-        await ctx.s.execute(
-            select(func.count())
-            .select_from(QueueEntry)
-            .where(QueueEntry.department_id == dept.id, QueueEntry.status == TicketStatus.WAITING)
-        )
-    ).scalar_one()
+    estimates = await eta.estimates_for_department(
+        ctx.s,
+        dept.id,
+        now=now,
+        settings=ctx.settings,
+        limit=len(waiting),
+        state=await eta.department_state(ctx, dept.id, department=dept),
+    )
+    count = await queue_engine.waiting_count(ctx.s, department_id=dept.id)
     return BoardView(
         department_id=dept.id,
         department_code=dept.code,
@@ -867,20 +985,24 @@ async def doctor_queue(
     waiting = await queue_engine.waiting_in_order(
         ctx.s, department_id=doc.department_id, doctor_id=doc.id, limit=limit
     )
-    count = (
-        await ctx.s.execute(
-            select(func.count())
-            .select_from(QueueEntry)
-            .where(
-                QueueEntry.department_id == doc.department_id,
-                QueueEntry.status == TicketStatus.WAITING,
-                (QueueEntry.doctor_id == doc.id) | QueueEntry.doctor_id.is_(None),
-            )
-        )
-    ).scalar_one()
-    estimates = await eta.estimates_for_department(
-        ctx.s, doc.department_id, now=ctx.now(), settings=ctx.settings
+    count = await queue_engine.waiting_count(
+        ctx.s, department_id=doc.department_id, doctor_id=doc.id
     )
+    estimates: dict[uuid.UUID, eta.WaitEstimate] = {}
+    if waiting:
+        # The department's queue up to the last listed ticket (tickets reserved for other
+        # doctors in between count too).
+        lanes = await queue_engine.lanes_ahead(
+            ctx.s, department_id=doc.department_id, key=queue_engine.rank_key(waiting[-1])
+        )
+        estimates = await eta.estimates_for_department(
+            ctx.s,
+            doc.department_id,
+            now=ctx.now(),
+            settings=ctx.settings,
+            limit=sum(lanes.values()) + 1,
+            state=await eta.department_state(ctx, doc.department_id, department=dept),
+        )
     names = await _names(ctx, [e.patient_id for e in [*current, *waiting]]) if include_names else {}
     await _audit_names_shown(ctx, names, "doctor_queue")
 
@@ -969,12 +1091,34 @@ async def queue_list(
         .limit(limit)
     )
     entries = list((await ctx.s.execute(stmt)).scalars())
+    # The listed tickets' departments in one query (not one lookup per ticket).
+    departments = {
+        d.id: d
+        for d in (
+            await ctx.s.execute(
+                select(Department).where(Department.id.in_({e.department_id for e in entries}))
+            )
+        ).scalars()
+    }
     estimates: dict[uuid.UUID, eta.WaitEstimate] = {}
     if TicketStatus.WAITING in wanted:
-        for dept_id in {e.department_id for e in entries if e.status == TicketStatus.WAITING}:
+        # Each department's queue up to its last listed waiting ticket.
+        last: dict[uuid.UUID, QueueEntry] = {}
+        for e in entries:
+            if e.status == TicketStatus.WAITING:
+                last[e.department_id] = e
+        for dept_id, entry in last.items():
+            lanes = await queue_engine.lanes_ahead(
+                ctx.s, department_id=dept_id, key=queue_engine.rank_key(entry)
+            )
             estimates.update(
                 await eta.estimates_for_department(
-                    ctx.s, dept_id, now=ctx.now(), settings=ctx.settings
+                    ctx.s,
+                    dept_id,
+                    now=ctx.now(),
+                    settings=ctx.settings,
+                    limit=sum(lanes.values()) + 1,
+                    state=await eta.department_state(ctx, dept_id),
                 )
             )
     names = await _names(ctx, [e.patient_id for e in entries]) if include_names else {}
@@ -983,6 +1127,7 @@ async def queue_list(
         await _ticket_out(
             ctx,
             e,
+            dept=departments.get(e.department_id),
             patient_name=names.get(e.patient_id) if e.patient_id else None,
             estimate=estimates.get(e.id),
         )
@@ -996,7 +1141,7 @@ async def get_ticket(ctx: Context, *, ticket: uuid.UUID | str) -> TicketOut:
     entry = await queue_engine.find_ticket(ctx.s, ticket, service_day=ctx.today())
     estimate = None
     if entry.status == TicketStatus.WAITING:
-        estimate = await eta.estimate_for_entry(ctx.s, entry, now=ctx.now(), settings=ctx.settings)
+        estimate = await eta.estimate_ticket(ctx, entry)
     return await _ticket_out(ctx, entry, estimate=estimate)
 
 
@@ -1007,3 +1152,146 @@ async def watch(ctx: Context, *, department: uuid.UUID | str | None = None) -> S
     if department is not None:
         department_id = (await queue_engine.find_department(ctx.s, department)).id
     return subscribe(ctx.db, department_id=department_id)
+
+
+# ---- undo ---------------------------------------------------------------------------------------
+_UNDO_WORDS = {
+    "held": "putting it on hold",
+    "returned": "returning it to the queue",
+    "cancelled": "cancelling it",
+    "no_show": "marking it a no-show",
+    "requeued": "putting it back in the queue",
+    "category_changed": "changing its triage category",
+    "transferred": "transferring it",
+}
+#: the state a ticket is in right after each reversible step (else it moved on since)
+_STATE_AFTER = {
+    "held": {TicketStatus.HELD},
+    "returned": {TicketStatus.WAITING},
+    "cancelled": {TicketStatus.CANCELLED},
+    "no_show": {TicketStatus.NO_SHOW},
+    "requeued": {TicketStatus.WAITING},
+    "category_changed": {TicketStatus.WAITING, TicketStatus.HELD},
+    "transferred": {TicketStatus.TRANSFERRED},
+}
+
+
+def _when(value: Any) -> datetime | None:
+    return datetime.fromisoformat(value) if isinstance(value, str) else None
+
+
+def _uuid(value: Any) -> uuid.UUID | None:
+    return uuid.UUID(value) if isinstance(value, str) else None
+
+
+async def _no_other_active(ctx: Context, entry: QueueEntry) -> None:
+    """Bringing a ticket back must not give the patient two open tickets in one queue."""
+    if entry.patient_id is None:
+        return
+    other = (
+        await ctx.s.execute(
+            select(QueueEntry.ticket_number)
+            .where(
+                QueueEntry.patient_id == entry.patient_id,
+                QueueEntry.department_id == entry.department_id,
+                QueueEntry.service_date == entry.service_date,
+                QueueEntry.status.in_(ACTIVE_STATUSES),
+                QueueEntry.id != entry.id,
+            )
+            .limit(1)
+        )
+    ).scalar_one_or_none()
+    if other is not None:
+        raise Conflict(
+            f"cannot undo: the patient of {entry.ticket_number} has ticket {other} "
+            "in that queue now",
+            ticket=other,
+        )
+
+
+@operation(Permission.QUEUE_MANAGE)
+async def undo_last(ctx: Context, *, ticket: uuid.UUID | str) -> TicketOut:
+    """Undo a ticket's last move: hold, return, cancel, no-show, requeue, category, transfer."""
+    entry = await _ticket(ctx, ticket)
+    number = entry.ticket_number
+    steps = list((entry.extra or {}).get("history", []))
+    if not steps:
+        raise InvalidTransition(f"nothing to undo: {number} has not been moved since it was issued")
+    last = steps[-1]
+    step = str(last.get("step"))
+    if step == "undone":
+        raise InvalidTransition(f"the last move of {number} was already undone")
+    if step not in _UNDO_WORDS:
+        raise InvalidTransition(
+            f"cannot undo the last move of {number} ({step.replace('_', ' ')}); "
+            "only a hold, return, cancel, no-show, category change or transfer can be undone"
+        )
+    if entry.status not in _STATE_AFTER[step]:
+        raise InvalidTransition(
+            f"cannot undo {_UNDO_WORDS[step]}: {number} is "
+            f"{queue_policy.describe_status(entry.status)} now"
+        )
+    now = ctx.now()
+    details: dict[str, Any] = {"undid": step}
+    other: QueueEntry | None = None
+    if step == "held":
+        entry.status = TicketStatus(last.get("was", TicketStatus.WAITING.value))
+    elif step == "returned":
+        entry.status = TicketStatus.HELD
+    elif step == "cancelled":
+        await _no_other_active(ctx, entry)
+        entry.status = TicketStatus(last.get("was", TicketStatus.WAITING.value))
+        entry.finished_at = None
+    elif step == "no_show":
+        await _no_other_active(ctx, entry)
+        entry.status = TicketStatus.CALLED
+        entry.finished_at = None
+    elif step == "requeued":
+        entry.status = TicketStatus.CALLED
+        entry.called_at = _when(last.get("called_at")) or now
+        entry.called_room = last.get("room")
+        entry.called_doctor_id = _uuid(last.get("doctor"))
+        entry.called_by_id = _uuid(last.get("by"))
+        entry.due_at = _when(last.get("due")) or entry.due_at
+    elif step == "category_changed":
+        if entry.triage_category != last.get("to", entry.triage_category):
+            raise InvalidTransition(f"cannot undo: the category of {number} changed again since")
+        details["from"], details["to"] = entry.triage_category, int(last["category"])
+        entry.triage_category = int(last["category"])
+        entry.queue_band = int(last.get("band", queue_policy.queue_band(entry.triage_category)))
+        entry.due_at = _when(last.get("due")) or entry.due_at
+    elif step == "transferred":
+        other = await queue_engine.find_ticket(ctx.s, str(last.get("to")), for_update=True)
+        if other.status not in (TicketStatus.WAITING, TicketStatus.HELD):
+            raise InvalidTransition(
+                f"cannot undo the transfer: the new ticket {other.ticket_number} is "
+                f"{queue_policy.describe_status(other.status)} now"
+            )
+        await _no_other_active(ctx, entry)
+        other.status = TicketStatus.CANCELLED
+        other.finished_at = now
+        _history(other, "transfer_undone", at=now, back_to=entry.id)
+        entry.status = TicketStatus(last.get("was", TicketStatus.WAITING.value))
+        entry.finished_at = None
+        details["cancelled_ticket"] = other.ticket_number
+    _history(entry, "undone", at=now, undid=step)
+    await ctx.s.flush()
+    if other is not None:
+        await _changed(
+            ctx,
+            other,
+            TicketCancelled.of(other, occurred_at=now),
+            "ticket.cancelled",
+            {"reason": f"transfer of {number} undone"},
+        )
+    await _changed(
+        ctx,
+        entry,
+        TicketUndone.of(entry, occurred_at=now, undid=step, status=entry.status.value),
+        "ticket.undone",
+        details,
+    )
+    estimate = None
+    if entry.status == TicketStatus.WAITING:
+        estimate = await eta.estimate_ticket(ctx, entry)
+    return await _ticket_out(ctx, entry, estimate=estimate)

@@ -1,10 +1,13 @@
 """Clinic reports: volumes, waits, service times, outcomes and triage targets.
 
-Every number is computed by aggregate queries in the database, on both
-backends: PostgreSQL uses ``percentile_cont``; SQLite, which has no percentile
-function, ranks values with window functions and interpolates in the same
-query. Nothing loads queue rows into Python, so a year of history takes
-seconds.
+Each ticket in scope is first reduced, by the database, to the few values the
+report needs (its wait and service minutes, clinic hour of arrival, whether
+the wait met its target). PostgreSQL then computes every figure with
+aggregate queries (``GROUPING SETS``, ``percentile_cont``) over those rows in
+a temporary table. SQLite, which has no percentile function, streams them
+once into Python, which keeps every count and distribution in the same pass
+(the same linear interpolation as ``percentile_cont``). A year of history
+takes seconds on SQLite and well under one on PostgreSQL.
 
 Definitions (shown with the report):
 
@@ -23,7 +26,9 @@ Definitions (shown with the report):
 
 from __future__ import annotations
 
+import math
 import uuid
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -48,7 +53,9 @@ from sqlalchemy import (
     select,
     text,
     tuple_,
+    type_coerce,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.schema import CreateTable, DropTable
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -221,11 +228,15 @@ async def clinic_report(
     )
     q = _Queries(ctx, scope, tz, dept, doc[0] if doc else None)
     await q.load_labels()
-    await q.build_sample()
-    counts = await q.counts()
-    patients, walk_ins = await q.people()
-    waits = await q.distributions("wait_min", ("department", "category", "hour", "doctor"))
-    service = await q.distributions("service_min", ("department", "doctor"))
+    if q.pg:
+        await q.build_sample()
+        counts = await q.counts()
+        patients, walk_ins = await q.people()
+        waits = await q.distributions("wait_min", WAIT_KEYS)
+        service = await q.distributions("service_min", SERVICE_KEYS)
+        await q.drop_sample()
+    else:
+        counts, (patients, walk_ins), waits, service = await q.one_pass()
     outcomes = _outcomes({TicketStatus(s): int(n) for s, n in counts["status"]})
     by_day = _days_volume(counts["day"])
     report = ClinicReport(
@@ -249,7 +260,6 @@ async def clinic_report(
         triage=q.triage(waits),
         arrivals_by_hour=_hours_load(counts["hour"], len(by_day)),
     )
-    await q.drop_sample()
     await log_action(
         ctx,
         action="report.viewed",
@@ -346,6 +356,8 @@ _COLUMN = {
     "hour": "arrival_hour",
     "doctor": "doctor_id",
 }
+WAIT_KEYS = ("department", "category", "hour", "doctor")
+SERVICE_KEYS = ("department", "doctor")
 
 
 def _sample_table(name: str) -> Table:
@@ -370,11 +382,13 @@ def _sample_table(name: str) -> Table:
 
 
 class _Queries:
-    """Builds and runs the report's aggregate queries for one scope.
+    """Builds and runs the report's queries for one scope.
 
-    The tickets in scope are first copied, reduced to the few columns the
-    report needs (wait and service minutes, clinic hour, target met), into a
-    temporary table: one scan of ``queue_entries`` instead of one per figure.
+    The tickets in scope are reduced to the few columns the report needs
+    (wait and service minutes, clinic hour, target met): on PostgreSQL copied
+    into a temporary table that the aggregate queries read (one scan of
+    ``queue_entries`` instead of one per figure); on SQLite read once by
+    :meth:`one_pass`.
     """
 
     def __init__(
@@ -459,12 +473,16 @@ class _Queries:
             return default_expr
         return case(*whens, else_=default_expr)
 
-    async def build_sample(self) -> None:
-        """Copy the tickets in scope into the temporary sample table."""
-        if self.pg:
-            # Sorting a year of waits for the percentiles needs more than the default 4 MB.
-            await self.ctx.s.execute(text("SET LOCAL work_mem = '256MB'"))
-        await self.ctx.s.execute(CreateTable(self.t))
+    def sample_rows(self, *, raw_keys: bool = False) -> Any:
+        """Each ticket in scope as the sample table's columns (in their order).
+
+        ``raw_keys``: ids, day, status and source as the database holds them
+        (text on SQLite), for counting without converting each row.
+        """
+
+        def key(column: Any) -> Any:
+            return type_coerce(column, String) if raw_keys else column
+
         wait_s = self.seconds_between(QE.arrived_at, QE.called_at)
         waited = and_(QE.called_at.is_not(None), QE.status != TicketStatus.TRANSFERRED)
         service_start = func.coalesce(QE.started_at, QE.called_at)
@@ -473,41 +491,65 @@ class _Queries:
             QE.finished_at.is_not(None),
             service_start.is_not(None),
         )
-        rows = select(
-            QE.department_id,
-            QE.service_date,
-            QE.status,
-            QE.source,
-            QE.patient_id,
+        return select(
+            key(QE.department_id),
+            key(QE.service_date),
+            key(QE.status),
+            key(QE.source),
+            key(QE.patient_id),
             QE.triage_category,
             self.local_hour(QE.arrived_at),
-            QE.called_doctor_id,
+            key(QE.called_doctor_id),
             case((waited, wait_s / 60.0)),
             # Waits count in whole minutes, as clinics record them: 10 min 40 s meets a
             # 10-minute target, 11 min does not (and "immediate" means within the minute).
             case((waited, case((wait_s < (self.target_minutes() + 1) * 60, 1), else_=0))),
             case((served, self.seconds_between(service_start, QE.finished_at) / 60.0)),
         ).where(*self.where)
-        await self.ctx.s.execute(insert(self.t).from_select(list(self.t.c.keys()), rows))
+
+    async def build_sample(self) -> None:
+        """Copy the tickets in scope into the temporary sample table."""
+        if self.pg:
+            # Sorting a year of waits for the percentiles needs more than the default 4 MB.
+            await self.ctx.s.execute(text("SET LOCAL work_mem = '256MB'"))
+        await self.ctx.s.execute(CreateTable(self.t))
+        await self.ctx.s.execute(
+            insert(self.t).from_select(list(self.t.c.keys()), self.sample_rows())
+        )
+
+    async def one_pass(
+        self,
+    ) -> tuple[
+        dict[str, list[tuple[Any, ...]]],
+        tuple[int, int],
+        dict[str | None, list[Any]],
+        dict[str | None, list[Any]],
+    ]:
+        """Every count and distribution from one read of the tickets in scope (SQLite)."""
+        pass_ = _OnePass()
+        conn = await self.ctx.s.connection()  # plain rows, no ORM loading
+        with self.ctx.db.in_worker_thread():  # a year of rows: keep the event loop free
+            result = await conn.stream(self.sample_rows(raw_keys=True))
+            async for rows in result.partitions(5000):
+                pass_.add(rows)
+        return (
+            pass_.counts(),
+            pass_.people(),
+            pass_.distributions(WAIT_KEYS, "wait"),
+            pass_.distributions(SERVICE_KEYS, "service"),
+        )
 
     async def drop_sample(self) -> None:
-        """Drop the sample now (PostgreSQL would drop it at commit; SQLite with the connection)."""
+        """Drop the sample now (PostgreSQL would also drop it at commit)."""
         await self.ctx.s.execute(DropTable(self.t, if_exists=True))
 
     # -- distributions --
     async def distributions(self, value: str, keys: Sequence[str]) -> dict[str | None, list[Any]]:
-        """Rows (k, n, mean, median, p90, on_target) of ``value`` overall and by each key."""
-        if self.pg:
-            return await self._pg_distributions(value, keys)
-        out: dict[str | None, list[Any]] = {}
-        for key in (None, *keys):
-            out[key] = await self._sqlite_distribution(value, key)
-        return out
+        """Rows (k, n, mean, median, p90, on_target) of ``value`` overall and by each key.
 
-    async def _pg_distributions(
-        self, value: str, keys: Sequence[str]
-    ) -> dict[str | None, list[Any]]:
-        # One query: GROUPING SETS ((), (dept), (category), ...) with percentile_cont.
+        PostgreSQL, one query: GROUPING SETS ((), (dept), (category), ...) with
+        percentile_cont.
+        """
         t = self.t
         v = t.c[value]
         cols = [t.c[_COLUMN[k]] for k in keys]
@@ -517,8 +559,8 @@ class _Queries:
                 *cols,
                 func.count(v).label("n"),
                 func.avg(v).label("mean"),
-                func.percentile_cont(0.5).within_group(v).label("median"),
-                func.percentile_cont(0.9).within_group(v).label("p90"),
+                # both percentiles from one sort of each group's values
+                func.percentile_cont(postgresql.array([0.5, 0.9])).within_group(v).label("pct"),
                 func.sum(t.c.on_target).label("on_target"),
             )
             .where(v.is_not(None))
@@ -528,45 +570,15 @@ class _Queries:
         everything = (1 << len(keys)) - 1  # grouping() sets a bit per key not grouped by
         out: dict[str | None, list[Any]] = {None: [], **{k: [] for k in keys}}
         for row in rows:
+            median, p90 = row.pct or (None, None)
             if row.g == everything:
-                out[None].append(_Dist(None, row.n, row.mean, row.median, row.p90, row.on_target))
+                out[None].append(_Dist(None, row.n, row.mean, median, p90, row.on_target))
                 continue
             for i, key in enumerate(keys):
                 if row.g == everything & ~(1 << (len(keys) - 1 - i)):
                     k = getattr(row, _COLUMN[key])
-                    out[key].append(_Dist(k, row.n, row.mean, row.median, row.p90, row.on_target))
+                    out[key].append(_Dist(k, row.n, row.mean, median, p90, row.on_target))
         return out
-
-    async def _sqlite_distribution(self, value: str, key: str | None) -> list[Any]:
-        # No percentile function: rank each group's values with window functions and
-        # interpolate between the two ranks around the percentile (as percentile_cont does).
-        t = self.t
-        v = t.c[value]
-        group = t.c[_COLUMN[key]] if key else None
-        partition = [group] if group is not None else None
-        ranked = (
-            select(
-                (group if group is not None else literal(None)).label("k"),
-                v.label("v"),
-                t.c.on_target,
-                func.row_number().over(partition_by=partition, order_by=v).label("rn"),
-                func.count().over(partition_by=partition).label("cnt"),
-            )
-            .where(v.is_not(None))
-            .subquery("ranked")
-        )
-        stmt = select(
-            ranked.c.k,
-            func.count().label("n"),
-            func.avg(ranked.c.v).label("mean"),
-            _sqlite_percentile(ranked, 0.5).label("median"),
-            _sqlite_percentile(ranked, 0.9).label("p90"),
-            func.sum(ranked.c.on_target).label("on_target"),
-        )
-        if group is not None:
-            stmt = stmt.group_by(ranked.c.k)
-        rows = (await self.ctx.s.execute(stmt)).all()
-        return [_Dist(r.k, r.n, r.mean, r.median, r.p90, r.on_target) for r in rows]
 
     def overall(self, dists: dict[str | None, list[Any]]) -> Distribution:
         rows = [r for r in dists[None] if r.n]
@@ -616,16 +628,12 @@ class _Queries:
 
     # -- counts --
     async def counts(self) -> dict[str, list[tuple[Any, ...]]]:
-        """Ticket counts for each of ``_COUNT_SETS``: rows of (key columns..., count)."""
+        """Ticket counts for each of ``_COUNT_SETS``: rows of (key columns..., count).
+
+        PostgreSQL: all of them in one pass with GROUPING SETS.
+        """
         t = self.t
         out: dict[str, list[tuple[Any, ...]]] = {name: [] for name in _COUNT_SETS}
-        if not self.pg:
-            for name, set_cols in _COUNT_SETS.items():
-                cols = [t.c[c] for c in set_cols]
-                rows = (await self.ctx.s.execute(select(*cols, func.count()).group_by(*cols))).all()
-                out[name] = [tuple(r) for r in rows]
-            return out
-        # PostgreSQL: all of them in one pass with GROUPING SETS.
         names = list(dict.fromkeys(c for cols in _COUNT_SETS.values() for c in cols))
         all_cols = [t.c[c] for c in names]
         stmt = select(func.grouping(*all_cols).label("g"), *all_cols, func.count().label("n"))
@@ -672,6 +680,105 @@ class _Queries:
         return sorted(out, key=lambda d: d.code)
 
 
+class _OnePass:
+    """Counts and samples kept while reading the tickets in scope once (keys as stored)."""
+
+    def __init__(self) -> None:
+        self.by: dict[str, Counter[Any]] = {name: Counter() for name in _COUNT_SETS}
+        self.patients: set[Any] = set()
+        self.walk_ins = 0
+        # value kind -> grouping (None: all) -> group -> values, and on-target counts
+        self.values: dict[str, dict[str | None, dict[Any, list[float]]]] = {
+            "wait": {None: {}, **{k: {} for k in WAIT_KEYS}},
+            "service": {None: {}, **{k: {} for k in SERVICE_KEYS}},
+        }
+        self.on_target: dict[str | None, Counter[Any]] = {None: Counter()}
+        self.on_target.update({k: Counter() for k in WAIT_KEYS})
+
+    def add(self, rows: Sequence[Any]) -> None:
+        by = self.by
+        by["status"].update(r[2] for r in rows)
+        by["source"].update(r[3] for r in rows)
+        by["department"].update((r[0], r[2]) for r in rows)
+        by["day"].update((r[1], r[2]) for r in rows)
+        by["hour"].update(r[6] for r in rows)
+        waits, services, on_target = self.values["wait"], self.values["service"], self.on_target
+        for (
+            dept,
+            _day,
+            _status,
+            _source,
+            patient,
+            category,
+            hour,
+            doctor,
+            wait,
+            met,
+            service,
+        ) in rows:
+            if patient is None:
+                self.walk_ins += 1
+            else:
+                self.patients.add(patient)
+            if wait is not None:
+                for grouping, group in (
+                    (None, None), ("department", dept), ("category", category),
+                    ("hour", hour), ("doctor", doctor),
+                ):  # fmt: skip
+                    found = waits[grouping].get(group)
+                    if found is None:
+                        waits[grouping][group] = [wait]
+                    else:
+                        found.append(wait)
+                    if met:
+                        on_target[grouping][group] += 1
+            if service is not None:
+                for grouping, group in ((None, None), ("department", dept), ("doctor", doctor)):
+                    found = services[grouping].get(group)
+                    if found is None:
+                        services[grouping][group] = [service]
+                    else:
+                        found.append(service)
+
+    def counts(self) -> dict[str, list[tuple[Any, ...]]]:
+        def plain(name: str, key: Any) -> tuple[Any, ...]:
+            parts = key if isinstance(key, tuple) else (key,)
+            if name == "day":
+                return (date.fromisoformat(parts[0]), parts[1])
+            return parts
+
+        return {name: [(*plain(name, k), n) for k, n in c.items()] for name, c in self.by.items()}
+
+    def people(self) -> tuple[int, int]:
+        return len(self.patients), self.walk_ins
+
+    def distributions(self, keys: Sequence[str], kind: str) -> dict[str | None, list[Any]]:
+        out: dict[str | None, list[Any]] = {None: [], **{k: [] for k in keys}}
+        for grouping, groups in self.values[kind].items():
+            met = self.on_target.get(grouping, Counter()) if kind == "wait" else Counter()
+            for group, values in groups.items():
+                values.sort()
+                out[grouping].append(
+                    _Dist(
+                        group,
+                        len(values),
+                        math.fsum(values) / len(values),
+                        _percentile(values, 0.5),
+                        _percentile(values, 0.9),
+                        met[group],
+                    )
+                )
+        return out
+
+
+def _percentile(ordered: Sequence[float], p: float) -> float:
+    """percentile_cont(p) of sorted values: linear interpolation between the two ranks around it."""
+    pos = p * (len(ordered) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (pos - lo) * (ordered[hi] - ordered[lo])
+
+
 _COUNT_SETS: dict[str, tuple[str, ...]] = {
     "status": ("status",),
     "source": ("source",),
@@ -703,16 +810,6 @@ class _Dist:
     median: float | None
     p90: float | None
     on_target: int | None
-
-
-def _sqlite_percentile(ranked: Any, p: float) -> ColumnElement[float]:
-    """percentile_cont(p) over each group's ranked values (linear interpolation)."""
-    pos = 1 + p * (ranked.c.cnt - 1)
-    lo = cast(pos, Integer)  # pos >= 1, so the cast floors it
-    v_lo = func.max(case((ranked.c.rn == lo, ranked.c.v)))
-    v_hi = func.max(case((ranked.c.rn == lo + 1, ranked.c.v)))
-    frac = func.max(pos - lo)
-    return v_lo + frac * (func.coalesce(v_hi, v_lo) - v_lo)
 
 
 def _distribution(row: Any) -> Distribution:

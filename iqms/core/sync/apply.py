@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from iqms.core import pipeline
 from iqms.core.clock import service_date
 from iqms.core.enums import (
     AppointmentStatus,
@@ -358,7 +359,7 @@ async def _queue_offline_ticket(
                     f"number {printed} was already used; the patient was queued under a new number",
                 )
                 use_sequence = None
-    entry = await queue_engine.create_entry(
+    issued = await pipeline.issue_ticket(
         ctx,
         department=department,
         source=TicketSource.SYNC,
@@ -380,6 +381,7 @@ async def _queue_offline_ticket(
             "printed_number": printed,
         },
     )
+    entry = issued.entry
     details: dict[str, Any] = {
         "ticket_id": str(entry.id),
         "ticket_number": entry.ticket_number,

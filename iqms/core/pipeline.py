@@ -1,0 +1,195 @@
+"""What follows a change to a ticket: the steps every queue operation runs, in order.
+
+An operation changes a ticket with the queue engine (issue, claim, a status
+update) and then calls :func:`ticket_changed` (or :func:`issue_ticket` to make
+a new ticket), which runs, in the operation's transaction::
+
+    notify    outbox rows for the patient, and "your turn is near" for tickets
+              that moved up (iqms.core.notify.triggers)
+    publish   the live event, delivered to subscribers only on commit
+              (iqms.core.queue.events)
+    estimate  the department's cached estimate inputs kept current (in process)
+    audit     the hash-chained audit record, last: appending to the chain
+              serialises writers until the commit (iqms.core.security.audit)
+
+All of it commits or rolls back with the change. The queue engine and the
+events module know nothing of notifications or audit; this module is where
+they meet.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from iqms.core.enums import TicketSource, TriageCategory
+from iqms.core.models import Department, QueueEntry
+from iqms.core.notify import triggers
+from iqms.core.notify.providers import enabled_channels
+from iqms.core.queue import engine as queue_engine
+from iqms.core.queue import eta
+from iqms.core.queue.events import (
+    TicketCalled,
+    TicketEvent,
+    TicketIssued,
+    TicketRecalled,
+    TicketStarted,
+    publish,
+)
+from iqms.core.security.audit import log_action
+from iqms.core.service import Context
+
+
+@dataclass(frozen=True)
+class Audit:
+    """The audit record of a ticket change: its action and details."""
+
+    action: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A new ticket, with what was worked out while issuing it."""
+
+    entry: QueueEntry
+    ahead: eta.Ahead | None  # waiting tickets ahead, by lane (None if not counted)
+    estimate: eta.WaitEstimate | None
+
+
+async def ticket_changed(
+    ctx: Context,
+    event: TicketEvent,
+    *,
+    audit: Audit | None,
+    issued: triggers.IssuedFacts | None = None,
+    approaching: bool = True,
+) -> None:
+    """The steps after a ticket changed (see the module docstring), in order.
+
+    ``approaching=False`` skips the "your turn is near" check, for a caller
+    that read with the change that nobody in the department is still to be
+    told (:func:`iqms.core.notify.triggers.anyone_to_tell`).
+    """
+    await ctx.s.flush()  # the change is written before the steps read around it
+    await triggers.on_ticket_event(ctx, event, issued=issued, approaching=approaching)
+    await publish(ctx, event)
+    _keep_estimates_current(ctx, event)
+    if audit is not None:
+        await log_action(
+            ctx, action=audit.action, target=("queue_entry", event.entry_id), details=audit.details
+        )
+
+
+def _keep_estimates_current(ctx: Context, event: TicketEvent) -> None:
+    if isinstance(event, TicketIssued):
+        return  # issue_ticket noted the arrival
+    if isinstance(event, TicketCalled) and event.doctor_id is not None:
+        eta.note_change(ctx.db, event.department_id, busy=(event.doctor_id, event.occurred_at))
+    elif not isinstance(event, (TicketRecalled, TicketStarted)):
+        # anything else may change who is busy, the recent service times or the arrivals
+        eta.note_change(ctx.db, event.department_id)
+
+
+async def issue_ticket(
+    ctx: Context,
+    *,
+    department: Department,
+    source: TicketSource,
+    patient_id: uuid.UUID | None = None,
+    doctor_id: uuid.UUID | None = None,
+    triage_category: int = TriageCategory.STANDARD,
+    arrived_at: datetime | None = None,
+    due_at: datetime | None = None,
+    appointment_id: uuid.UUID | None = None,
+    appointment_at: datetime | None = None,
+    sequence: int | None = None,
+    service_day: date | None = None,
+    client_op_id: uuid.UUID | None = None,
+    origin_device_id: uuid.UUID | None = None,
+    transferred_from_id: uuid.UUID | None = None,
+    extra: dict[str, Any] | None = None,
+    status_code: str | None = None,
+    audit_action: str | None = "ticket.issued",
+    audit_details: Mapping[str, Any] | None = None,
+    keep_estimate: bool = False,
+) -> Issued:
+    """Make a waiting ticket and run the steps after it; every new ticket comes through here.
+
+    Kiosk and reception tickets, appointment check-ins, transfers and offline
+    sync. The tickets ahead are counted once, before the insert, and serve
+    the estimate (written with the ticket when ``keep_estimate``), the "near
+    the front" mark and the patient's message. The other arguments are
+    :func:`iqms.core.queue.engine.new_entry`'s. Raises
+    :class:`~iqms.core.errors.Conflict` if the number (or ``client_op_id``)
+    is taken.
+    """
+    await ctx.s.flush()  # e.g. a patient registered in the same transaction
+    entry = await queue_engine.new_entry(
+        ctx,
+        department=department,
+        source=source,
+        patient_id=patient_id,
+        doctor_id=doctor_id,
+        triage_category=triage_category,
+        arrived_at=arrived_at,
+        due_at=due_at,
+        appointment_id=appointment_id,
+        appointment_at=appointment_at,
+        sequence=sequence,
+        service_day=service_day,
+        client_op_id=client_op_id,
+        origin_device_id=origin_device_id,
+        transferred_from_id=transferred_from_id,
+        extra=extra,
+        status_code=status_code,
+    )
+    notifying = bool(enabled_channels(ctx.settings))
+    ahead: eta.Ahead | None = None
+    estimate: eta.WaitEstimate | None = None
+    near = False
+    if keep_estimate or notifying:
+        ahead = eta.Ahead.of_lanes(
+            await queue_engine.lanes_ahead(
+                ctx.s, department_id=department.id, key=queue_engine.rank_key(entry)
+            )
+        )
+        if keep_estimate or patient_id is not None:
+            state = await eta.department_state(ctx, department.id, department=department)
+            estimate = eta.estimate_for(state, entry, ahead, now=ctx.now())
+    if keep_estimate and estimate is not None:
+        entry.estimate_at_issue_minutes = estimate.p50_minutes
+    if notifying and ahead is not None:
+        near = triggers.is_near(ctx.settings, ahead, entry.doctor_id)
+        if near:
+            # Already close to the front: "your turn is near" would not be news.
+            entry.approaching_notified_at = ctx.now()
+    await queue_engine.insert_entry(ctx.s, entry, department_code=department.code)
+    eta.note_change(ctx.db, department.id, arrival=(entry.triage_category, entry.arrived_at))
+    audit = None
+    if audit_action:
+        details: dict[str, Any] = {
+            "ticket": entry.ticket_number,
+            "department": department.code,
+            "category": entry.triage_category,
+            "source": source.value,
+            "patient_id": str(patient_id) if patient_id else None,
+            "doctor_id": str(doctor_id) if doctor_id else None,
+        }
+        details.update(audit_details or {})
+        audit = Audit(audit_action, details)
+    await ticket_changed(
+        ctx,
+        TicketIssued.of(entry, occurred_at=ctx.now(), source=source.value, due_at=entry.due_at),
+        audit=audit,
+        issued=triggers.IssuedFacts(
+            department_name=department.name, estimate=estimate, near=near, counted=ahead is not None
+        ),
+    )
+    return Issued(entry, ahead, estimate)
+
+
+__all__ = ["Audit", "Issued", "issue_ticket", "ticket_changed"]

@@ -1,0 +1,84 @@
+"""The database goes away while the console is open: it says so, keeps issuing tickets with its
+reserved numbers and registering patients, and sends it all when the database is back."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+
+from iqms.core.clock import FrozenClock
+from iqms.core.db import Database
+from iqms.core.security.rbac import Principal
+from iqms.core.service import Context
+from iqms.core.services import patients, queue
+from iqms.core.sync.connectivity import Backoff
+from iqms.tui.reception.dialogs import IssueDialog
+from iqms.tui.reception.patients import PatientForm, PatientsScreen
+from tests.test_connectivity import terminal_link
+from tests.tui.desk import open_queue, reception, seed_desk
+from tests.tui.support import console_settings, screen_text, status_line, wait_until
+from tests.tui.test_reception_queue import row_of
+
+
+async def test_offline_tickets_and_registrations_reach_the_central_queue_once(
+    db_url: str, tmp_path: Path
+) -> None:
+    clock = FrozenClock(datetime(2026, 1, 5, 9, 30, tzinfo=UTC))
+    settings = console_settings(tmp_path, db_url)
+    db = Database.from_settings(settings)
+    core = Context(db=db, principal=Principal.system("test"), settings=settings, clock=clock)
+    try:
+        desk = await seed_desk(core, clock)
+        async with terminal_link(db_url, tmp_path, "desk") as link:
+            desk_settings = console_settings(tmp_path / "desk", link.url, device_name="desk 1")
+            app = reception(desk_settings, desk.rita, clock, offline=True, heartbeat_seconds=0.2,
+                            backoff=Backoff(base=0.1, maximum=0.3, jitter=0))  # fmt: skip
+            async with app.run_test(size=(100, 30), notifications=True) as pilot:
+                await open_queue(pilot)
+                await link.cut()
+                await wait_until(pilot, lambda: "▲ OFFLINE since 09:30" in status_line(app))
+                clock.advance(minutes=2)
+
+                await pilot.press("n")  # a walk-in, from the numbers reserved while online
+                await wait_until(pilot, lambda: isinstance(app.screen, IssueDialog))
+                assert "Issue a ticket (offline)" in screen_text(app)
+                await pilot.press("enter")
+                await wait_until(pilot, lambda: "A-004" in screen_text(app))
+                assert "not synced" in row_of(app, "A-004")
+                assert "· 1 to sync" in status_line(app)
+
+                await pilot.press("f2", "ctrl+n", *"Hannah Clarke", "tab", *"07911 123456")
+                await pilot.press("ctrl+s")  # registered in the journal
+                await wait_until(pilot, lambda: isinstance(app.screen, PatientsScreen)
+                                 and app.screen.query_one("#patients").row_count == 1)  # fmt: skip
+                assert "Hannah Clarke" in screen_text(app)
+                await pilot.press("enter", "enter")  # to the result and open it: no MRN yet
+                await wait_until(pilot, lambda: isinstance(app.screen, IssueDialog))
+                assert "Hannah Clarke (registered offline)" in screen_text(app)
+                await pilot.press("ctrl+s")
+                await wait_until(pilot, lambda: "· 3 to sync" in status_line(app))
+                await pilot.press("f1")
+                await wait_until(pilot, lambda: "A-005" in screen_text(app))
+                assert "Hannah Clarke" in row_of(app, "A-005")
+
+                await link.restore()
+                await wait_until(pilot, lambda: "● online" in status_line(app), within=15)
+                await wait_until(pilot, lambda: any(n[1] == "Synced" for n in app.notices))
+                assert (
+                    "information",
+                    "Synced",
+                    "Sent 3 offline operations (3 applied).",
+                ) in app.notices
+                await wait_until(pilot, lambda: "not synced" not in screen_text(app))
+                assert "Hannah Clarke" in row_of(app, "A-005")
+                assert not isinstance(app.screen, PatientForm)
+        tickets = await queue.queue_list(core, department="GEN")
+        numbers = Counter(t.ticket_number for t in tickets)
+        assert numbers["A-004"] == 1 and numbers["A-005"] == 1
+        assert len(tickets) == 5  # A-001..A-005: nothing twice
+        [hannah] = await patients.search(core, query="Hannah Clarke")
+        a005 = next(t for t in tickets if t.ticket_number == "A-005")
+        assert a005.patient_id == hannah.id and a005.arrived_at == clock.now()
+    finally:
+        await db.dispose()
