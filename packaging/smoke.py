@@ -276,6 +276,25 @@ def step_serve(b: Bundle, state: dict[str, str]) -> str:
             proc.wait()
 
 
+def step_reception(b: Bundle, state: dict[str, str]) -> str:
+    env = {"IQMS_DATABASE_URL": state["url"]}
+    waiting = json.loads(b.run("queue", "list", "--status", "waiting", "--json", env=env))
+    first = waiting[0]["ticket_number"]
+    screen = Screen(b, ["reception", "--login"], env)
+    try:
+        screen.wait_for("Reception", "Username", "Password")
+        screen.keys("-l", "reception")
+        screen.keys("Enter")
+        screen.keys("-l", state["password:reception"])
+        screen.keys("Enter")
+        screen.wait_for(first)  # signed in: the live queue, in calling order
+        screen.keys("C-q")
+        screen.wait_for("[exited 0]")
+    finally:
+        screen.close()
+    return f"login screen, signed in, queue shows {first}, quit with Ctrl+Q"
+
+
 Step = Callable[[Bundle, dict[str, str]], str]
 
 STEPS: list[tuple[str, Step]] = [
@@ -284,6 +303,7 @@ STEPS: list[tuple[str, Step]] = [
     ("demo --no-simulate", step_demo),
     ("issue and call a ticket", step_issue_and_call),
     ("iqms serve: health, OpenAPI, static", step_serve),
+    ("iqms reception in a terminal", step_reception),
 ]
 
 
