@@ -88,6 +88,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "iqms.core.services.notifications.queue_test_sms": frozenset({ADMIN}),
     # offline sync
     "iqms.core.services.sync.push": frozenset({ADMIN, STAFF, DOCTOR, KIOSK}),
+    "iqms.core.services.sync.last_sequence": frozenset({ADMIN, STAFF, DOCTOR, KIOSK}),
     "iqms.core.services.sync.reserve_numbers": frozenset({ADMIN, STAFF, KIOSK}),
     "iqms.core.services.sync.list_conflicts": frozenset({ADMIN, STAFF}),
     "iqms.core.services.sync.resolve_conflict": frozenset({ADMIN, STAFF}),
