@@ -73,6 +73,10 @@ EXPECTED: dict[str, frozenset[str]] = {
     "iqms.core.services.queue.queue_list": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.queue.get_ticket": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.queue.watch": ALL,
+    # self-service (kiosk, patient pages)
+    "iqms.core.services.selfservice.department_waits": ALL,
+    "iqms.core.services.selfservice.register_for_messages": frozenset({ADMIN, STAFF, KIOSK}),
+    "iqms.core.services.selfservice.check_in": frozenset({ADMIN, STAFF, PATIENT, KIOSK}),
     # devices (kiosks, display boards)
     "iqms.core.services.devices.add": frozenset({ADMIN}),
     "iqms.core.services.devices.list_devices": frozenset({ADMIN, STAFF}),
