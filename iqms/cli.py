@@ -51,6 +51,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "iqms.commands.queue:app",
         "The queue: issue tickets, call patients, serve, list, watch live events.",
     ),
+    "kiosk": LazyCommand(
+        "iqms.commands.kiosk:kiosk",
+        "Run this computer as the self-service ticket kiosk (full screen, signed in by its key).",
+    ),
     "device": LazyCommand(
         "iqms.commands.device:app",
         "This computer as a kiosk or display board: store, check or remove its device key.",
