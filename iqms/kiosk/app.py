@@ -76,6 +76,8 @@ T = TypeVar("T")
 PIN_TRIES, PIN_LOCK_SECONDS = 3, 60.0
 #: check-ins not found within this window before the kiosk sends people to reception
 CHECKIN_TRIES, CHECKIN_WINDOW_SECONDS = 5, 300.0
+#: the result screen waits this long for the ticket to print before it shows the number
+SCREEN_WAITS_FOR_PRINTER = 0.2
 #: longest pause between tries to sign in while the database is away at start
 START_RETRY_MAX_SECONDS = 30.0
 
@@ -256,6 +258,9 @@ class KioskApp(ConsoleApp):
         self._waits_dirty = True
 
     async def _refresh_if_dirty(self) -> None:
+        # Between patients only: the next one sees fresh waits, nobody's press waits on them.
+        if not isinstance(self.screen, StartScreen):
+            return
         if self._waits_dirty and self.db_online and not self.desk.busy:
             self._waits_dirty = False
             await self.refresh_departments()
@@ -388,10 +393,15 @@ class KioskApp(ConsoleApp):
 
     async def _show_and_print(self, issued: Issued) -> None:
         self.issued.append(issued)
+        # The printer starts at once (in its thread). The screen waits for it a moment:
+        # drawing it meanwhile would only slow the ticket down, and a printer that takes
+        # longer than that (or has failed) does not keep the number off the screen.
+        printing = asyncio.ensure_future(self.desk.print(issued))
+        await asyncio.wait({printing}, timeout=SCREEN_WAITS_FOR_PRINTER)
         result_screen = ResultScreen(issued)
         await self.push_screen(result_screen)
         self.last_input_at = time.monotonic()  # the result stays its full time
-        result = await self.desk.print(issued)
+        result = await printing
         self._printed(result_screen, issued, result)
 
     def reprint(self, screen: ResultScreen) -> None:

@@ -35,6 +35,8 @@ if TYPE_CHECKING:
 
 #: taps on the clinic's name within this many seconds open the staff PIN dialog
 STAFF_TAPS, STAFF_TAP_SECONDS = 5, 4.0
+#: a press that takes longer than this shows "one moment" and dims the choices
+BUSY_SHOWN_AFTER = 0.4
 
 
 class Choice(Static, can_focus=True):
@@ -125,10 +127,23 @@ class KioskScreen(ConsoleScreen):
         self.action_choose(message.key)
 
     def set_busy(self, busy: bool) -> None:
+        """Ignore further presses while one is handled; say so if it takes a moment.
+
+        The screen is left alone for the first instants: redrawing it would only slow
+        the press down (the ticket usually prints before a person could read it).
+        """
         self.busy = busy
-        for choice in self.query(Choice):
-            choice.set_class(busy, "-disabled")
-        self.say(t(self.lang, "common.busy") if busy else "", error=False)
+        if busy:
+            self.set_timer(BUSY_SHOWN_AFTER, self._show_busy)
+        elif self.is_attached:
+            for choice in self.query(Choice):
+                choice.remove_class("-disabled")
+
+    def _show_busy(self) -> None:
+        if self.busy and self.is_attached:
+            for choice in self.query(Choice):
+                choice.add_class("-disabled")
+            self.say(t(self.lang, "common.busy"), error=False)
 
     def say(self, text: str, *, error: bool = True) -> None:
         """A message under the choices (an error, or "one moment")."""
