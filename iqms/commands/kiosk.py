@@ -141,7 +141,10 @@ def _check(settings: Settings, key: str, worker: object, departments: list[str] 
             await db.dispose()
         status = await worker.check()
         await worker.close()
-        info(f"printer: {worker.printer.config.describe()}: {status.message}")
+        where = worker.printer.config.describe()
+        info(
+            f"printer: {status.message if where in status.message else f'{where}: {status.message}'}"
+        )
         return status.can_print or status.state == "no_printer"
 
     if not run(checks):
