@@ -55,6 +55,7 @@ from iqms.kiosk.faults import FaultReporter
 from iqms.kiosk.printer import PrinterStatus, PrintResult, PrintWorker
 from iqms.kiosk.screens import (
     CheckInFormScreen,
+    CheckInOfflineScreen,
     KioskScreen,
     PinDialog,
     ResultScreen,
@@ -362,8 +363,7 @@ class KioskApp(ConsoleApp):
                 if isinstance(exc, NotFound | ValidationError):
                     self._not_found.append(time.monotonic())
                 if isinstance(exc, DatabaseUnavailable) or is_connection_error(exc):
-                    screen.say(t(self.language, "checkin.offline"))
-                    screen.offer_ticket()
+                    self.push_screen(CheckInOfflineScreen())
                 elif reason and f"checkin.{reason}" in _CHECKIN_KEYS:
                     screen.say(t(self.language, f"checkin.{reason}"))
                 elif reason in ("format",):

@@ -110,10 +110,17 @@ class KioskScreen(ConsoleScreen):
 
     # ---- choices ---------------------------------------------------------------------------
     def choice(
-        self, key: str, label: str, handler: Callable[[], Any], detail: str = "", **kw: Any
+        self,
+        key: str,
+        label: str,
+        handler: Callable[[], Any],
+        detail: str = "",
+        *,
+        name: str | None = None,
     ) -> Choice:
+        """A large target showing ``key``; a digit key also chooses it from the keyboard."""
         self._handlers[key] = handler
-        return Choice(key, label, detail, id=f"choice-{key}", **kw)
+        return Choice(key, label, detail, id=f"choice-{name or key}")
 
     def action_choose(self, key: str) -> None:
         handler = self._handlers.get(key)
@@ -287,9 +294,22 @@ class SmsOfferScreen(KioskScreen):
 
 
 class FormScreen(KioskScreen):
-    """A screen of fields: Enter goes to the next field (the last one submits), Escape back."""
+    """A screen of fields: Enter goes to the next field (the last one submits), Escape back.
+
+    Digits go into the fields here, so its two choices show Enter and Esc instead.
+    """
 
     BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "back", show=False)]
+
+    def form_choices(self, submit: str) -> ComposeResult:
+        with Horizontal(classes="row"):
+            yield self.choice("↵", submit, self.action_submit, name="ok")
+            yield self.choice("Esc", t(self.lang, "common.back"), self.action_back, name="back")
+
+    def action_choose(self, key: str) -> None:
+        if isinstance(self.focused, Input):
+            return  # a digit typed into a field is not a choice
+        super().action_choose(key)
 
     def action_back(self) -> None:
         if not self.busy:
@@ -356,15 +376,8 @@ class SmsFormScreen(FormScreen):
                                   MaskedInput(template="00/00/0000", id="birth"))  # fmt: skip
             yield from self.field(t(self.lang, "sms.name"), Input(id="name", max_length=120))
             yield Static(Text(t(self.lang, "sms.consent")), classes="consent", id="consent")
-        with Horizontal(classes="row"):
-            yield self.choice("1", t(self.lang, "sms.agree"), self.action_submit)
-            yield self.choice("0", t(self.lang, "common.back"), self.action_back)
+        yield from self.form_choices(t(self.lang, "sms.agree"))
         yield Static("", id="message", classes="message")
-
-    def action_choose(self, key: str) -> None:
-        if isinstance(self.focused, Input):
-            return  # a digit typed into a field is not a choice
-        super().action_choose(key)
 
     def action_submit(self) -> None:
         if self.busy:
@@ -425,16 +438,8 @@ class CheckInFormScreen(FormScreen):
                                       Input(id="phone", restrict=r"[0-9+ ]*", max_length=20))  # fmt: skip
                 yield from self.field(t(self.lang, "sms.birth"),
                                       MaskedInput(template="00/00/0000", id="birth"))  # fmt: skip
-        with Horizontal(classes="row"):
-            yield self.choice("1", t(self.lang, "checkin.submit"), self.action_submit)
-            yield self.choice("0", t(self.lang, "common.back"), self.action_back)
+        yield from self.form_choices(t(self.lang, "checkin.submit"))
         yield Static("", id="message", classes="message")
-        yield Vertical(id="offline-choices")
-
-    def action_choose(self, key: str) -> None:
-        if isinstance(self.focused, Input):
-            return
-        super().action_choose(key)
 
     def action_submit(self) -> None:
         if self.busy:
@@ -460,11 +465,16 @@ class CheckInFormScreen(FormScreen):
         self.kiosk.pressed_at = time.perf_counter()
         self.kiosk.check_in(self, phone=phone, date_of_birth=born)
 
-    def offer_ticket(self) -> None:
-        """Offline: check-in cannot work; a normal ticket can."""
-        box = self.query_one("#offline-choices", Vertical)
-        if not box.children:
-            box.mount(self.choice("2", t(self.lang, "checkin.ticket"), self.kiosk.show_services))
+
+class CheckInOfflineScreen(KioskScreen):
+    """Check-in needs the central database; offline, a normal ticket still works."""
+
+    def compose_body(self) -> ComposeResult:
+        yield title(t(self.lang, "checkin.title"))
+        yield Static(Text(t(self.lang, "checkin.offline")), classes="notice", id="offline")
+        yield self.choice("1", t(self.lang, "checkin.ticket"), self.kiosk.show_services)
+        yield self.choice("0", t(self.lang, "common.back"), self.kiosk.go_home)
+        yield Static("", id="message", classes="message")
 
 
 # ---- the number ----------------------------------------------------------------------------------
@@ -594,6 +604,7 @@ class PinDialog(ModalScreen[bool]):
 
 __all__ = [
     "CheckInFormScreen",
+    "CheckInOfflineScreen",
     "CheckInScreen",
     "Choice",
     "KioskScreen",

@@ -17,7 +17,14 @@ from iqms.core.service import Context
 from iqms.core.services import queue
 from iqms.kiosk.desk import KioskDepartment, TicketDesk
 from iqms.kiosk.printer import PrintWorker
-from iqms.kiosk.screens import ResultScreen, ServiceScreen, SmsOfferScreen, StartScreen
+from iqms.kiosk.screens import (
+    CheckInFormScreen,
+    CheckInOfflineScreen,
+    ResultScreen,
+    ServiceScreen,
+    SmsOfferScreen,
+    StartScreen,
+)
 from tests.kiosk.escpos_decode import decode
 from tests.kiosk.fake_printer import FakePrinter
 from tests.kiosk.support import (
@@ -74,7 +81,14 @@ async def test_a_database_cut_while_the_kiosk_is_open(
                 assert app.issued[-1].offline
                 await wait_until(pilot, lambda: "▲ OFFLINE" in status_line(app))
                 clock.advance(minutes=1)
-                await pilot.press("1", "1", "1")
+                await pilot.press("1", "9", "1")  # an appointment, by booking code
+                await until_screen(pilot, CheckInFormScreen)
+                await pilot.press(*"12345678", "enter")
+                await until_screen(pilot, CheckInOfflineScreen)
+                assert "Check-in needs the clinic's system" in screen_text(app)
+                await pilot.press("1")  # a normal ticket instead
+                await until_screen(pilot, ServiceScreen)
+                await pilot.press("1", "1")
                 await until_screen(pilot, ResultScreen)
                 await wait_until(pilot, lambda: printed_or_failed(app) and len(app.issued) == 3)
                 assert "Issued offline: the wait is not known right now." in screen_text(app)

@@ -134,7 +134,7 @@ async def test_a_patient_asking_for_an_sms_is_registered_with_consent(
         assert app.issued == []
         await pilot.click("#phone")
         await pilot.press("end", "7")
-        await pilot.click("#choice-1")  # "I agree: get my ticket"
+        await pilot.click("#choice-ok")  # "I agree: get my ticket"
         await until_screen(pilot, ResultScreen)
         await wait_until(pilot, lambda: printed_or_failed(app))
         assert "We will send an SMS to your number ending in 457." in screen_text(app)
