@@ -202,6 +202,12 @@ class KioskApp(ConsoleApp):
             if isinstance(screen, StartingScreen):
                 screen.detail(text)
 
+    def device_name(self) -> str:
+        """The kiosk's name in its journal: the device its key belongs to."""
+        if self.sign_in is not None and self.sign_in.principal.device_id is not None:
+            return self.sign_in.principal.username
+        return super().device_name()
+
     async def offline_departments(self) -> Sequence[uuid.UUID]:
         """The services this kiosk offers (the journal keeps numbers for them)."""
         await self.refresh_departments()

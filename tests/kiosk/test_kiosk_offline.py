@@ -96,6 +96,7 @@ async def test_a_database_cut_while_the_kiosk_is_open(
                 await pilot.press("0")
                 await until_screen(pilot, StartScreen)
                 assert app.journal is not None and app.journal.pending_count() == 2
+                assert app.journal.device_name == "entrance"
 
                 await link.restore()
                 await wait_until(pilot, lambda: "● online" in status_line(app), within=20)
