@@ -24,12 +24,13 @@ import asyncio
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, TypeVar
 
 from iqms.core.config import Settings
 from iqms.core.enums import NotifyChannel, PrinterState
+from iqms.core.errors import DatabaseUnavailable
 from iqms.core.queue.engine import new_status_code
 from iqms.core.schemas.queue import TicketOut
 from iqms.core.schemas.selfservice import CheckedIn
@@ -159,8 +160,6 @@ class TicketDesk:
             def offline() -> OfflineTicket:
                 journal = self._journal()
                 if journal is None:
-                    from iqms.core.errors import DatabaseUnavailable
-
                     raise DatabaseUnavailable("the central database cannot be reached")
                 patient_op_id = None
                 if contact is not None and patient_id is None:
@@ -265,11 +264,6 @@ class TicketDesk:
             return None
         issued.reprints += 1
         return await self.print(issued)
-
-
-def with_language(issued: Issued, language: str) -> Issued:
-    """The same ticket with its slip in another language (nothing is issued)."""
-    return replace(issued, language=language, slip=replace(issued.slip, language=language))
 
 
 __all__ = [
