@@ -64,6 +64,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "iqms.commands.serve:serve",
         "Serve the HTTP API, patients' ticket pages and waiting-room boards until Ctrl-C.",
     ),
+    "kiosk": LazyCommand(
+        "iqms.commands.kiosk:kiosk",
+        "Run this computer as the self-service ticket kiosk (full screen, signed in by its key).",
+    ),
     "device": LazyCommand(
         "iqms.commands.device:app",
         "This computer as a kiosk or display board: store, check or remove its device key.",

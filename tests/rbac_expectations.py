@@ -82,6 +82,10 @@ EXPECTED: dict[str, frozenset[str]] = {
     "iqms.core.services.queue.queue_list": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.queue.get_ticket": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.queue.watch": ALL,
+    # self-service (kiosk, patient pages)
+    "iqms.core.services.selfservice.department_waits": ALL,
+    "iqms.core.services.selfservice.register_for_messages": frozenset({ADMIN, STAFF, KIOSK}),
+    "iqms.core.services.selfservice.check_in": frozenset({ADMIN, STAFF, PATIENT, KIOSK}),
     # devices (kiosks, display boards)
     "iqms.core.services.devices.add": frozenset({ADMIN}),
     "iqms.core.services.devices.list_devices": frozenset({ADMIN, STAFF}),
@@ -97,6 +101,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "iqms.core.services.notifications.queue_test_sms": frozenset({ADMIN}),
     # offline sync
     "iqms.core.services.sync.push": frozenset({ADMIN, STAFF, DOCTOR, KIOSK}),
+    "iqms.core.services.sync.last_sequence": frozenset({ADMIN, STAFF, DOCTOR, KIOSK}),
     "iqms.core.services.sync.reserve_numbers": frozenset({ADMIN, STAFF, KIOSK}),
     "iqms.core.services.sync.list_conflicts": frozenset({ADMIN, STAFF}),
     "iqms.core.services.sync.resolve_conflict": frozenset({ADMIN, STAFF}),

@@ -7,6 +7,7 @@ A bad setting raises :class:`~iqms.core.errors.ConfigError` naming the setting.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import stat
 from enum import StrEnum
@@ -239,6 +240,18 @@ class Settings(BaseSettings):
     # offline
     device_name: str | None = Field(default=None, description="Name of this terminal or kiosk.")
 
+    # kiosk screens
+    kiosk_idle_seconds: int = Field(
+        default=30,
+        ge=1,
+        le=3600,
+        description="The kiosk returns to its start screen after this many idle seconds.",
+    )
+    kiosk_admin_pin: SecretStr | None = Field(
+        default=None,
+        description="PIN (4-12 digits) that lets staff quit the kiosk from its screen.",
+    )
+
     # device credentials (kiosks, display boards)
     device_key: SecretStr | None = Field(
         default=None, description="This device's key (overrides the stored key file)."
@@ -272,6 +285,15 @@ class Settings(BaseSettings):
             except ValueError:
                 raise ValueError(f"{value!r} is not a USB id (hex, like 0x04b8)") from None
         return value
+
+    @field_validator("kiosk_admin_pin")
+    @classmethod
+    def _check_pin(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if not re.fullmatch(r"\d{4,12}", value.get_secret_value().strip()):
+            raise ValueError("must be 4 to 12 digits")
+        return SecretStr(value.get_secret_value().strip())
 
     @field_validator("timezone")
     @classmethod
