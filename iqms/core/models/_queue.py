@@ -66,6 +66,8 @@ class QueueEntry(UUIDPk, Timestamps, Base):
     # Wait estimate (minutes) given when the ticket was issued; kept for accuracy reports.
     estimate_at_issue_minutes: Mapped[float | None]
     approaching_notified_at: Mapped[datetime | None]
+    # A short note from reception for the doctor ("needs an interpreter"); follows transfers.
+    note: Mapped[str | None] = mapped_column(String(300))
     extra: Mapped[dict[str, Any] | None]
 
     __table_args__ = (
