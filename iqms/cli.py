@@ -47,6 +47,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "iqms.commands.admin:app",
         "Administration: accounts, clinic setup, audit, notifications, reports.",
     ),
+    "doctor": LazyCommand(
+        "iqms.commands.doctor:doctor",
+        "Open the doctor console: call, see and finish patients from the consulting room.",
+    ),
     "queue": LazyCommand(
         "iqms.commands.queue:app",
         "The queue: issue tickets, call patients, serve, list, watch live events.",
