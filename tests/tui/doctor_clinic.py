@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+from textual.pilot import Pilot
 
 from iqms.core.clock import FrozenClock
 from iqms.core.config import Settings
@@ -15,7 +18,10 @@ from iqms.core.service import Context
 from iqms.core.services import clinic, patients, queue
 from iqms.tui.doctor import DoctorConsole
 from iqms.tui.doctor.screen import DoctorScreen
-from tests.tui.support import add_account, screen_text
+from tests.tui.support import add_account, screen_text, wait_until
+
+#: how long a step may take before a test gives up (a busy 2-core machine runs other suites)
+STEP_SECONDS = 15.0
 
 
 @dataclass
@@ -82,6 +88,14 @@ def doctor_screen(app: DoctorConsole) -> DoctorScreen:
     return screen
 
 
+async def until(
+    pilot: Pilot[Any], condition: Callable[[], bool], *, within: float = STEP_SECONDS,
+    what: str = "",
+) -> float:  # fmt: skip
+    """Let the console run until ``condition()`` holds (see ``wait_until``)."""
+    return await wait_until(pilot, condition, within=within, what=what)
+
+
 def shows(app: DoctorConsole, *texts: str) -> bool:
     """True when the screen shows every one of ``texts``."""
     text = screen_text(app)
@@ -103,4 +117,5 @@ __all__ = [
     "noticed",
     "on_doctor_screen",
     "shows",
+    "until",
 ]

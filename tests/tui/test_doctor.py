@@ -18,6 +18,7 @@ from iqms.tui.auth import PasswordLogin
 from iqms.tui.dialogs import ConfirmDialog, ListDialog, TextDialog
 from iqms.tui.doctor import DoctorConsole
 from iqms.tui.doctor.screen import DoctorScreen
+from iqms.tui.doctor.widgets import QueueList
 from tests.tui.doctor_clinic import (
     doctor_app,
     doctor_clinic,
@@ -26,8 +27,9 @@ from tests.tui.doctor_clinic import (
     noticed,
     on_doctor_screen,
     shows,
+    until,
 )
-from tests.tui.support import PASSWORD, add_account, screen_text, wait_until
+from tests.tui.support import PASSWORD, add_account, screen_text
 
 
 async def test_call_next_start_and_done_show_each_step_and_the_core_agrees(
@@ -41,25 +43,25 @@ async def test_call_next_start_and_done_show_each_step_and_the_core_agrees(
     clock.advance(minutes=40)
     app = doctor_app(tui_settings, c.smith, clock)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_until(pilot, lambda: on_doctor_screen(app), what="the doctor console")
+        await until(pilot, lambda: on_doctor_screen(app), what="the doctor console")
         assert shows(app, "Dr Sam Smith", "Room 1", "AVAILABLE", "GEN General Practice")
         assert shows(app, "No patient with you.", "to call the next patient: A-001")
         assert shows(app, "My queue · 2 waiting", "Waiting for you: 2")
 
         await pilot.press("n")
-        await wait_until(pilot, lambda: shows(app, "A-001", "Amelia Hughes, 75 y", "CALLED"))
-        assert shows(app, "3 Urgent", "within 30 min", "waited 45 min (15 min over)")
+        await until(pilot, lambda: shows(app, "A-001", "Amelia Hughes, 75 y", "CALLED"))
+        assert shows(app, "3 Urgent", "seen within 30 min", "waited 45 min (15 min over)")
         assert shows(app, "Note: Needs an interpreter (Polish)")
-        await wait_until(pilot, lambda: shows(app, "My queue · 1 waiting"))
+        await until(pilot, lambda: shows(app, "My queue · 1 waiting"))
 
         await pilot.press("s")
-        await wait_until(pilot, lambda: shows(app, "IN SERVICE 00:00"))
+        await until(pilot, lambda: shows(app, "IN SERVICE 00:00"))
         clock.advance(minutes=12, seconds=5)
-        await wait_until(pilot, lambda: shows(app, "IN SERVICE 12:05"), what="the clock running")
+        await until(pilot, lambda: shows(app, "IN SERVICE 12:05"), what="the clock running")
 
         await pilot.press("d")
-        await wait_until(pilot, lambda: shows(app, "No patient with you."))
-        await wait_until(pilot, lambda: shows(app, "Today: 1 seen · mean consultation 12 min"))
+        await until(pilot, lambda: shows(app, "No patient with you."))
+        await until(pilot, lambda: shows(app, "Today: 1 seen · mean consultation 12 min"))
     done = await queue.get_ticket(core, ticket=first.id)
     assert done.status == TicketStatus.SERVED and done.called_room == "Room 1"
     assert done.finished_at is not None and done.started_at is not None
@@ -75,13 +77,13 @@ async def test_done_straight_from_called_serves_with_the_start_at_the_same_momen
     ticket = await issue(core, c.patients["Oliver Brown"])
     app = doctor_app(tui_settings, c.smith, clock)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_until(pilot, lambda: on_doctor_screen(app))
+        await until(pilot, lambda: on_doctor_screen(app))
         await pilot.press("n")
-        await wait_until(pilot, lambda: shows(app, "Oliver Brown", "CALLED"))
+        await until(pilot, lambda: shows(app, "Oliver Brown", "CALLED"))
         clock.advance(minutes=9)
         await pilot.press("d")
-        await wait_until(pilot, lambda: shows(app, "No patient with you."))
-        await wait_until(pilot, lambda: shows(app, "Today: 1 seen · mean consultation —"))
+        await until(pilot, lambda: shows(app, "No patient with you."))
+        await until(pilot, lambda: shows(app, "Today: 1 seen · mean consultation —"))
     served = await queue.get_ticket(core, ticket=ticket.id)
     assert served.status == TicketStatus.SERVED
     assert served.started_at == served.finished_at == clock.now()
@@ -96,16 +98,16 @@ async def test_recall_twice_then_no_show(
     ticket = await issue(core, c.patients["Mia Wilson"])
     app = doctor_app(tui_settings, c.smith, clock)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_until(pilot, lambda: on_doctor_screen(app))
+        await until(pilot, lambda: on_doctor_screen(app))
         await pilot.press("n")
-        await wait_until(pilot, lambda: shows(app, "Mia Wilson, 15 mo", "CALLED"))
+        await until(pilot, lambda: shows(app, "Mia Wilson, 15 mo", "CALLED"))
         await pilot.press("r")
-        await wait_until(pilot, lambda: shows(app, "recalled once"))
+        await until(pilot, lambda: shows(app, "recalled once"))
         await pilot.press("r")
-        await wait_until(pilot, lambda: shows(app, "recalled 2×"))
+        await until(pilot, lambda: shows(app, "recalled 2×"))
         await pilot.press("x")
-        await wait_until(pilot, lambda: shows(app, "No patient with you."))
-        await wait_until(pilot, lambda: shows(app, "0 seen", "1 no-show"))
+        await until(pilot, lambda: shows(app, "No patient with you."))
+        await until(pilot, lambda: shows(app, "0 seen", "1 no-show"))
     gone = await queue.get_ticket(core, ticket=ticket.id)
     assert gone.status == TicketStatus.NO_SHOW and gone.recall_count == 2
 
@@ -119,14 +121,16 @@ async def test_transfer_the_patient_in_the_room_to_another_department(
     clock.advance(minutes=30)
     app = doctor_app(tui_settings, c.smith, clock)
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
-        await wait_until(pilot, lambda: on_doctor_screen(app))
-        await pilot.press("n", "s")
-        await wait_until(pilot, lambda: shows(app, "IN SERVICE"))
+        await until(pilot, lambda: on_doctor_screen(app))
+        await pilot.press("n")
+        await until(pilot, lambda: shows(app, "CALLED"))
+        await pilot.press("s")
+        await until(pilot, lambda: shows(app, "IN SERVICE"))
         await pilot.press("t")
-        await wait_until(pilot, lambda: isinstance(app.screen, ListDialog))
+        await until(pilot, lambda: isinstance(app.screen, ListDialog))
         assert shows(app, "Transfer A-001 to", "Paediatrics", "Dr Jo Jones · Room 2")
         await pilot.press("down", "enter")  # GEN, then PED
-        await wait_until(pilot, lambda: shows(app, "No patient with you."))
+        await until(pilot, lambda: shows(app, "No patient with you."))
         assert noticed(app, "A-001 transferred: now P-001 in PED")
     old = await queue.get_ticket(core, ticket=ticket.id)
     new = await queue.get_ticket(core, ticket="P-001")
@@ -146,17 +150,17 @@ async def test_pausing_takes_the_doctor_out_of_the_estimates_and_back(
     assert both.estimate is not None and both.estimate.servers == 2
     app = doctor_app(tui_settings, c.smith, clock)
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
-        await wait_until(pilot, lambda: on_doctor_screen(app))
+        await until(pilot, lambda: on_doctor_screen(app))
         await pilot.press("p")
-        await wait_until(pilot, lambda: shows(app, "PAUSED", "p Available"))
+        await until(pilot, lambda: shows(app, "PAUSED", "p Available"))
         paused = await queue.get_ticket(core, ticket=last.id)
         assert (await clinic.get_doctor(core, doctor="drsmith")).status == DoctorStatus.PAUSED
         assert paused.estimate is not None and paused.estimate.servers == 1
         assert paused.estimate.p50_minutes > both.estimate.p50_minutes  # one doctor fewer
         await pilot.press("n")  # a paused doctor calls nobody; the core says why
-        await wait_until(pilot, lambda: noticed(app, "is paused; set the status to available"))
+        await until(pilot, lambda: noticed(app, "is paused; set the status to available"))
         await pilot.press("p")
-        await wait_until(pilot, lambda: shows(app, "AVAILABLE", "p Pause"))
+        await until(pilot, lambda: shows(app, "AVAILABLE", "p Pause"))
     assert (await clinic.get_doctor(core, doctor="drsmith")).status == DoctorStatus.AVAILABLE
     assert (await queue.get_ticket(core, ticket=last.id)).status == TicketStatus.WAITING
 
@@ -169,24 +173,26 @@ async def test_one_patient_at_a_time_says_why_or_offers_to_finish_the_one_in_the
     second = await issue(core, c.patients["Oliver Brown"])
     app = doctor_app(tui_settings, c.smith, clock)
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
-        await wait_until(pilot, lambda: on_doctor_screen(app))
+        await until(pilot, lambda: on_doctor_screen(app))
         await pilot.press("n")
-        await wait_until(pilot, lambda: shows(app, "Amelia Hughes", "CALLED"))
+        await until(pilot, lambda: shows(app, "Amelia Hughes", "CALLED"))
         await pilot.press("n")  # still called: refused, with the reason
-        await wait_until(pilot, lambda: noticed(app, "Not calling anyone: A-001 is called"))
+        await until(pilot, lambda: noticed(app, "Not calling anyone: A-001 is called"))
         assert (await queue.get_ticket(core, ticket=second.id)).status == TicketStatus.WAITING
 
-        await pilot.press("s", "n")  # in the room: offered to finish first
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await pilot.press("s")
+        await until(pilot, lambda: shows(app, "IN SERVICE"))
+        await pilot.press("n")  # in the room: offered to finish first
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         assert shows(app, "A-001 is still in the room", "Finish A-001 (done) and call")
         await pilot.press("n")  # no: nothing changes
-        await wait_until(pilot, lambda: isinstance(app.screen, DoctorScreen))
+        await until(pilot, lambda: isinstance(app.screen, DoctorScreen))
         assert (await queue.get_ticket(core, ticket=first.id)).status == TicketStatus.IN_SERVICE
 
         await pilot.press("n")
-        await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         await pilot.press("y")
-        await wait_until(pilot, lambda: shows(app, "Oliver Brown", "CALLED"))
+        await until(pilot, lambda: shows(app, "Oliver Brown", "CALLED"))
     assert (await queue.get_ticket(core, ticket=first.id)).status == TicketStatus.SERVED
     assert (await queue.get_ticket(core, ticket=second.id)).status == TicketStatus.CALLED
 
@@ -199,15 +205,18 @@ async def test_hold_a_patient_and_send_them_back_to_the_queue(
     await issue(core, c.patients["Oliver Brown"])
     app = doctor_app(tui_settings, c.smith, clock)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_until(pilot, lambda: on_doctor_screen(app))
-        await pilot.press("n", "s")
-        await wait_until(pilot, lambda: shows(app, "IN SERVICE"))
+        await until(pilot, lambda: on_doctor_screen(app))
+        await pilot.press("n")
+        await until(pilot, lambda: shows(app, "CALLED"))
+        await pilot.press("s")
+        await until(pilot, lambda: shows(app, "IN SERVICE"))
         await pilot.press("h")  # sent for a blood test
-        await wait_until(pilot, lambda: shows(app, "No patient with you.", "on hold"))
+        await until(pilot, lambda: shows(app, "No patient with you.", "on hold"))
         assert (await queue.get_ticket(core, ticket=ticket.id)).status == TicketStatus.HELD
-        assert doctor_screen(app).query_one("#queue-table").cursor_row == 1  # still on A-002
+        rows = doctor_screen(app).query_one(QueueList)
+        assert rows.cursor == 1 and "A-002" in rows.rows[1][1].plain  # still on A-002
         await pilot.press("up", "b")  # back from the test: in the queue with its place kept
-        await wait_until(pilot, lambda: not shows(app, "on hold"))
+        await until(pilot, lambda: not shows(app, "on hold"))
     back = await queue.get_ticket(core, ticket=ticket.id)
     assert back.status == TicketStatus.WAITING and back.position == 1
 
@@ -221,9 +230,9 @@ async def test_call_a_chosen_ticket_from_the_list_out_of_turn(
     chosen = await issue(core, c.patients["Mia Wilson"])
     app = doctor_app(tui_settings, c.smith, clock)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_until(pilot, lambda: on_doctor_screen(app))
+        await until(pilot, lambda: on_doctor_screen(app))
         await pilot.press("down", "down", "c")
-        await wait_until(pilot, lambda: shows(app, "A-003", "Mia Wilson", "CALLED"))
+        await until(pilot, lambda: shows(app, "A-003", "Mia Wilson", "CALLED"))
     assert (await queue.get_ticket(core, ticket=chosen.id)).status == TicketStatus.CALLED
     assert (await queue.get_ticket(core, ticket="A-001")).status == TicketStatus.WAITING
 
@@ -234,11 +243,11 @@ async def test_changing_room_from_the_console_and_from_the_command_line(
     c = await doctor_clinic(core)
     app = doctor_app(tui_settings, c.smith, clock, room="Room 4")  # iqms doctor --room "Room 4"
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_until(pilot, lambda: on_doctor_screen(app) and shows(app, "Room 4"))
+        await until(pilot, lambda: on_doctor_screen(app) and shows(app, "Room 4"))
         await pilot.press("m")
-        await wait_until(pilot, lambda: isinstance(app.screen, TextDialog))
+        await until(pilot, lambda: isinstance(app.screen, TextDialog))
         await pilot.press(*["backspace"] * 6, *"Room 9", "enter")
-        await wait_until(pilot, lambda: shows(app, "Room 9", "AVAILABLE"))
+        await until(pilot, lambda: shows(app, "Room 9", "AVAILABLE"))
     assert (await clinic.get_doctor(core, doctor="drsmith")).room == "Room 9"
 
 
@@ -248,7 +257,7 @@ async def test_a_doctor_account_without_a_room_is_told_what_to_ask_for(
     await add_account(core, "drnew", Role.DOCTOR, "Dr New")
     app = DoctorConsole(tui_settings, PasswordLogin(), clock=clock)
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_until(pilot, lambda: "Password" in screen_text(app))
+        await until(pilot, lambda: "Password" in screen_text(app))
         await pilot.press(*"drnew", "enter", *PASSWORD, "enter")
-        await wait_until(pilot, lambda: shows(app, "drnew is not set up as a doctor with a room"))
+        await until(pilot, lambda: shows(app, "drnew is not set up as a doctor with a room"))
         assert not app.signed_in

@@ -11,13 +11,14 @@ reloads from the core, so a call whose answer was lost shows up as it is.
 from __future__ import annotations
 
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, ClassVar, TypeVar
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.widgets import DataTable
 
 from iqms.core.db import is_connection_error
 from iqms.core.enums import DoctorStatus, TicketStatus
@@ -27,8 +28,15 @@ from iqms.core.schemas.patients import PatientOut
 from iqms.core.schemas.queue import DoctorDay, DoctorQueueView, TicketOut
 from iqms.core.services import clinic, patients, queue
 from iqms.tui.dialogs import ConfirmDialog, ListDialog, TextDialog
-from iqms.tui.doctor.widgets import DayLine, DoctorHeader, MyQueue, OfflineBanner, PatientPanel
-from iqms.tui.messages import ConnectionChanged, DoctorChanged, SignedIn, TicketChanged
+from iqms.tui.doctor.widgets import (
+    DayLine,
+    DoctorHeader,
+    MyQueue,
+    OfflineBanner,
+    PatientPanel,
+    QueueList,
+)
+from iqms.tui.messages import ConnectionChanged, DoctorChanged, Resync, SignedIn, TicketChanged
 from iqms.tui.screens import ConsoleScreen
 
 T = TypeVar("T")
@@ -37,6 +45,8 @@ T = TypeVar("T")
 QUEUE_ROWS = 50
 #: seconds between redraws of waits and due times from the last view (no database read)
 REDRAW_SECONDS = 30.0
+#: keys kept while an action is on its way (more are dropped)
+MAX_KEYS_AHEAD = 3
 
 #: actions that need a patient called to this doctor, or one in the room
 _NEEDS_CALLED = {"recall", "start", "no_show"}
@@ -75,7 +85,10 @@ class DoctorScreen(ConsoleScreen):
         self.patients: dict[uuid.UUID, PatientOut] = {}
         self.acting = False
         self._want_load = False
+        self._want_day = True
         self._loading = False
+        self._shown_bindings: tuple[object, ...] = ()
+        self._queued: deque[Callable[[], None]] = deque()
 
     # ---- layout ---------------------------------------------------------------------------
     def compose_body(self) -> ComposeResult:
@@ -93,6 +106,11 @@ class DoctorScreen(ConsoleScreen):
 
     # ---- what is shown ----------------------------------------------------------------------
     @property
+    def busy(self) -> bool:
+        """An action or a load is on its way (the screen may not show the latest yet)."""
+        return self.acting or self._loading
+
+    @property
     def current(self) -> TicketOut | None:
         """The patient with this doctor: the one in the room, else the first one called."""
         if self.view is None or not self.view.current:
@@ -102,7 +120,7 @@ class DoctorScreen(ConsoleScreen):
                 return ticket
         return self.view.current[0]
 
-    def _show(self) -> None:
+    def _show(self, *, queue_too: bool = True) -> None:
         view = self.view
         if view is None:
             return
@@ -123,12 +141,51 @@ class DoctorScreen(ConsoleScreen):
             today=today,
             tz=tz,
             targets=targets,
+            idle_note=self._idle_note(view),
         )
-        self.query_one(MyQueue).show(
-            view.held, view.waiting, counts=view.waiting_by_category, me=view.doctor_id, now=now
-        )
+        if queue_too:
+            self.query_one(MyQueue).show(
+                view.held,
+                view.waiting,
+                counts=view.waiting_by_category,
+                me=view.doctor_id,
+                now=now,
+            )
         self.query_one(DayLine).show(self.day)
-        self.refresh_bindings()
+        # The footer is rebuilt when the keys change: after the frame that shows the patient.
+        self.call_after_refresh(self._bindings_changed)
+
+    @staticmethod
+    def _idle_note(view: DoctorQueueView) -> Text:
+        """The third line of an empty panel: why nobody is called, or who is on hold."""
+        if view.status != DoctorStatus.AVAILABLE:
+            word = "paused" if view.status == DoctorStatus.PAUSED else "off duty"
+            return Text.assemble(
+                (f"You are {word}: ", "bold #ffaf00"),
+                "patients are not called to you. Press ",
+                (" p ", "bold reverse"),
+                " when you are available.",
+            )
+        if view.held:
+            numbers = ", ".join(t.ticket_number for t in view.held)
+            return Text(f"On hold: {numbers} (select it and press b to put it back in the queue)")
+        return Text("")
+
+    def _binding_state(self) -> tuple[object, ...]:
+        current = self.current
+        selected = self.query_one(MyQueue).selected()
+        return (
+            current.status if current is not None else None,
+            self.view.status if self.view is not None else None,
+            selected is not None and selected.status == TicketStatus.HELD,
+        )
+
+    def _bindings_changed(self) -> None:
+        """Redraw the footer only when the keys that apply changed (it is rebuilt each time)."""
+        state = self._binding_state()
+        if state != self._shown_bindings:
+            self._shown_bindings = state
+            self.refresh_bindings()
 
     def _tick(self) -> None:
         now = self.console.clock.now()
@@ -174,7 +231,9 @@ class DoctorScreen(ConsoleScreen):
             self.department = await self._quiet(
                 lambda: clinic.get_department(app.ctx, department=view.department_id)
             )
-        self.day = await self._quiet(lambda: queue.doctor_day(app.ctx)) or self.day
+        if self._want_day or self.day is None:
+            self._want_day = False
+            self.day = await self._quiet(lambda: queue.doctor_day(app.ctx)) or self.day
         self.view = view
         self._show()
         await self._load_patients()
@@ -212,7 +271,13 @@ class DoctorScreen(ConsoleScreen):
         return getattr(event, "doctor_id", None) == view.doctor_id
 
     def on_ticket_changed(self, message: TicketChanged) -> None:
-        if self._concerns_me(message.event):
+        if not self._concerns_me(message.event):
+            return
+        if self.view is not None and message.event.doctor_id == self.view.doctor_id:
+            self._want_day = True  # one of this doctor's patients moved: the day may change
+        if self.acting:
+            self._want_load = True  # the action reloads when it is done
+        else:
             self.reload()
 
     def on_doctor_changed(self, message: DoctorChanged) -> None:
@@ -224,9 +289,11 @@ class DoctorScreen(ConsoleScreen):
         ):
             self.reload()
 
+    def on_resync(self, message: Resync) -> None:
+        self._want_day = True  # the base class reloads; events may have been missed
+
     def on_connection_changed(self, message: ConnectionChanged) -> None:
         self.query_one("#offline").display = not message.online
-        self.refresh_bindings()
 
     def on_signed_in(self, message: SignedIn) -> None:
         if self.view is not None and message.sign_in.principal.doctor_id != self.view.doctor_id:
@@ -258,11 +325,11 @@ class DoctorScreen(ConsoleScreen):
             return idle and status is not None and status != DoctorStatus.AVAILABLE
         return True
 
-    @on(DataTable.RowHighlighted)
+    @on(QueueList.Highlighted)
     def _row_moved(self) -> None:
-        self.refresh_bindings()  # "back to queue" applies to a held ticket under the cursor
+        self._bindings_changed()  # "back to queue" applies to a held ticket under the cursor
 
-    @on(DataTable.RowSelected)
+    @on(QueueList.Chosen)
     def _row_chosen(self) -> None:
         self.action_call_selected()
 
@@ -279,6 +346,19 @@ class DoctorScreen(ConsoleScreen):
         )
         return True
 
+    def _later(self, again: Callable[[], None]) -> bool:
+        """While an action runs, keep a key pressed meanwhile for when it is done (True: kept).
+
+        It runs then, against what the screen shows at that moment: "done" pressed
+        while "start" is on its way finishes the patient; a second "call next"
+        is refused because somebody is called by then.
+        """
+        if not self.acting:
+            return False
+        if len(self._queued) < MAX_KEYS_AHEAD:
+            self._queued.append(again)
+        return True
+
     def _act(self, what: str, body: Callable[[], Awaitable[None]]) -> None:
         """Run one action at a time; refused while offline."""
         if self.acting or self._refused_offline(what):
@@ -290,7 +370,13 @@ class DoctorScreen(ConsoleScreen):
                 await body()
             finally:
                 self.acting = False
-                self.reload()
+                self._want_day = True
+                if self._queued:
+                    self._queued.popleft()()
+                if self.acting:
+                    self._want_load = True  # the next action reloads when it is done
+                else:
+                    self.reload()
 
         self.run_worker(run(), group="action", exit_on_error=False)
 
@@ -298,19 +384,18 @@ class DoctorScreen(ConsoleScreen):
         return await self.console.core(call)
 
     def _adopt(self, ticket: TicketOut) -> None:
-        """Show a ticket this doctor just called or moved at once (the reload follows)."""
+        """Show a ticket this doctor just called or moved at once (the reload follows).
+
+        The patient panel first; the queue table is redrawn by the reload, so the
+        panel's frame is not held up by a table's.
+        """
         if self.view is None:
             return
         others = [t for t in self.view.current if t.id != ticket.id]
         mine = ticket.status in (TicketStatus.CALLED, TicketStatus.IN_SERVICE)
         current = [ticket, *others] if mine else others
-        self.view = self.view.model_copy(
-            update={
-                "current": current,
-                "waiting": [t for t in self.view.waiting if t.id != ticket.id],
-            }
-        )
-        self._show()
+        self.view = self.view.model_copy(update={"current": current})
+        self._show(queue_too=False)
 
     def _busy_reason(self) -> str | None:
         current = self.current
@@ -325,15 +410,23 @@ class DoctorScreen(ConsoleScreen):
 
     # ---- the actions ------------------------------------------------------------------------
     def action_call_next(self) -> None:
+        if self._later(self.action_call_next):
+            return
         self._call(None)
 
     def action_call_next_busy(self) -> None:
+        if self._later(self.action_call_next_busy):
+            return
         self._call(None)
 
     def action_call_selected_busy(self) -> None:
+        if self._later(self.action_call_selected_busy):
+            return
         self.action_call_selected()
 
     def action_call_selected(self) -> None:
+        if self._later(self.action_call_selected):
+            return
         selected = self.query_one(MyQueue).selected()
         if selected is None:
             self.notify("Nobody is waiting for you.", markup=False)
@@ -344,7 +437,7 @@ class DoctorScreen(ConsoleScreen):
         current = self.current
         what = "Call next" if ticket is None else f"Calling {ticket.ticket_number}"
         if current is not None and current.status == TicketStatus.IN_SERVICE:
-            if self.acting or self._refused_offline(what):
+            if self._refused_offline(what):
                 return
 
             def answer(yes: bool | None) -> None:
@@ -398,18 +491,28 @@ class DoctorScreen(ConsoleScreen):
         await self._load_patients()
 
     def action_start(self) -> None:
+        if self._later(self.action_start):
+            return
         self._move("Start", lambda ctx, t: queue.start(ctx, ticket=t.id))
 
     def action_done(self) -> None:
+        if self._later(self.action_done):
+            return
         self._move("Done", lambda ctx, t: queue.serve(ctx, ticket=t.id), after="done")
 
     def action_recall(self) -> None:
+        if self._later(self.action_recall):
+            return
         self._move("Recall", lambda ctx, t: queue.recall(ctx, ticket=t.id), after="recalled")
 
     def action_no_show(self) -> None:
+        if self._later(self.action_no_show):
+            return
         self._move("No-show", lambda ctx, t: queue.no_show(ctx, ticket=t.id), after="no-show")
 
     def action_hold(self) -> None:
+        if self._later(self.action_hold):
+            return
         self._move(
             "Hold",
             lambda ctx, t: queue.hold(ctx, ticket=t.id),
@@ -417,6 +520,8 @@ class DoctorScreen(ConsoleScreen):
         )
 
     def action_back_to_queue(self) -> None:
+        if self._later(self.action_back_to_queue):
+            return
         current = self.current
         if current is not None:
             self._move(
@@ -460,8 +565,10 @@ class DoctorScreen(ConsoleScreen):
         self._act(what, body)
 
     def action_transfer(self) -> None:
+        if self._later(self.action_transfer):
+            return
         current = self.current
-        if current is None or self.acting:
+        if current is None:
             return
         self._act("Transfer", lambda: self._choose_transfer(current))
 
@@ -509,13 +616,19 @@ class DoctorScreen(ConsoleScreen):
             )
 
     def action_pause(self) -> None:
+        if self._later(self.action_pause):
+            return
         self._set_status(DoctorStatus.PAUSED)
 
     def action_toggle_pause(self) -> None:
+        if self._later(self.action_toggle_pause):
+            return
         available = self.view is not None and self.view.status == DoctorStatus.AVAILABLE
         self._set_status(DoctorStatus.PAUSED if available else DoctorStatus.AVAILABLE)
 
     def action_resume(self) -> None:
+        if self._later(self.action_resume):
+            return
         self._set_status(DoctorStatus.AVAILABLE)
 
     def _set_status(self, status: DoctorStatus) -> None:
@@ -530,7 +643,9 @@ class DoctorScreen(ConsoleScreen):
         self._act("Pause" if status == DoctorStatus.PAUSED else "Available", body)
 
     def action_room(self) -> None:
-        if self.view is None or self.acting:
+        if self._later(self.action_room):
+            return
+        if self.view is None:
             return
         room = self.view.room
 

@@ -78,7 +78,7 @@ def details_line(ticket: TicketOut, now: datetime, targets: Mapping[int, int]) -
     """Category tag, its target, the wait and the recalls of the current patient."""
     parts: list[Text | str] = [
         triage_text(ticket.triage_category),
-        " ",
+        " seen ",
         target_text(ticket.triage_category, dict(targets)),
         " · ",
         waited_text(ticket, now),
@@ -100,7 +100,7 @@ def queue_cells(
             triage_text(ticket.triage_category),
             minutes((now - ticket.arrived_at).total_seconds() / 60),
             Text("on hold", style="italic"),
-            Text("b: back to queue", style="italic"),
+            Text("b: requeue", style="italic"),
             "you",
             "✎" if ticket.note else "",
         )

@@ -9,12 +9,20 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
+from typing import Any, ClassVar
 
 from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets import Static
 
 from iqms.core.schemas.patients import PatientOut
 from iqms.core.schemas.queue import DoctorDay, DoctorQueueView, TicketOut
@@ -30,11 +38,22 @@ from iqms.tui.doctor.texts import (
 from iqms.tui.format import minutes, triage_text
 
 
+def _set(widget: Static, text: Text | str, *, layout: bool = False) -> None:
+    """Redraw a widget only when its text changed (one-line widgets skip the layout pass)."""
+    if isinstance(text, str):
+        text = Text(text)
+    old = widget.content
+    if isinstance(old, Text) and old.plain == text.plain and old.spans == text.spans:
+        return
+    widget.update(text, layout=layout)
+
+
 class DoctorHeader(Static):
     """The doctor, their room, status and department, on one line."""
 
     def show(self, view: DoctorQueueView) -> None:
-        self.update(
+        _set(
+            self,
             Text.assemble(
                 (view.doctor_name, "bold"),
                 "  ·  ",
@@ -43,7 +62,7 @@ class DoctorHeader(Static):
                 status_text(view.status),
                 "  ·  ",
                 f"{view.department_code} {view.department_name}".strip(),
-            )
+            ),
         )
 
 
@@ -74,6 +93,7 @@ class PatientPanel(Vertical):
         today: date,
         tz: tzinfo,
         targets: Mapping[int, int],
+        idle_note: Text | str = "",
     ) -> None:
         self.ticket = ticket
         self.patient = patient
@@ -82,11 +102,12 @@ class PatientPanel(Vertical):
         note = self.query_one("#note", Static)
         if ticket is None:
             self.border_title = "Now"
-            self.query_one("#who", Static).update(Text("No patient with you.", style="bold"))
+            _set(self.query_one("#who", Static), Text("No patient with you.", style="bold"))
             if next_up is None:
-                details.update("Nobody is waiting for you.")
+                _set(details, "Nobody is waiting for you.")
             else:
-                details.update(
+                _set(
+                    details,
                     Text.assemble(
                         "Press ",
                         (" n ", "bold reverse"),
@@ -95,15 +116,15 @@ class PatientPanel(Vertical):
                         "  ",
                         triage_text(next_up.triage_category),
                         f"  waiting {minutes((now - next_up.arrived_at).total_seconds() / 60)}",
-                    )
+                    ),
                 )
-            note.update("")
+            _set(note, idle_note, layout=True)
             return
         self.border_title = (
             "Now · in the room" if ticket.status.value == "in_service" else "Now · called"
         )
         self.tick(now, today)
-        details.update(details_line(ticket, now, targets))
+        _set(details, details_line(ticket, now, targets))
         lines = []
         if ticket.note:
             lines.append(Text.assemble(("Note: ", "bold #ffaf00"), ticket.note))
@@ -112,7 +133,7 @@ class PatientPanel(Vertical):
         if others:
             numbers = ", ".join(t.ticket_number for t in others)
             lines.append(Text(f"Also called to you: {numbers}", style="italic"))
-        note.update(Text("\n").join(lines))
+        _set(note, Text("\n").join(lines), layout=True)  # a long note takes more lines
 
     def tick(self, now: datetime, today: date) -> None:
         """Redraw the first line with the running clock of the current patient."""
@@ -131,39 +152,192 @@ class PatientPanel(Vertical):
             person.append(("walk-in (no name)", "italic"))
         else:
             person.append(("…", "dim"))
-        self.query_one("#who", Static).update(
+        _set(
+            self.query_one("#who", Static),
             Text.assemble(
                 (f" {ticket.ticket_number} ", "bold reverse"),
                 "  ",
                 *person,
                 "   ",
                 stage_text(ticket, now),
-            )
+            ),
         )
+
+
+class QueueList(ScrollView, can_focus=True):
+    """Rows of text with a cursor, drawn line by line (Textual's line API).
+
+    Made for a queue that changes every few seconds: a row is rendered once
+    and kept until its text changes, so a live update redraws only the rows
+    that changed (a data table renders every visible cell again).
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "cursor(-1)", "Up", show=False),
+        Binding("down", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "edge(0)", "First", show=False),
+        Binding("end", "edge(1)", "Last", show=False),
+        Binding("enter", "choose", "Call selected", show=False),
+    ]
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"queue-list--cursor", "queue-list--odd"}
+    DEFAULT_CSS = """
+    QueueList { overflow-x: hidden; }
+    QueueList > .queue-list--cursor { background: $primary 40%; text-style: bold; }
+    QueueList:blur > .queue-list--cursor { background: $primary 20%; }
+    QueueList > .queue-list--odd { background: $boost; }
+    """
+
+    @dataclass
+    class Highlighted(Message):
+        """The cursor moved to another row (``key`` None: no rows)."""
+
+        key: str | None
+
+    @dataclass
+    class Chosen(Message):
+        """Enter on a row."""
+
+        key: str
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.rows: list[tuple[str, Text]] = []
+        self.cursor = 0
+        self._strips: dict[tuple[str, str, int, bool, int], Strip] = {}
+
+    # -- content --
+    def set_rows(self, rows: Sequence[tuple[str, Text]]) -> None:
+        """Show these (key, line) rows; the cursor stays on its key (or its place)."""
+        old_key = self.key
+        old_lines = {key: line.plain for key, line in self.rows}
+        self.rows = list(rows)
+        keys = [key for key, _ in self.rows]
+        if old_key in keys:
+            self.cursor = keys.index(old_key)
+        self.cursor = max(0, min(self.cursor, len(self.rows) - 1))
+        self.virtual_size = Size(self.size.width, len(self.rows))
+        changed = [y for y, (key, line) in enumerate(self.rows) if old_lines.get(key) != line.plain]
+        if len(old_lines) != len(self.rows) or any(old_lines.get(key) is None for key in keys):
+            self.refresh()
+        else:
+            for y in changed:
+                self._refresh_row(y)
+        self._keep_cursor_visible()
+        if self.key != old_key:
+            self.post_message(self.Highlighted(self.key))
+
+    @property
+    def key(self) -> str | None:
+        return self.rows[self.cursor][0] if self.rows else None
+
+    @property
+    def row_count(self) -> int:
+        return len(self.rows)
+
+    def move_to(self, row: int) -> None:
+        if not self.rows:
+            return
+        before = self.cursor
+        self.cursor = max(0, min(row, len(self.rows) - 1))
+        if self.cursor != before:
+            self._refresh_row(before)
+            self._refresh_row(self.cursor)
+            self._keep_cursor_visible()
+            self.post_message(self.Highlighted(self.key))
+
+    # -- keys --
+    def action_cursor(self, step: int) -> None:
+        self.move_to(self.cursor + step)
+
+    def action_page(self, direction: int) -> None:
+        self.move_to(self.cursor + direction * max(1, self.size.height - 1))
+
+    def action_edge(self, last: int) -> None:
+        self.move_to(len(self.rows) - 1 if last else 0)
+
+    def action_choose(self) -> None:
+        if self.key is not None:
+            self.post_message(self.Chosen(self.key))
+
+    def on_click(self, event: events.Click) -> None:
+        row = event.y + int(self.scroll_offset.y)
+        if 0 <= row < len(self.rows):
+            self.move_to(row)
+
+    # -- drawing --
+    def _refresh_row(self, y: int) -> None:
+        self.refresh(Region(0, y - int(self.scroll_offset.y), self.size.width, 1))
+
+    def _keep_cursor_visible(self) -> None:
+        if self.rows:
+            self.scroll_to_region(
+                Region(0, self.cursor, 1, 1), animate=False, immediate=True, force=True
+            )
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(self.size.width, len(self.rows))
+        self._strips.clear()
+
+    def render_line(self, y: int) -> Strip:
+        index = y + int(self.scroll_offset.y)
+        width = self.size.width
+        base = self.rich_style
+        if index >= len(self.rows):
+            return Strip.blank(width, base)
+        key, line = self.rows[index]
+        selected = index == self.cursor
+        cache_key = (key, line.plain, hash(tuple(line.spans)), selected, index % 2)
+        strip = self._strips.get(cache_key)  # type: ignore[arg-type]
+        if strip is None:
+            if selected:
+                style = self.get_component_rich_style("queue-list--cursor")
+            elif index % 2:
+                style = base + self.get_component_rich_style("queue-list--odd")
+            else:
+                style = base
+            text = line.copy()
+            text.stylize_before(style)
+            segments = list(text.render(self.app.console))
+            strip = Strip(segments).adjust_cell_length(width, style)
+            if len(self._strips) > 4 * max(len(self.rows), 50):
+                self._strips.clear()
+            self._strips[cache_key] = strip  # type: ignore[index]
+        return strip
+
+
+#: the queue's columns: heading and width (the rest of the line is blank)
+COLUMNS = (("#", 3), ("Ticket", 7), ("Category", 15), ("Waited", 7), ("Due", 12),
+           ("Estimate", 15), ("For", 4), ("Note", 4))  # fmt: skip
+
+
+def columns_line(cells: Sequence[str | Text], *, style: str = "") -> Text:
+    """Cells padded (or cut) to the column widths, one space apart."""
+    line = Text(" ", style=style, no_wrap=True, overflow="ellipsis")
+    for (_, width), cell in zip(COLUMNS, cells, strict=True):
+        piece = cell.copy() if isinstance(cell, Text) else Text(str(cell))
+        piece.truncate(width, overflow="ellipsis", pad=True)
+        line.append_text(piece)
+        line.append(" ")
+    return line
 
 
 class MyQueue(Vertical):
     """The tickets this doctor would call next, in calling order; held ones first."""
 
-    COLUMNS = ("#", "Ticket", "Category", "Waited", "Due", "Estimate", "For", "Note")
-
     def compose(self) -> ComposeResult:
-        table: DataTable[object] = DataTable(
-            id="queue-table", cursor_type="row", zebra_stripes=True, show_cursor=True
-        )
-        yield table
+        yield Static(columns_line([name for name, _ in COLUMNS], style="bold"), id="queue-header")
+        yield QueueList(id="queue-table")
         yield Static(id="counts")
 
     def on_mount(self) -> None:
         self.border_title = "My queue"
-        table = self.query_one(DataTable)
-        for name in self.COLUMNS:
-            table.add_column(name, key=name)
         self.tickets: dict[str, TicketOut] = {}
 
     @property
-    def table(self) -> DataTable[object]:
-        return self.query_one(DataTable)
+    def table(self) -> QueueList:
+        return self.query_one(QueueList)
 
     def show(
         self,
@@ -174,33 +348,21 @@ class MyQueue(Vertical):
         me: uuid.UUID,
         now: datetime,
     ) -> None:
-        """Redraw the rows in one go (no intermediate frame), keeping the cursor on its ticket."""
-        table = self.table
-        selected = self.selected_key()
-        old_row = table.cursor_row
-        table.clear()
+        """Show these tickets; rows whose text did not change are not drawn again."""
         rows = [*held, *waiting]
         self.tickets = {str(t.id): t for t in rows}
-        for ticket in held:
-            table.add_row(*queue_cells(ticket, now, index=0, me=me), key=str(ticket.id))
-        for position, ticket in enumerate(waiting, start=1):
-            table.add_row(*queue_cells(ticket, now, index=position, me=me), key=str(ticket.id))
-        if rows:
-            keys = [str(t.id) for t in rows]
-            row = keys.index(selected) if selected in keys else min(old_row, len(rows) - 1)
-            table.move_cursor(row=max(row, 0), animate=False)
-        total = sum(counts.values())
-        self.border_title = f"My queue · {total} waiting"
-        self.query_one("#counts", Static).update(category_counts(counts))
+        lines = [(str(t.id), columns_line(queue_cells(t, now, index=0, me=me))) for t in held] + [
+            (str(t.id), columns_line(queue_cells(t, now, index=n, me=me)))
+            for n, t in enumerate(waiting, start=1)
+        ]
+        self.table.set_rows(lines)
+        title = f"My queue · {sum(counts.values())} waiting"
+        if self.border_title != title:
+            self.border_title = title
+        _set(self.query_one("#counts", Static), category_counts(counts))
 
     def selected_key(self) -> str | None:
-        table = self.table
-        if table.row_count == 0:
-            return None
-        try:
-            return str(table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value)
-        except Exception:  # no row under the cursor
-            return None
+        return self.table.key
 
     def selected(self) -> TicketOut | None:
         key = self.selected_key()
@@ -211,7 +373,7 @@ class DayLine(Static):
     """Today so far: patients seen, mean consultation length, no-shows."""
 
     def show(self, day: DoctorDay | None) -> None:
-        self.update(day_text(day))
+        _set(self, day_text(day))
 
 
 class OfflineBanner(Static):
@@ -226,4 +388,4 @@ class OfflineBanner(Static):
         )
 
 
-__all__ = ["DayLine", "DoctorHeader", "MyQueue", "OfflineBanner", "PatientPanel"]
+__all__ = ["DayLine", "DoctorHeader", "MyQueue", "OfflineBanner", "PatientPanel", "QueueList"]
