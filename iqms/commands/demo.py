@@ -104,5 +104,6 @@ def _print_summary(summary: DemoSummary) -> None:
         "iqms queue list             # the queue in calling order, with estimated waits",
         "iqms queue issue -d GEN     # a new ticket for General Practice",
         "iqms login drsmith && iqms queue call-next",
+        "iqms doctor                 # drsmith's console: call, see and finish patients",
     ):
         console.print(f"  {line}", soft_wrap=True, markup=False, highlight=False)
