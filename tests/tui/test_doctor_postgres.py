@@ -92,8 +92,9 @@ async def test_a_ticket_issued_at_reception_appears_in_the_doctors_queue_live(
         await pilot.pause(0.3)  # the listener is in place
         for category, number in ((4, "A-001"), (2, "A-002")):
             await issue(pg_core, category=category)  # reception, another terminal
-            # No key pressed: the row arrives by LISTEN/NOTIFY (latency: bench_doctor.py).
-            await until(pilot, lambda n=number: shows(app, n), within=2.0, what=number)
+            # No key pressed: the row arrives by LISTEN/NOTIFY. How fast is measured, not
+            # asserted here: benchmarks/bench_doctor.py (doctor.issued_to_row_shown).
+            await until(pilot, lambda n=number: shows(app, n), what=number)
         assert shows(app, "My queue · 2 waiting")
         first_row = doctor_screen(app).query_one(QueueList).rows[0][1].plain
         assert "A-002" in first_row and "Very urgent" in first_row  # the urgent one comes first
@@ -110,7 +111,7 @@ async def test_the_console_refuses_actions_offline_and_recovers_by_itself(
         async with app.run_test(size=(100, 30), notifications=True) as pilot:
             await until(pilot, lambda: on_doctor_screen(app) and shows(app, "A-001"))
             await link.cut()
-            await until(pilot, lambda: "▲ OFFLINE" in status_line(app), within=10.0)
+            await until(pilot, lambda: "▲ OFFLINE" in status_line(app))
             await until(pilot, lambda: shows(app, "Reconnecting to the database"))
             assert shows(app, "Actions wait until it is back; nothing was changed.")
             await pilot.press("n")
@@ -121,9 +122,9 @@ async def test_the_console_refuses_actions_offline_and_recovers_by_itself(
                 TicketStatus.WAITING
             )  # nothing half-done
             await link.restore()
-            await until(pilot, lambda: "● online" in status_line(app), within=10.0)
+            await until(pilot, lambda: "● online" in status_line(app))
             await until(pilot, lambda: not shows(app, "Reconnecting to the database"))
             await pilot.press("n")
-            await until(pilot, lambda: shows(app, "Amelia Hughes", "CALLED"), within=10.0)
+            await until(pilot, lambda: shows(app, "Amelia Hughes", "CALLED"))
     called = await queue.get_ticket(pg_core, ticket=waiting.id)
     assert called.status == TicketStatus.CALLED and called.called_room == "Room 1"

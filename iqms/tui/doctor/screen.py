@@ -242,11 +242,10 @@ class DoctorScreen(ConsoleScreen):
         """The record of each patient with this doctor (name, age), read once (audited)."""
         if self.view is None:
             return
-        wanted = [
-            t.patient_id
-            for t in self.view.current
-            if t.patient_id is not None and t.patient_id not in self.patients
-        ]
+        with_me = {t.patient_id for t in self.view.current if t.patient_id is not None}
+        # Only the records of the patients with this doctor are kept (read again next time).
+        self.patients = {pid: p for pid, p in self.patients.items() if pid in with_me}
+        wanted = [pid for pid in with_me if pid not in self.patients]
         for patient_id in wanted:
             found = await self._quiet(
                 lambda pid=patient_id: patients.get(self.console.ctx, patient=pid)
