@@ -108,6 +108,8 @@ class QueueEntry(UUIDPk, Timestamps, Base):
             postgresql_where=text("status = 'served'"),
             sqlite_where=text("status = 'served'"),
         ),
+        # A doctor's tickets of a day (the day summary, the patients with the doctor).
+        Index("ix_queue_entries_called_doctor_day", "called_doctor_id", "service_date"),
         Index("ix_queue_entries_status_department", "status", "department_id"),
         Index("ix_queue_entries_arrived_at", "arrived_at"),
         Index("ix_queue_entries_patient", "patient_id"),

@@ -593,7 +593,6 @@ async def hold(ctx: Context, *, ticket: uuid.UUID | str, reason: str | None = No
     Doctors may hold the patients they called (e.g. sent for a test); reception any ticket.
     """
     entry = await _ticket(ctx, ticket)
-    queue_policy.check_transition("hold", entry.status, entry.ticket_number)
     _check_may_move(ctx, entry)
     was = entry.status
     entry.status = queue_policy.check_transition("hold", entry.status, entry.ticket_number)
@@ -609,7 +608,6 @@ async def hold(ctx: Context, *, ticket: uuid.UUID | str, reason: str | None = No
 async def return_to_queue(ctx: Context, *, ticket: uuid.UUID | str) -> TicketOut:
     """Put a held ticket back in the queue with its original due time (doctors: their own)."""
     entry = await _ticket(ctx, ticket)
-    queue_policy.check_transition("return", entry.status, entry.ticket_number)
     _check_may_move(ctx, entry)
     entry.status = queue_policy.check_transition("return", entry.status, entry.ticket_number)
     entry.called_at = None

@@ -1,4 +1,4 @@
-"""Ticket note: a short note from reception for the doctor, shown in the doctor console.
+"""Ticket note for the doctor; an index of a doctor's tickets by day (the doctor console).
 
 Revision ID: 0106
 Revises: 0102
@@ -19,8 +19,14 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     # One added nullable column: SQLite alters the table in place (no copy).
     op.add_column("queue_entries", sa.Column("note", sa.String(length=300), nullable=True))
+    op.create_index(
+        "ix_queue_entries_called_doctor_day",
+        "queue_entries",
+        ["called_doctor_id", "service_date"],
+    )
 
 
 def downgrade() -> None:
+    op.drop_index("ix_queue_entries_called_doctor_day", table_name="queue_entries")
     # Plain DROP COLUMN on both backends (SQLite 3.35+), without a batch copy of the table.
     op.execute("ALTER TABLE queue_entries DROP COLUMN note")
