@@ -56,6 +56,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "iqms.commands.patients:app",
         "Patients: register, find, show and change records (every read is audited).",
     ),
+    "doctor": LazyCommand(
+        "iqms.commands.doctor:doctor",
+        "Open the doctor console: call, see and finish patients from the consulting room.",
+    ),
     "queue": LazyCommand(
         "iqms.commands.queue:app",
         "The queue: issue tickets, call patients, serve, list, watch live events.",

@@ -87,7 +87,7 @@ PERMISSION_PHRASES: dict[Permission, str] = {
     P.APPOINTMENTS_CHECK_IN: "check patients in for appointments",
     P.QUEUE_ISSUE: "issue tickets",
     P.QUEUE_CALL: "call patients or mark them served",
-    P.QUEUE_MANAGE: "transfer, hold or cancel tickets",
+    P.QUEUE_MANAGE: "cancel tickets, undo moves or leave notes for doctors",
     P.QUEUE_TRIAGE: "change a ticket's triage category",
     P.QUEUE_VIEW: "see the queue",
     P.QUEUE_BOARD: "see the waiting-room board",

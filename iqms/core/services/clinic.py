@@ -360,6 +360,41 @@ async def assign_room(
     return await _doctor_out(ctx, found)
 
 
+@operation(Permission.DOCTOR_STATUS)
+async def change_room(
+    ctx: Context, *, room: str, doctor: uuid.UUID | str | None = None
+) -> DoctorOut:
+    """Move a doctor to another room for now; doctors may move only themselves.
+
+    Refused while the doctor has a patient called or in service (that patient
+    was told the old room).
+    """
+    data = parse(DoctorCreate, room=room)
+    if doctor is None:
+        if ctx.principal.doctor_id is None:
+            raise ValidationError("name the doctor who changes room", field="doctor")
+        doctor = ctx.principal.doctor_id
+    found = await queue_engine.find_doctor(ctx.s, doctor, for_update=True)
+    require_own_doctor(ctx.principal, found.id)
+    if data.room == found.room:
+        return await _doctor_out(ctx, found)
+    busy = await _busy_with(ctx, found.id)
+    if busy:
+        raise Conflict(
+            f"ticket {busy} was called to {found.room}; finish it before changing room",
+            ticket=busy,
+        )
+    before = found.room
+    found.room = data.room
+    await ctx.s.flush()
+    await log_action(
+        ctx, action="doctor.updated", target=("doctor", found.id),
+        details={"room": [before, data.room]},
+    )  # fmt: skip
+    await _publish_doctor(ctx, found)
+    return await _doctor_out(ctx, found)
+
+
 async def _publish_doctor(
     ctx: Context, doctor: Doctor, *, previous_department_id: uuid.UUID | None = None
 ) -> None:
