@@ -2,6 +2,7 @@
 
 from iqms.core.models._base import Base, UTCDateTime, utcnow
 from iqms.core.models._clinic import Appointment, Department, Device, Doctor
+from iqms.core.models._display import DisplayMessage
 from iqms.core.models._ops import AuditRecord, Notification, SyncConflict, SyncOperation
 from iqms.core.models._people import Patient, User
 from iqms.core.models._queue import QueueEntry, QueueEvent, TicketBlock, TicketCounter
@@ -12,6 +13,7 @@ __all__ = [
     "Base",
     "Department",
     "Device",
+    "DisplayMessage",
     "Doctor",
     "Notification",
     "Patient",

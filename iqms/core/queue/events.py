@@ -193,6 +193,26 @@ class DoctorChanged:
         return out
 
 
+@dataclass(frozen=True, kw_only=True)
+class DisplayMessageChanged:
+    """The message line of the waiting-room boards was set, or cleared (``text`` None)."""
+
+    kind: ClassVar[str] = "display_message"
+
+    text: str | None
+    occurred_at: datetime
+    department_id: uuid.UUID | None = None  # clinic-wide
+
+    def concerns(self, department_id: uuid.UUID) -> bool:
+        return True
+
+    def to_payload(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        for f in fields(self):
+            out[f.name] = _plain(getattr(self, f.name))
+        return out
+
+
 @dataclass(frozen=True)
 class Resync:
     """Not a domain event: the stream may have missed events; reload the view."""
@@ -205,10 +225,11 @@ class Resync:
         return True
 
 
-EVENT_TYPES: dict[str, type[TicketEvent] | type[DoctorChanged]] = {
+EVENT_TYPES: dict[str, type[TicketEvent] | type[DoctorChanged] | type[DisplayMessageChanged]] = {
     cls.kind: cls
     for cls in (
         DoctorChanged,
+        DisplayMessageChanged,
         TicketIssued,
         TicketCalled,
         TicketRecalled,
@@ -223,8 +244,8 @@ EVENT_TYPES: dict[str, type[TicketEvent] | type[DoctorChanged]] = {
     )
 }
 
-DomainEvent = TicketEvent | DoctorChanged
-Event = TicketEvent | DoctorChanged | Resync
+DomainEvent = TicketEvent | DoctorChanged | DisplayMessageChanged
+Event = TicketEvent | DoctorChanged | DisplayMessageChanged | Resync
 
 
 def _plain(value: Any) -> Any:
@@ -499,6 +520,7 @@ def subscribe(
 __all__ = [
     "CHANNEL",
     "EVENT_TYPES",
+    "DisplayMessageChanged",
     "DoctorChanged",
     "DomainEvent",
     "Event",
