@@ -14,6 +14,7 @@ FORBIDDEN = (
     "iqms.kiosk",
     "iqms.cli",
     "iqms.commands",
+    "iqms.announce",
 )
 
 
