@@ -1,0 +1,405 @@
+"""The board's one screen: the latest calls in large letters, the queues, the message line.
+
+What it shows comes from one core view (:func:`iqms.core.services.display.board`),
+loaded again whenever a live event says something changed and after any gap
+in the events (reconnect, database back): the screen never patches its own
+copy of the queue, so what it shows as current is what the database holds.
+A call that arrives live is highlighted and blinks for a few seconds and is
+announced; calls found by a reload (after a gap) are shown but neither
+blinked nor announced, because they are no longer news. While the database is
+away the calls are dimmed and titled as of the last time they were known,
+with a "reconnecting" mark in the top line.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, cast
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical
+from textual.widgets import Footer, Static
+
+from iqms.core.clock import service_date
+from iqms.core.db import is_connection_error
+from iqms.core.queue.events import TicketEvent
+from iqms.core.schemas.display import BoardDepartment, ClinicBoard
+from iqms.core.services import display
+from iqms.tui.display.bigtext import BigText
+from iqms.tui.display.messages import MessageLineChanged, SoundChanged
+from iqms.tui.messages import ConnectionChanged, Resync, TicketChanged
+from iqms.tui.screens import ConsoleScreen
+
+if TYPE_CHECKING:
+    from iqms.tui.display.app import BoardApp
+
+#: how long a new call blinks
+BLINK_SECONDS = 10.0
+BLINK_INTERVAL = 0.5
+#: how many waiting numbers to ask for per department (as many as fit are shown)
+NEXT_NUMBERS = 12
+ARROW = "→"
+
+
+class DepartmentBox(Static):
+    """One department: its name, how many wait, and the next numbers to be called."""
+
+    DEFAULT_CSS = """
+    DepartmentBox {
+        height: auto;
+        padding: 0 0 1 0;
+    }
+    """
+
+    def __init__(self, department: BoardDepartment, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.department = department
+
+    def show(self, department: BoardDepartment) -> None:
+        self.department = department
+        self.refresh(layout=True)
+
+    def render(self) -> Group:
+        dept = self.department
+        count = dept.waiting_count
+        grid = Table.grid(expand=True)
+        grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
+        grid.add_column(justify="right", no_wrap=True)
+        grid.add_row(
+            Text(dept.name, style="bold"),
+            Text(f"{count} waiting" if count else "no one waiting", style="bold"),
+        )
+        if not dept.next_numbers:
+            return Group(grid)
+        width = self.content_size.width or 30
+        lines = [Text("Next ", style="dim")]
+        shown = 0
+        for number in dept.next_numbers:
+            if lines[-1].cell_len + len(number) > width:
+                if len(lines) == 2:  # two lines of numbers at most
+                    break
+                lines.append(Text("     "))
+            lines[-1].append(number, style="bold")
+            lines[-1].append("  ")
+            shown += 1
+        if shown < count:
+            lines[-1].append("…")
+        for line in lines:
+            line.rstrip()
+            line.no_wrap = True
+            line.overflow = "crop"
+        return Group(grid, *lines)
+
+
+class BoardScreen(ConsoleScreen):
+    """Calls (newest large and blinking), queues per department, the message line."""
+
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
+        (0, "-narrow"),
+        (110, "-wide"),
+    ]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-short"), (36, "-tall")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("t", "test_sound", "Test sound"),
+        Binding("m", "mute", "Mute"),
+        Binding("h", "contrast", "High contrast"),
+    ]
+    DEFAULT_CSS = """
+    BoardScreen { background: $background; }
+    #top { dock: top; height: 1; background: $panel; padding: 0 1; }
+    BoardScreen.-tall #top { height: 5; padding: 1 2 0 2; }
+    #clinic { width: 1fr; color: $primary; text-style: bold; }
+    #marks { width: auto; color: $warning; text-style: bold; padding: 0 2; }
+    BoardScreen.-tall #marks { padding: 1 2; }
+    #clock { width: 13; height: 1fr; }
+    BoardScreen.-tall #clock { width: 36; }
+    #main { height: 1fr; }
+    #calls { width: 3fr; padding: 0 1; }
+    #queues { width: 2fr; padding: 0 1; border-left: tall $panel; }
+    BoardScreen.-tall #calls, BoardScreen.-tall #queues { padding: 1 2; }
+    .title { height: 1; color: $text-muted; text-style: bold; margin-bottom: 1; }
+    #current { height: 10; padding: 0 1; }
+    BoardScreen.-tall #current { height: 3fr; }
+    #current-ticket { color: $accent; height: 1fr; }
+    #current-room { height: 1fr; text-style: bold; }
+    #current.-new { background: $accent; }
+    #current.-new #current-ticket, #current.-new #current-room { color: $background; }
+    #current.-new.-blink-off { background: $surface; }
+    #current.-new.-blink-off #current-ticket { color: $accent; }
+    #current.-new.-blink-off #current-room { color: $foreground; }
+    #recent { height: 1fr; margin-top: 1; }
+    BoardScreen.-tall #recent { height: 2fr; }
+    .recent-call { height: 1fr; max-height: 5; padding: 0 1; }
+    #calls.-stale #current-ticket, #calls.-stale #current-room, #calls.-stale .recent-call {
+        color: $text-muted;
+    }
+    #calls.-stale #current { background: $background; }
+    #message {
+        height: auto;
+        max-height: 4;
+        display: none;
+        background: $warning;
+        color: $background;
+        text-style: bold;
+        text-align: center;
+        padding: 0 1;
+    }
+    BoardScreen.-tall #message { padding: 1 2; }
+    #message.-shown { display: block; }
+    """
+
+    def __init__(
+        self,
+        *,
+        departments: list[str] | None = None,
+        rows: int = 5,
+        blink_seconds: float = BLINK_SECONDS,
+    ) -> None:
+        super().__init__()
+        self.wanted_departments = list(departments or [])
+        self.rows = rows
+        self.blink_seconds = blink_seconds
+        self.view: ClinicBoard | None = None
+        #: when the view was last loaded from the database (clinic time)
+        self.loaded_at: datetime | None = None
+        #: ticket number -> when its live highlight ends (monotonic)
+        self.highlights: dict[str, float] = {}
+        self.department_ids: set[uuid.UUID] = set()
+        self.reload_reasons: list[str] = []
+        #: why the events had a gap, each time (the view was loaded again after each)
+        self.resyncs: list[str] = []
+        self.sound_problem: str | None = None
+        self._reload_wanted = False
+        self._loading = False
+        self._blink_on = True
+        self._minute = ""
+
+    @property
+    def board_app(self) -> BoardApp:
+        return cast("BoardApp", self.app)
+
+    # ---- layout -------------------------------------------------------------------------------
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="top"):
+            yield BigText(self.app_settings_clinic(), id="clinic", max_scale=1)
+            yield Static("", id="marks")
+            yield BigText("", id="clock", max_scale=1, align="right")
+        with Horizontal(id="main"):
+            with Vertical(id="calls"):
+                yield Static("Connecting to the database…", id="calls-title", classes="title")
+                with Vertical(id="current"):
+                    yield BigText("", id="current-ticket", max_scale=6)
+                    yield BigText("", id="current-room", max_scale=4)
+                with Vertical(id="recent"):
+                    for n in range(max(self.rows - 1, 0)):
+                        yield BigText("", id=f"recent-{n}", classes="recent-call", max_scale=1)
+            yield Vertical(Static("Waiting", classes="title"), id="queues")
+        yield Static("", id="message")
+        yield Footer(compact=True)
+
+    def app_settings_clinic(self) -> str:
+        return self.board_app.settings.clinic_name
+
+    def on_mount(self) -> None:
+        self._tick()
+        self.set_interval(1.0, self._tick, name="clock")
+        self.set_interval(BLINK_INTERVAL, self._blink, name="blink")
+
+    # ---- loading the view ---------------------------------------------------------------------
+    def reload(self, reason: str = "resync") -> None:
+        """Load the board view again (coalesced: one load at a time, one more if asked meanwhile)."""
+        if not self.board_app.signed_in:
+            return
+        self.reload_reasons.append(reason)
+        self._reload_wanted = True
+        if not self._loading:
+            self._loading = True
+            self.run_worker(self._load(), group="board-load", exit_on_error=False)
+
+    async def _load(self) -> None:
+        app = self.board_app
+        try:
+            while self._reload_wanted:
+                self._reload_wanted = False
+                try:
+                    view = await app.core(
+                        lambda: display.board(
+                            app.ctx,
+                            departments=self.wanted_departments or None,
+                            calls=max(self.rows, 1),
+                            next_count=NEXT_NUMBERS,
+                        ),
+                        errors="raise",
+                    )
+                except Exception as exc:
+                    if is_connection_error(exc):
+                        self._show_connection(False)
+                    else:
+                        app.board_failed(exc)
+                    return
+                if view is not None:
+                    self.show(view)
+        finally:
+            self._loading = False
+
+    def show(self, view: ClinicBoard) -> None:
+        """Draw a freshly loaded view."""
+        self.view = view
+        self.loaded_at = view.generated_at
+        self.department_ids = {d.id for d in view.departments}
+        self._show_connection(self.board_app.db_online)
+        self._show_calls()
+        self._show_departments(view.departments)
+        message = self.query_one("#message", Static)
+        message.update(Text(view.message or ""))
+        message.set_class(bool(view.message), "-shown")
+
+    def _show_calls(self) -> None:
+        view = self.view
+        current = self.query_one("#current", Vertical)
+        ticket = self.query_one("#current-ticket", BigText)
+        room = self.query_one("#current-room", BigText)
+        calls = view.calls if view is not None else []
+        if calls:
+            newest = calls[0]
+            ticket.update(newest.ticket_number)
+            room.update(f"{ARROW} {newest.room}" if newest.room else "")
+        else:
+            ticket.update("No calls yet today" if view is not None else "", plain=True)
+            room.update("")
+        for n, widget in enumerate(self.query(".recent-call").results(BigText)):
+            if n + 1 < len(calls):
+                call = calls[n + 1]
+                widget.update(f"{call.ticket_number} {ARROW} {call.room or ''}".rstrip(" →"))
+            else:
+                widget.update("")
+        newest_number = calls[0].ticket_number if calls else None
+        current.set_class(self._is_highlighted(newest_number), "-new")
+        current.set_class(False, "-blink-off")
+
+    def _show_departments(self, departments: list[BoardDepartment]) -> None:
+        queues = self.query_one("#queues", Vertical)
+        boxes = {box.department.id: box for box in queues.query(DepartmentBox)}
+        if list(boxes) != [d.id for d in departments]:
+            for box in boxes.values():
+                box.remove()
+            queues.mount_all(DepartmentBox(d, classes="department") for d in departments)
+            return
+        for dept in departments:
+            boxes[dept.id].show(dept)
+
+    # ---- live events --------------------------------------------------------------------------
+    def on_ticket_changed(self, message: TicketChanged) -> None:
+        event = message.event
+        if not self._concerns(event):
+            return
+        if event.kind in ("called", "recalled"):
+            self.highlights[event.ticket_number] = time.monotonic() + self.blink_seconds
+            self.board_app.announce(event.ticket_number, event.room)
+        self.reload(event.kind)
+
+    def on_resync(self, message: Resync) -> None:
+        self.resyncs.append(message.reason)  # ConsoleScreen.on_resync reloads the view
+
+    def on_message_line_changed(self, message: MessageLineChanged) -> None:
+        self.reload("message")
+
+    def on_connection_changed(self, message: ConnectionChanged) -> None:
+        self._show_connection(message.online)
+
+    def on_sound_changed(self, message: SoundChanged) -> None:
+        self.sound_problem = message.problem
+        self._show_marks()
+
+    def _concerns(self, event: TicketEvent) -> bool:
+        if not self.wanted_departments:
+            return True
+        return any(event.concerns(dept_id) for dept_id in self.department_ids)
+
+    # ---- connection, marks, highlight, clock --------------------------------------------------
+    def _show_connection(self, online: bool) -> None:
+        calls = self.query_one("#calls", Vertical)
+        title = self.query_one("#calls-title", Static)
+        signed_in = self.board_app.signed_in
+        stale = not online and self.view is not None
+        calls.set_class(stale, "-stale")
+        if stale:
+            # Whatever was being called may have changed: never present it as current.
+            self.highlights.clear()
+            self.query_one("#current", Vertical).remove_class("-new", "-blink-off")
+            when = self._clock_text(self.loaded_at) if self.loaded_at else "?"
+            title.update(f"Last calls known at {when}")
+        elif not signed_in or self.view is None:
+            title.update("Connecting to the database…")
+        else:
+            title.update("Now calling")
+        self._show_marks()
+
+    def _show_marks(self) -> None:
+        app = self.board_app
+        marks = []
+        if app.signed_in and not app.db_online:
+            marks.append("⟳ reconnecting")
+        if app.muted:
+            marks.append("sound muted")
+        elif self.sound_problem:
+            marks.append("no sound")
+        self.query_one("#marks", Static).update("  ".join(marks))
+
+    def _is_highlighted(self, ticket_number: str | None) -> bool:
+        until = self.highlights.get(ticket_number or "")
+        return until is not None and until > time.monotonic()
+
+    def _blink(self) -> None:
+        current = self.query_one("#current", Vertical)
+        if not current.has_class("-new"):
+            return
+        newest = self.view.calls[0].ticket_number if self.view and self.view.calls else None
+        if not self._is_highlighted(newest):
+            current.remove_class("-new", "-blink-off")  # blinked long enough: stays current
+            self.highlights = {k: v for k, v in self.highlights.items() if v > time.monotonic()}
+            return
+        self._blink_on = not self._blink_on
+        current.set_class(not self._blink_on, "-blink-off")
+
+    def _clock_text(self, when: datetime | None = None) -> str:
+        app = self.board_app
+        moment = when or app.clock.now()
+        return moment.astimezone(app.settings.tz).strftime("%H:%M")
+
+    def _tick(self) -> None:
+        now = self._clock_text()
+        if now == self._minute:
+            return
+        self._minute = now
+        self.query_one("#clock", BigText).update(now)
+        app = self.board_app
+        if self.view is not None and service_date(app.clock.now(), app.settings.tz) != (
+            self.view.service_date
+        ):
+            self.reload("new day")  # yesterday's calls leave the board at midnight
+
+    # ---- keys ---------------------------------------------------------------------------------
+    def action_test_sound(self) -> None:
+        """Announce the newest call again (or a sample) to check the speakers."""
+        calls = self.view.calls if self.view is not None else []
+        if calls:
+            self.board_app.announce(calls[0].ticket_number, calls[0].room, test=True)
+        else:
+            self.board_app.announce("A-001", "1", test=True)
+
+    def action_mute(self) -> None:
+        self.board_app.muted = not self.board_app.muted
+        self._show_marks()
+
+    def action_contrast(self) -> None:
+        self.board_app.toggle_high_contrast()
+
+
+__all__ = ["BLINK_SECONDS", "BoardScreen", "DepartmentBox"]
