@@ -51,6 +51,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "iqms.commands.queue:app",
         "The queue: issue tickets, call patients, serve, list, watch live events.",
     ),
+    "display": LazyCommand(
+        "iqms.commands.display:display",
+        "Show the waiting-room display board full screen: calls, queues, announcements (no names).",
+    ),
     "device": LazyCommand(
         "iqms.commands.device:app",
         "This computer as a kiosk or display board: store, check or remove its device key.",

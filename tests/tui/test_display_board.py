@@ -80,9 +80,8 @@ async def test_calls_reach_the_board_with_their_room_highlighted_and_heard_never
     app = BoardApp(tui_settings, signs_in_with(await board_key(core)), clock=clock,
                    announcer=Announcer("chime", player=speaker.command))  # fmt: skip
     async with app.run_test(size=(100, 30)) as pilot:
-        await wait_until(pilot, lambda: ready(app), what="the board")
+        await wait_until(pilot, lambda: ready(app) and "5 waiting" in screen_text(app))
         assert "No calls yet today" in screen_text(app)
-        assert "5 waiting" in screen_text(app)
         assert next_numbers(app, "GEN") == ["A-005", "A-001", "A-002", "A-003", "A-004"]
         await pilot.pause(0.3)  # the live events are listened to
 
@@ -213,6 +212,18 @@ async def test_sound_problems_show_discreetly_and_mute_silences_calls_but_not_th
         await wait_until(pilot, lambda: "muted" not in screen_text(app).splitlines()[0])
 
 
+async def test_a_board_for_an_unknown_department_stops_with_one_line(
+    core: Context, tui_settings: Settings, clock: FrozenClock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await named_clinic(core, waiting=0)
+    app = BoardApp(tui_settings, signs_in_with(await board_key(core)), clock=clock,
+                   departments=["GEN", "XRAY"])  # fmt: skip
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: not app.is_running)
+    assert app.return_code == 3  # not found, as every iqms command
+    assert capsys.readouterr().err.strip() == "iqms: error: no department XRAY"
+
+
 @pytest.mark.postgresql
 async def test_while_the_database_is_away_calls_are_dimmed_and_a_reload_follows_its_return(
     pg_core: Context, tmp_path: Path, pg_url: str, clock: FrozenClock
@@ -270,8 +281,8 @@ async def test_a_board_started_before_the_database_waits_and_a_revoked_key_stops
             assert "Connecting to the database…" in screen_text(app)
             assert app.is_running and not app.signed_in
             await link.restore()
-            await wait_until(pilot, lambda: ready(app), within=10)
-            assert "1 waiting" in screen_text(app)
+            await wait_until(pilot, lambda: ready(app) and "1 waiting" in screen_text(app),
+                             within=10)  # fmt: skip
 
             await devices.revoke(pg_core, device="hall-board")
             await wait_until(pilot, lambda: not app.is_running, within=5)

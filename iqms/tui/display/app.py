@@ -22,7 +22,7 @@ from rich.text import Text
 from iqms.announce import Announcer
 from iqms.core.config import Settings
 from iqms.core.db import is_connection_error
-from iqms.core.errors import AuthenticationFailed
+from iqms.core.errors import AuthenticationFailed, NotFound, PermissionDenied, ValidationError
 from iqms.core.queue.events import DisplayMessageChanged
 from iqms.core.security.rbac import Principal
 from iqms.core.service import Context
@@ -39,6 +39,12 @@ log = logging.getLogger("iqms.tui.display")
 SIGN_IN_RETRY_MAX_SECONDS = 15.0
 #: how often the board checks that its device key is still valid
 KEY_CHECK_SECONDS = 300.0
+#: exit codes of ``iqms display`` when the board cannot start (as every ``iqms`` command)
+_EXIT_CODES: list[tuple[type[Exception], int]] = [
+    (NotFound, 3),
+    (PermissionDenied, 4),
+    (ValidationError, 7),
+]
 _LOG_LEVELS = {"information": logging.INFO, "warning": logging.WARNING, "error": logging.ERROR}
 
 
@@ -144,11 +150,13 @@ class BoardApp(ConsoleApp):
             log.info("could not check the device key now: %s", first_line(exc))
 
     def board_failed(self, exc: BaseException) -> None:
-        """The board view was refused (a department closed or renamed, ...): log it, show a notice."""
+        """The board view was refused: at start (a wrong department) the board stops; later
+        (say, a department renamed) it keeps what it shows and logs why."""
         notice = notice_for(exc)
         log.error("cannot load the board: %s", notice.message, exc_info=not notice.expected)
         if self.board.view is None:
-            self.exit(return_code=1, message=Text(f"iqms: error: {notice.message}"))
+            code = next((c for cls, c in _EXIT_CODES if isinstance(exc, cls)), 1)
+            self.exit(return_code=code, message=Text(f"iqms: error: {notice.message}"))
 
     # ---- a wall display shows no pop-ups ------------------------------------------------------
     def notify(

@@ -188,4 +188,12 @@ class BigText(Widget):
         return Text(body, style=style, no_wrap=True, overflow="ellipsis", end="")
 
 
-__all__ = ["SUPPORTED", "BigText", "best_scale", "can_draw", "pixel_width", "render_lines"]
+__all__ = [
+    "SUPPORTED",
+    "BigText",
+    "best_scale",
+    "can_draw",
+    "pixel_width",
+    "render_lines",
+    "size_at",
+]

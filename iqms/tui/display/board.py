@@ -18,12 +18,12 @@ import uuid
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
-from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
+from textual.widget import Widget
 from textual.widgets import Footer, Static
 
 from iqms.core.clock import service_date
@@ -31,7 +31,7 @@ from iqms.core.db import is_connection_error
 from iqms.core.queue.events import TicketEvent
 from iqms.core.schemas.display import BoardDepartment, ClinicBoard
 from iqms.core.services import display
-from iqms.tui.display.bigtext import BigText
+from iqms.tui.display.bigtext import BigText, can_draw, size_at
 from iqms.tui.display.messages import MessageLineChanged, SoundChanged
 from iqms.tui.messages import ConnectionChanged, Resync, TicketChanged
 from iqms.tui.screens import ConsoleScreen
@@ -47,26 +47,22 @@ NEXT_NUMBERS = 12
 ARROW = "→"
 
 
-class DepartmentBox(Static):
-    """One department: its name, how many wait, and the next numbers to be called."""
+#: screen height from which the board uses its large layout (the -tall breakpoint)
+TALL_FROM = 36
+#: on a large screen, how many of a department's next numbers are drawn large
+NEXT_LARGE = 2
 
-    DEFAULT_CSS = """
-    DepartmentBox {
-        height: auto;
-        padding: 0 0 1 0;
-    }
-    """
 
-    def __init__(self, department: BoardDepartment, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.department = department
+def _is_tall(widget: Widget) -> bool:
+    return widget.app.size.height >= TALL_FROM
 
-    def show(self, department: BoardDepartment) -> None:
-        self.department = department
-        self.refresh(layout=True)
 
-    def render(self) -> Group:
-        dept = self.department
+class DepartmentHead(Static):
+    """The department's name and how many wait, on one line."""
+
+    def render(self) -> Table:
+        box = cast("DepartmentBox", self.parent)
+        dept = box.department
         count = dept.waiting_count
         grid = Table.grid(expand=True)
         grid.add_column(ratio=1, no_wrap=True, overflow="ellipsis")
@@ -75,26 +71,86 @@ class DepartmentBox(Static):
             Text(dept.name, style="bold"),
             Text(f"{count} waiting" if count else "no one waiting", style="bold"),
         )
-        if not dept.next_numbers:
-            return Group(grid)
+        return grid
+
+
+class NextNumbers(Static):
+    """The next numbers to be called, on at most two lines (after the large ones, if any)."""
+
+    def render(self) -> Text:
+        box = cast("DepartmentBox", self.parent)
+        numbers = box.department.next_numbers
+        large = box.large_numbers()
+        rest = numbers[len(large) :]
+        if not rest:
+            return Text("")
         width = self.content_size.width or 30
-        lines = [Text("Next ", style="dim")]
-        shown = 0
-        for number in dept.next_numbers:
+        lead = "then " if large else "Next "
+        lines = [Text.assemble((lead, "dim"))]
+        shown = len(large)
+        for number in rest:
             if lines[-1].cell_len + len(number) > width:
                 if len(lines) == 2:  # two lines of numbers at most
                     break
-                lines.append(Text("     "))
+                lines.append(Text(" " * len(lead)))
             lines[-1].append(number, style="bold")
             lines[-1].append("  ")
             shown += 1
-        if shown < count:
+        if shown < box.department.waiting_count:
             lines[-1].append("…")
         for line in lines:
             line.rstrip()
-            line.no_wrap = True
-            line.overflow = "crop"
-        return Group(grid, *lines)
+        text = Text("\n").join(lines)
+        text.no_wrap = True
+        text.overflow = "crop"
+        return text
+
+
+class DepartmentBox(Vertical):
+    """One department: its name, how many wait, and the next numbers to be called."""
+
+    DEFAULT_CSS = """
+    DepartmentBox { height: auto; padding: 0 0 1 0; }
+    DepartmentBox > DepartmentHead { height: 1; }
+    DepartmentBox > BigText { height: 4; color: $accent; display: none; }
+    DepartmentBox.-large > BigText { display: block; }
+    DepartmentBox > NextNumbers { height: auto; }
+    """
+
+    def __init__(self, department: BoardDepartment, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.department = department
+
+    def compose(self) -> ComposeResult:
+        yield DepartmentHead()
+        yield BigText("", max_scale=1)
+        yield NextNumbers()
+
+    def on_mount(self) -> None:
+        self.show(self.department)
+
+    def on_resize(self) -> None:
+        self.show(self.department)  # how many numbers fit large depends on the width
+
+    def large_numbers(self) -> list[str]:
+        """The next numbers drawn large: on a large screen, as many as fit one line (up to 2)."""
+        if not _is_tall(self):
+            return []
+        width = self.content_size.width
+        numbers = self.department.next_numbers[:NEXT_LARGE]
+        while numbers and not (
+            can_draw("  ".join(numbers)) and size_at("  ".join(numbers), 1)[0] <= width
+        ):
+            numbers = numbers[:-1]
+        return numbers
+
+    def show(self, department: BoardDepartment) -> None:
+        self.department = department
+        large = self.large_numbers()
+        self.set_class(bool(large), "-large")
+        self.query_one(BigText).update("  ".join(large))
+        for part in self.query(Static):
+            part.refresh(layout=True)
 
 
 class BoardScreen(ConsoleScreen):
@@ -104,7 +160,10 @@ class BoardScreen(ConsoleScreen):
         (0, "-narrow"),
         (110, "-wide"),
     ]
-    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-short"), (36, "-tall")]
+    VERTICAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
+        (0, "-short"),
+        (TALL_FROM, "-tall"),
+    ]
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("t", "test_sound", "Test sound"),
         Binding("m", "mute", "Mute"),
@@ -133,9 +192,10 @@ class BoardScreen(ConsoleScreen):
     #current.-new.-blink-off { background: $surface; }
     #current.-new.-blink-off #current-ticket { color: $accent; }
     #current.-new.-blink-off #current-room { color: $foreground; }
-    #recent { height: 1fr; margin-top: 1; }
+    #recent { height: 1fr; margin-top: 1; overflow: hidden hidden; }
     BoardScreen.-tall #recent { height: 2fr; }
-    .recent-call { height: 1fr; max-height: 5; padding: 0 1; }
+    .recent-call { height: 2; padding: 0 1; }
+    BoardScreen.-tall .recent-call { height: 4; margin-bottom: 1; }
     #calls.-stale #current-ticket, #calls.-stale #current-room, #calls.-stale .recent-call {
         color: $text-muted;
     }
@@ -205,6 +265,10 @@ class BoardScreen(ConsoleScreen):
 
     def app_settings_clinic(self) -> str:
         return self.board_app.settings.clinic_name
+
+    def on_resize(self) -> None:
+        for box in self.query(DepartmentBox):
+            box.show(box.department)  # large next numbers only on a large screen
 
     def on_mount(self) -> None:
         self._tick()
