@@ -16,6 +16,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from iqms.core.enums import Role
 from iqms.core.security.rbac import Principal
 from iqms.core.security.tokens import issue_token
 from iqms.core.service import Context
-from iqms.core.services import devices
+from iqms.core.services import devices, display
 from iqms.tui.display.bigtext import render_lines
 from tests.audio_support import fake_player, read_wav
 from tests.conftest import make_settings
@@ -113,6 +114,37 @@ def test_the_message_line_is_set_shown_and_cleared_from_the_command_line(cli: Se
     refused = iqms("admin", "display", "message", "Hello", token=cli.staff_token)  # a doctor
     assert refused.exit_code == 4 and "may not display message" in refused.stderr
     assert iqms("admin", "display", "message", "Hello").exit_code == 5  # not logged in
+
+
+def test_queue_watch_lists_a_board_message_among_the_events(cli: Setup) -> None:
+    async def set_message() -> None:
+        db = Database.from_settings(cli.settings)  # type: ignore[arg-type]
+        try:
+            ctx = Context(db=db, principal=Principal.system("test"), settings=cli.settings)  # type: ignore[arg-type]
+            await display.set_message(ctx, text="Back at 14:00")
+        finally:
+            await db.dispose()
+
+    def later() -> None:
+        time.sleep(1.0)  # the watcher is listening by then
+        asyncio.run(set_message())
+
+    setter = threading.Thread(target=later)
+    setter.start()
+    watched = iqms("queue", "watch", "--count", "1", "--timeout", "10", token=cli.admin_token)
+    setter.join()
+    assert watched.exit_code == 0, watched.stderr
+    assert watched.stdout.split(maxsplit=1)[1].strip() == "board-message    Back at 14:00"
+
+
+def test_a_language_the_board_cannot_speak_is_a_setting_error(cli: Setup) -> None:
+    result = runner.invoke(app, ["display", "--announce", "voice"], prog_name="iqms",
+                           env={"IQMS_TOKEN": cli.admin_token, "IQMS_CLINIC_LANGUAGE": "tlh"})  # fmt: skip
+    assert result.exit_code == 9
+    assert result.stderr.strip() == (
+        "iqms: error: IQMS_CLINIC_LANGUAGE: calls cannot be spoken in 'tlh' yet "
+        "(languages: de, en, es, fr, it, nl, pt)"
+    )
 
 
 def test_without_a_device_key_or_a_login_the_board_says_how_to_get_one(cli: Setup) -> None:

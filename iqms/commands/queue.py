@@ -28,7 +28,13 @@ from iqms.commands._common import (
 )
 from iqms.commands._session import open_context, run_as_user
 from iqms.core.config import Settings
-from iqms.core.queue.events import DoctorChanged, DomainEvent, Resync, TicketTransferred
+from iqms.core.queue.events import (
+    DisplayMessageChanged,
+    DoctorChanged,
+    DomainEvent,
+    Resync,
+    TicketTransferred,
+)
 from iqms.core.schemas.queue import TicketOut, TicketStatusView
 from iqms.core.services import clinic, queue
 
@@ -418,6 +424,8 @@ def _event_line(settings: Settings, event: DomainEvent, codes: dict[Any, str]) -
     dept = codes.get(event.department_id, "?")
     if isinstance(event, DoctorChanged):
         return f"{when} {'doctor':<16} {event.room} [{dept}] {event.status}"
+    if isinstance(event, DisplayMessageChanged):
+        return f"{when} {'board-message':<16} {event.text or '(cleared)'}"
     text = f"{when} {event.kind.replace('_', '-'):<16} {event.ticket_number} [{dept}]"
     if event.room and event.kind in ("called", "recalled", "started", "served"):
         text += f" {event.room}"
