@@ -247,7 +247,7 @@ class BoardScreen(ConsoleScreen):
     # ---- layout -------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
         with Horizontal(id="top"):
-            yield BigText(self.app_settings_clinic(), id="clinic", max_scale=1)
+            yield BigText(self.board_app.settings.clinic_name, id="clinic", max_scale=1)
             yield Static("", id="marks")
             yield BigText("", id="clock", max_scale=1, align="right")
         with Horizontal(id="main"):
@@ -262,9 +262,6 @@ class BoardScreen(ConsoleScreen):
             yield Vertical(Static("Waiting", classes="title"), id="queues")
         yield Static("", id="message")
         yield Footer(compact=True)
-
-    def app_settings_clinic(self) -> str:
-        return self.board_app.settings.clinic_name
 
     def on_resize(self) -> None:
         for box in self.query(DepartmentBox):
