@@ -89,13 +89,13 @@ async def test_calls_reach_the_board_with_their_room_highlighted_and_heard_never
         assert await call(core, clinic, "drsmith") == "A-005"
         await wait_until(pilot, lambda: current(app) == ("A-005", "→ Room 1"), within=3)
         assert highlighted(app)
-        assert "4 waiting" in screen_text(app)
+        await wait_until(pilot, lambda: "4 waiting" in screen_text(app), within=3)
         assert next_numbers(app, "GEN") == ["A-001", "A-002", "A-003", "A-004"]
         clock.advance(minutes=1)
         assert await call(core, clinic, "drjones") == "A-001"  # Amelia Hughes's ticket
         await wait_until(pilot, lambda: current(app) == ("A-001", "→ Room 2"), within=3)
         assert recent(app)[0] == "A-005 → Room 1"
-        assert "3 waiting" in screen_text(app)
+        await wait_until(pilot, lambda: "3 waiting" in screen_text(app), within=3)
         await wait_until(pilot, lambda: len(speaker.played()) == 2, what="two announcements")
 
         shown = everything_shown(app)

@@ -2,12 +2,13 @@
 
 What it shows comes from one core view (:func:`iqms.core.services.display.board`),
 loaded again whenever a live event says something changed and after any gap
-in the events (reconnect, database back): the screen never patches its own
-copy of the queue, so what it shows as current is what the database holds.
-A call that arrives live is highlighted and blinks for a few seconds and is
-announced; calls found by a reload (after a gap) are shown but neither
-blinked nor announced, because they are no longer news. While the database is
-away the calls are dimmed and titled as of the last time they were known,
+in the events (reconnect, database back), so what it shows as current is what
+the database holds. Only a call that comes in live is shown before that
+reload, straight from its committed event: on top at once, highlighted,
+blinking for a few seconds and announced (the reload then confirms it and
+brings the counts). Calls found by a reload after a gap are shown but neither
+blinked nor announced, because they are no longer news. While the database
+is away the calls are dimmed and titled as of the last time they were known,
 with a "reconnecting" mark in the top line.
 """
 
@@ -28,8 +29,9 @@ from textual.widgets import Footer, Static
 
 from iqms.core.clock import service_date
 from iqms.core.db import is_connection_error
+from iqms.core.enums import TicketStatus
 from iqms.core.queue.events import TicketEvent
-from iqms.core.schemas.display import BoardDepartment, ClinicBoard
+from iqms.core.schemas.display import BoardCall, BoardDepartment, ClinicBoard
 from iqms.core.services import display
 from iqms.tui.display.bigtext import BigText, can_draw, size_at
 from iqms.tui.display.messages import MessageLineChanged, SoundChanged
@@ -55,6 +57,14 @@ NEXT_LARGE = 2
 
 def _is_tall(widget: Widget) -> bool:
     return widget.app.size.height >= TALL_FROM
+
+
+def _changed(widget: Static, text: str) -> bool:
+    """True (and remembered) when ``widget`` is to show other text than it does."""
+    if getattr(widget, "_iqms_text", None) == text:
+        return False
+    widget._iqms_text = text  # type: ignore[attr-defined]
+    return True
 
 
 class DepartmentHead(Static):
@@ -120,6 +130,7 @@ class DepartmentBox(Vertical):
     def __init__(self, department: BoardDepartment, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.department = department
+        self._large: list[str] | None = None
 
     def compose(self) -> ComposeResult:
         yield DepartmentHead()
@@ -145,12 +156,19 @@ class DepartmentBox(Vertical):
         return numbers
 
     def show(self, department: BoardDepartment) -> None:
+        """Show the department's latest figures (redrawn only when they changed)."""
+        changed = department != self.department
         self.department = department
         large = self.large_numbers()
+        if large != self._large:
+            changed = True
+            self._large = large
+        if not changed:
+            return
         self.set_class(bool(large), "-large")
         self.query_one(BigText).update("  ".join(large))
-        for part in self.query(Static):
-            part.refresh(layout=True)
+        self.query_one(DepartmentHead).refresh()
+        self.query_one(NextNumbers).refresh(layout=True)  # one line or two
 
 
 class BoardScreen(ConsoleScreen):
@@ -226,6 +244,8 @@ class BoardScreen(ConsoleScreen):
         self.rows = rows
         self.blink_seconds = blink_seconds
         self.view: ClinicBoard | None = None
+        #: the last view loaded from the core (``view`` may have a live call on top of it)
+        self.loaded_view: ClinicBoard | None = None
         #: when the view was last loaded from the database (clinic time)
         self.loaded_at: datetime | None = None
         #: ticket number -> when its live highlight ends (monotonic)
@@ -311,15 +331,16 @@ class BoardScreen(ConsoleScreen):
 
     def show(self, view: ClinicBoard) -> None:
         """Draw a freshly loaded view."""
-        self.view = view
+        self.view = self.loaded_view = view
         self.loaded_at = view.generated_at
         self.department_ids = {d.id for d in view.departments}
         self._show_connection(self.board_app.db_online)
         self._show_calls()
         self._show_departments(view.departments)
         message = self.query_one("#message", Static)
-        message.update(Text(view.message or ""))
-        message.set_class(bool(view.message), "-shown")
+        if _changed(message, view.message or ""):
+            message.update(Text(view.message or ""))
+            message.set_class(bool(view.message), "-shown")
 
     def _show_calls(self) -> None:
         view = self.view
@@ -363,7 +384,27 @@ class BoardScreen(ConsoleScreen):
         if event.kind in ("called", "recalled"):
             self.highlights[event.ticket_number] = time.monotonic() + self.blink_seconds
             self.board_app.announce(event.ticket_number, event.room)
+            self._show_live_call(event)
         self.reload(event.kind)
+
+    def _show_live_call(self, event: TicketEvent) -> None:
+        """Put a call that just came in on top at once; the reload that follows confirms it
+        (and brings the counts and next numbers)."""
+        view = self.view
+        if view is None or not self.board_app.db_online:
+            return
+        codes = {d.id: d.code for d in view.departments}
+        call = BoardCall(
+            ticket_number=event.ticket_number,
+            room=event.room,
+            department_code=codes.get(event.department_id, ""),
+            called_at=event.occurred_at,
+            recall_count=getattr(event, "recall_count", 0),
+            status=TicketStatus.CALLED,
+        )
+        others = [c for c in view.calls if c.ticket_number != event.ticket_number]
+        self.view = view.model_copy(update={"calls": [call, *others][: max(self.rows, 1)]})
+        self._show_calls()
 
     def on_resync(self, message: Resync) -> None:
         self.resyncs.append(message.reason)  # ConsoleScreen.on_resync reloads the view
@@ -395,11 +436,13 @@ class BoardScreen(ConsoleScreen):
             self.highlights.clear()
             self.query_one("#current", Vertical).remove_class("-new", "-blink-off")
             when = self._clock_text(self.loaded_at) if self.loaded_at else "?"
-            title.update(f"Last calls known at {when}")
+            heading = f"Last calls known at {when}"
         elif not signed_in or self.view is None:
-            title.update("Connecting to the database…")
+            heading = "Connecting to the database…"
         else:
-            title.update("Now calling")
+            heading = "Now calling"
+        if _changed(title, heading):
+            title.update(heading, layout=False)
         self._show_marks()
 
     def _show_marks(self) -> None:
@@ -411,7 +454,9 @@ class BoardScreen(ConsoleScreen):
             marks.append("sound muted")
         elif self.sound_problem:
             marks.append("no sound")
-        self.query_one("#marks", Static).update("  ".join(marks))
+        shown = self.query_one("#marks", Static)
+        if _changed(shown, "  ".join(marks)):
+            shown.update("  ".join(marks))
 
     def _is_highlighted(self, ticket_number: str | None) -> bool:
         until = self.highlights.get(ticket_number or "")
