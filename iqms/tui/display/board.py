@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import deque
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
@@ -251,9 +252,10 @@ class BoardScreen(ConsoleScreen):
         #: ticket number -> when its live highlight ends (monotonic)
         self.highlights: dict[str, float] = {}
         self.department_ids: set[uuid.UUID] = set()
-        self.reload_reasons: list[str] = []
-        #: why the events had a gap, each time (the view was loaded again after each)
-        self.resyncs: list[str] = []
+        #: why the view was loaded, latest last (the board runs for weeks: a bounded record)
+        self.reload_reasons: deque[str] = deque(maxlen=100)
+        #: why the events had a gap, latest last (the view was loaded again after each)
+        self.resyncs: deque[str] = deque(maxlen=100)
         self.sound_problem: str | None = None
         self._reload_wanted = False
         self._loading = False
@@ -382,7 +384,9 @@ class BoardScreen(ConsoleScreen):
         if not self._concerns(event):
             return
         if event.kind in ("called", "recalled"):
-            self.highlights[event.ticket_number] = time.monotonic() + self.blink_seconds
+            now = time.monotonic()
+            self.highlights = {k: v for k, v in self.highlights.items() if v > now}
+            self.highlights[event.ticket_number] = now + self.blink_seconds
             self.board_app.announce(event.ticket_number, event.room)
             self._show_live_call(event)
         self.reload(event.kind)
