@@ -72,6 +72,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "iqms.commands.kiosk:kiosk",
         "Run this computer as the self-service ticket kiosk (full screen, signed in by its key).",
     ),
+    "display": LazyCommand(
+        "iqms.commands.display:display",
+        "Show the waiting-room display board full screen: calls, queues, announcements (no names).",
+    ),
     "device": LazyCommand(
         "iqms.commands.device:app",
         "This computer as a kiosk or display board: store, check or remove its device key.",

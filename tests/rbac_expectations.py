@@ -98,6 +98,11 @@ EXPECTED: dict[str, frozenset[str]] = {
     "iqms.core.services.devices.new_key": frozenset({ADMIN}),
     "iqms.core.services.devices.authenticate": ALL,
     "iqms.core.services.devices.report_printer": frozenset({KIOSK}),
+    # waiting-room boards
+    "iqms.core.services.display.board": ALL,
+    "iqms.core.services.display.get_message": ALL,
+    "iqms.core.services.display.set_message": frozenset({ADMIN, STAFF}),
+    "iqms.core.services.display.clear_message": frozenset({ADMIN, STAFF}),
     # notifications
     "iqms.core.services.notifications.list_notifications": frozenset({ADMIN, STAFF}),
     "iqms.core.services.notifications.retry": frozenset({ADMIN}),

@@ -29,6 +29,7 @@ from iqms.commands._common import (
 from iqms.commands._session import open_context, run_as_user
 from iqms.core.config import Settings
 from iqms.core.queue.events import (
+    DisplayMessageChanged,
     DoctorChanged,
     DomainEvent,
     PrinterFault,
@@ -447,6 +448,8 @@ def _event_line(settings: Settings, event: DomainEvent, codes: dict[Any, str]) -
         return f"{when} {'doctor':<16} {event.room} [{dept}] {event.status}"
     if isinstance(event, PrinterFault):
         return f"{when} {'printer-' + event.severity:<16} {event.device_name}: {event.message}"
+    if isinstance(event, DisplayMessageChanged):
+        return f"{when} {'board-message':<16} {event.text or '(cleared)'}"
     text = f"{when} {event.kind.replace('_', '-'):<16} {event.ticket_number} [{dept}]"
     if event.room and event.kind in ("called", "recalled", "started", "served"):
         text += f" {event.room}"

@@ -57,6 +57,14 @@ class PrinterKind(StrEnum):
     FILE = "file"
 
 
+class AnnounceMode(StrEnum):
+    """What a waiting-room board does when a ticket is called."""
+
+    OFF = "off"
+    CHIME = "chime"
+    VOICE = "voice"
+
+
 class HashScheme(StrEnum):
     BCRYPT = "bcrypt"
     ARGON2 = "argon2"
@@ -150,6 +158,10 @@ class Settings(BaseSettings):
     # clinic
     clinic_name: str = Field(default="IQMS Clinic", min_length=1, max_length=80)
     timezone: str = Field(default="UTC", description="IANA time zone of the clinic.")
+    clinic_language: str = Field(
+        default="en",
+        description="Language of the clinic (e.g. en, es, pt-br): the boards speak calls in it.",
+    )
 
     # notifications
     sms_provider: SmsProvider = SmsProvider.CONSOLE
@@ -272,6 +284,17 @@ class Settings(BaseSettings):
         description="Console colours: iqms, iqms-light, iqms-high-contrast or a Textual theme.",
     )
 
+    # waiting-room boards
+    announce: AnnounceMode = Field(
+        default=AnnounceMode.CHIME,
+        description="Calls on a board: off, chime, or voice (chime, then the call spoken).",
+    )
+    audio_player: str | None = Field(
+        default=None,
+        description="Command that plays a WAV file (its path is appended, or replaces {file}); "
+        "default: aplay, paplay, pw-play or afplay, whichever is installed.",
+    )
+
     log_level: str = "WARNING"
 
     @field_validator("printer_usb_vendor", "printer_usb_product", mode="before")
@@ -305,6 +328,16 @@ class Settings(BaseSettings):
                 f"unknown time zone {value!r} (use an IANA name such as Europe/London)"
             ) from None
         return value
+
+    @field_validator("clinic_language", mode="before")
+    @classmethod
+    def _check_language(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        code = value.strip().lower().replace("_", "-")
+        if not re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]{2,8})?", code):
+            raise ValueError(f"{value!r} is not a language code (use one such as en, es or pt-br)")
+        return code
 
     @field_validator("public_url")
     @classmethod
