@@ -56,6 +56,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "iqms.commands.patients:app",
         "Patients: register, find, show and change records (every read is audited).",
     ),
+    "doctor": LazyCommand(
+        "iqms.commands.doctor:doctor",
+        "Open the doctor console: call, see and finish patients from the consulting room.",
+    ),
     "queue": LazyCommand(
         "iqms.commands.queue:app",
         "The queue: issue tickets, call patients, serve, list, watch live events.",
@@ -63,6 +67,14 @@ COMMANDS: dict[str, LazyCommand] = {
     "serve": LazyCommand(
         "iqms.commands.serve:serve",
         "Serve the HTTP API, patients' ticket pages and waiting-room boards until Ctrl-C.",
+    ),
+    "kiosk": LazyCommand(
+        "iqms.commands.kiosk:kiosk",
+        "Run this computer as the self-service ticket kiosk (full screen, signed in by its key).",
+    ),
+    "display": LazyCommand(
+        "iqms.commands.display:display",
+        "Show the waiting-room display board full screen: calls, queues, announcements (no names).",
     ),
     "device": LazyCommand(
         "iqms.commands.device:app",

@@ -46,6 +46,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "iqms.core.services.clinic.get_doctor": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.clinic.assign_room": frozenset({ADMIN}),
     "iqms.core.services.clinic.set_doctor_status": frozenset({ADMIN, STAFF, DOCTOR}),
+    "iqms.core.services.clinic.change_room": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.clinic.book_appointment": frozenset({ADMIN, STAFF}),
     "iqms.core.services.clinic.cancel_appointment": frozenset({ADMIN, STAFF}),
     "iqms.core.services.clinic.list_appointments": frozenset({ADMIN, STAFF}),
@@ -68,9 +69,12 @@ EXPECTED: dict[str, frozenset[str]] = {
     "iqms.core.services.queue.serve": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.queue.no_show": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.queue.cancel": frozenset({ADMIN, STAFF}),
-    "iqms.core.services.queue.transfer": frozenset({ADMIN, STAFF}),
-    "iqms.core.services.queue.hold": frozenset({ADMIN, STAFF}),
-    "iqms.core.services.queue.return_to_queue": frozenset({ADMIN, STAFF}),
+    # doctors: only the patients they called (checked by the operation)
+    "iqms.core.services.queue.transfer": frozenset({ADMIN, STAFF, DOCTOR}),
+    "iqms.core.services.queue.hold": frozenset({ADMIN, STAFF, DOCTOR}),
+    "iqms.core.services.queue.return_to_queue": frozenset({ADMIN, STAFF, DOCTOR}),
+    "iqms.core.services.queue.set_note": frozenset({ADMIN, STAFF}),
+    "iqms.core.services.queue.doctor_day": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.queue.change_category": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.queue.undo_last": frozenset({ADMIN, STAFF}),
     "iqms.core.services.queue.ticket_status": ALL,
@@ -82,6 +86,10 @@ EXPECTED: dict[str, frozenset[str]] = {
     "iqms.core.services.queue.queue_list": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.queue.get_ticket": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.queue.watch": ALL,
+    # self-service (kiosk, patient pages)
+    "iqms.core.services.selfservice.department_waits": ALL,
+    "iqms.core.services.selfservice.register_for_messages": frozenset({ADMIN, STAFF, KIOSK}),
+    "iqms.core.services.selfservice.check_in": frozenset({ADMIN, STAFF, PATIENT, KIOSK}),
     # devices (kiosks, display boards)
     "iqms.core.services.devices.add": frozenset({ADMIN}),
     "iqms.core.services.devices.list_devices": frozenset({ADMIN, STAFF}),
@@ -90,6 +98,11 @@ EXPECTED: dict[str, frozenset[str]] = {
     "iqms.core.services.devices.new_key": frozenset({ADMIN}),
     "iqms.core.services.devices.authenticate": ALL,
     "iqms.core.services.devices.report_printer": frozenset({KIOSK}),
+    # waiting-room boards
+    "iqms.core.services.display.board": ALL,
+    "iqms.core.services.display.get_message": ALL,
+    "iqms.core.services.display.set_message": frozenset({ADMIN, STAFF}),
+    "iqms.core.services.display.clear_message": frozenset({ADMIN, STAFF}),
     # notifications
     "iqms.core.services.notifications.list_notifications": frozenset({ADMIN, STAFF}),
     "iqms.core.services.notifications.retry": frozenset({ADMIN}),
@@ -97,6 +110,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "iqms.core.services.notifications.queue_test_sms": frozenset({ADMIN}),
     # offline sync
     "iqms.core.services.sync.push": frozenset({ADMIN, STAFF, DOCTOR, KIOSK}),
+    "iqms.core.services.sync.last_sequence": frozenset({ADMIN, STAFF, DOCTOR, KIOSK}),
     "iqms.core.services.sync.reserve_numbers": frozenset({ADMIN, STAFF, KIOSK}),
     "iqms.core.services.sync.list_conflicts": frozenset({ADMIN, STAFF}),
     "iqms.core.services.sync.resolve_conflict": frozenset({ADMIN, STAFF}),

@@ -7,7 +7,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from benchmarks import bench_events, bench_notify, bench_queue
+from benchmarks import bench_display, bench_events, bench_notify, bench_queue
 from benchmarks.__main__ import discover
 from benchmarks.__main__ import main as run_all
 from iqms.core.db import Database
@@ -83,7 +83,7 @@ async def test_event_latency_benchmark_runs(
 
 def test_the_runner_finds_every_benchmark(capsys: pytest.CaptureFixture[str]) -> None:
     found = discover()
-    assert {"queue", "events"} <= set(found)
+    assert {"queue", "events", "display"} <= set(found)
     assert run_all(["--list"]) == 0
     listed = capsys.readouterr().out
     assert "queue:" in listed and "events:" in listed
@@ -98,4 +98,15 @@ async def test_notification_window_benchmark_runs(
     assert REQUIRED <= set(line)
     assert line["name"] == "notify.duplicate_window" and line["ops"] == 3
     assert 0 < line["p50_ms"] <= line["max_ms"] and line["floor_p50_ms"] > 0
+
+
+@pytest.mark.postgresql
+async def test_call_to_board_benchmark_runs(
+    pg_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = await bench_display.bench_database(pg_url, calls=2, waiting=5)
+    assert REQUIRED <= set(line)
+    assert line["name"] == "display.call_to_board"
+    assert 0 < line["p50_ms"] <= line["p99_ms"] <= line["max_ms"]
+    assert line["subscriber_p50_ms"] > 0 and line["ratio_to_subscriber"] > 0
     assert json.loads(capsys.readouterr().out) == line

@@ -137,7 +137,7 @@ def test_mistakes_get_one_line_errors_and_exit_codes(clinic_cli: Tokens) -> None
     wrong_move = iqms(t.staff, "queue", "serve", "A-001")
     assert wrong_move.exit_code == 7
     assert wrong_move.stderr.strip() == (
-        "iqms: error: cannot mark A-001 as served: it is waiting, not in service"
+        "iqms: error: cannot mark A-001 as served: it is waiting, not called or in service"
     )
     assert "Traceback" not in wrong_move.output
     assert iqms(t.staff, "queue", "issue", "-d", "XRAY").exit_code == 3

@@ -18,6 +18,7 @@ FORBIDDEN = (
     "iqms.kiosk",
     "iqms.cli",
     "iqms.commands",
+    "iqms.announce",
 )
 
 

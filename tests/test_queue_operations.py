@@ -346,12 +346,12 @@ ALLOWED_FROM = {
     "call": {"waiting"},
     "recall": {"called"},
     "start": {"called"},
-    "serve": {"in_service"},
+    "serve": {"called", "in_service"},  # from called: the start is recorded at the same time
     "no_show": {"called"},
     "requeue": {"called"},
     "cancel": {"waiting", "held"},
-    "transfer": {"waiting", "held", "called"},
-    "hold": {"waiting", "called"},
+    "transfer": {"waiting", "held", "called", "in_service"},
+    "hold": {"waiting", "called", "in_service"},
     "return": {"held"},
     "change_category": {"waiting", "held"},
 }

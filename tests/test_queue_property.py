@@ -206,7 +206,7 @@ def make_machine(db: Database, settings_: Any, loop: asyncio.AbstractEventLoop) 
                 t.status = S
 
         def _serve(self, data: st.DataObject, t: Ticket) -> None:
-            if self.expect(t, {S}, queue.serve(self.ctx, ticket=t.id)) is not None:
+            if self.expect(t, {C, S}, queue.serve(self.ctx, ticket=t.id)) is not None:
                 t.status = TicketStatus.SERVED
 
         def _no_show(self, data: st.DataObject, t: Ticket) -> None:
@@ -224,7 +224,7 @@ def make_machine(db: Database, settings_: Any, loop: asyncio.AbstractEventLoop) 
                 t.status = TicketStatus.CANCELLED
 
         def _hold(self, data: st.DataObject, t: Ticket) -> None:
-            if self.expect(t, {W, C}, queue.hold(self.ctx, ticket=t.id)) is not None:
+            if self.expect(t, {W, C, S}, queue.hold(self.ctx, ticket=t.id)) is not None:
                 t.status = H
 
         def _return(self, data: st.DataObject, t: Ticket) -> None:
@@ -242,7 +242,7 @@ def make_machine(db: Database, settings_: Any, loop: asyncio.AbstractEventLoop) 
             if t.dept != "gen":
                 return
             call = queue.transfer(self.ctx, ticket=t.id, department=self.depts["ped"].id)
-            out = self.expect(t, {W, H, C}, call)
+            out = self.expect(t, {W, H, C, S}, call)
             if out is not None:
                 t.status = TicketStatus.TRANSFERRED
                 moved = self.new_ticket(out, "ped", t.category, None)

@@ -122,7 +122,7 @@ def test_refusals_say_in_plain_words_who_cannot_do_what() -> None:
     with pytest.raises(PermissionDenied) as refused:
         require(doctor, Permission.QUEUE_MANAGE)
     assert str(refused.value) == (
-        "doctors cannot transfer, hold or cancel tickets (logged in as drsmith)"
+        "doctors cannot cancel tickets, undo moves or leave notes for doctors (logged in as drsmith)"
     )
     with pytest.raises(PermissionDenied) as refused:
         require(Principal.anonymous(), Permission.REPORTS_VIEW)

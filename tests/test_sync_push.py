@@ -396,7 +396,9 @@ async def test_each_operation_is_checked_against_the_pushers_rights(
     urgent = journal.issue_ticket(c.gen, triage_category=2)
     report = await push_all(kiosk, journal)
     assert report.results[0].result == SyncResult.CONFLICT
-    assert "kiosks cannot transfer, hold or cancel tickets" in (report.results[0].reason or "")
+    assert "kiosks cannot cancel tickets, undo moves or leave notes for doctors" in (
+        report.results[0].reason or ""
+    )
     # a kiosk may not set urgency: the patient is queued as standard and staff are told
     assert report.results[1].result == SyncResult.CONFLICT
     assert "may not set the urgency (category 2)" in (report.results[1].reason or "")

@@ -43,6 +43,10 @@ COMMANDS: dict[str, LazyCommand] = {
         "iqms.commands.admin_devices:app",
         "Kiosks and display boards: add one (its key is printed once), list, revoke, new key.",
     ),
+    "display": LazyCommand(
+        "iqms.commands.admin_display:app",
+        "Waiting-room boards: the message line every board shows (set, clear, show).",
+    ),
     "export": LazyCommand(
         "iqms.commands.admin_export:app",
         "Export queue history or audit records to CSV or JSON lines.",

@@ -121,6 +121,7 @@ def _print_summary(summary: DemoSummary) -> None:
         (f"{iqms} patients list Hughes", "find a patient by name, MRN or phone"),
         (f"{iqms} queue issue -d GEN", "a new ticket for General Practice"),
         (f"{iqms} login drsmith && {iqms} queue call-next", "a doctor calls the next patient"),
+        (f"{iqms} doctor", "drsmith's console: call, see and finish patients"),
     ]
     width = min(max(len(command) for command, _ in steps[1:]), 40) + 2
     for command, comment in steps:

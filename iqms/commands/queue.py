@@ -29,6 +29,7 @@ from iqms.commands._common import (
 from iqms.commands._session import open_context, run_as_user
 from iqms.core.config import Settings
 from iqms.core.queue.events import (
+    DisplayMessageChanged,
     DoctorChanged,
     DomainEvent,
     PrinterFault,
@@ -195,7 +196,12 @@ def _simple(name: str, help_: str, verb: str, call_: Callable[..., Awaitable[Tic
 
 
 _simple("start", "The called patient is in the room: start service.", "in service", queue.start)
-_simple("serve", "Mark an in-service ticket as served.", "served", queue.serve)
+_simple(
+    "serve",
+    "Mark a called or in-service ticket as served (from called, the start is recorded too).",
+    "served",
+    queue.serve,
+)
 _simple(
     "return",
     "Put a held ticket back in the queue (it keeps its place).",
@@ -254,6 +260,20 @@ def transfer(
         ),
     )
     _show_ticket(settings, out, as_json, f"issued for the transfer of {ticket.upper()}")
+
+
+@app.command()
+def note(
+    ticket: TicketArg,
+    text: Annotated[
+        str, typer.Argument(help="One line for the doctor (at most 300 characters); '' clears it.")
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """Leave a note on an open ticket for the doctor (shown in the doctor console)."""
+    settings = settings_or_exit()
+    out = run_as_user(settings, lambda ctx: queue.set_note(ctx, ticket=ticket, note=text))
+    _show_ticket(settings, out, as_json, "noted" if out.note else "note cleared")
 
 
 @app.command()
@@ -428,6 +448,8 @@ def _event_line(settings: Settings, event: DomainEvent, codes: dict[Any, str]) -
         return f"{when} {'doctor':<16} {event.room} [{dept}] {event.status}"
     if isinstance(event, PrinterFault):
         return f"{when} {'printer-' + event.severity:<16} {event.device_name}: {event.message}"
+    if isinstance(event, DisplayMessageChanged):
+        return f"{when} {'board-message':<16} {event.text or '(cleared)'}"
     text = f"{when} {event.kind.replace('_', '-'):<16} {event.ticket_number} [{dept}]"
     if event.room and event.kind in ("called", "recalled", "started", "served"):
         text += f" {event.room}"

@@ -7,6 +7,7 @@ A bad setting raises :class:`~iqms.core.errors.ConfigError` naming the setting.
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import stat
 from enum import StrEnum
@@ -54,6 +55,14 @@ class PrinterKind(StrEnum):
     USB = "usb"
     SERIAL = "serial"
     FILE = "file"
+
+
+class AnnounceMode(StrEnum):
+    """What a waiting-room board does when a ticket is called."""
+
+    OFF = "off"
+    CHIME = "chime"
+    VOICE = "voice"
 
 
 class HashScheme(StrEnum):
@@ -149,6 +158,10 @@ class Settings(BaseSettings):
     # clinic
     clinic_name: str = Field(default="IQMS Clinic", min_length=1, max_length=80)
     timezone: str = Field(default="UTC", description="IANA time zone of the clinic.")
+    clinic_language: str = Field(
+        default="en",
+        description="Language of the clinic (e.g. en, es, pt-br): the boards speak calls in it.",
+    )
 
     # notifications
     sms_provider: SmsProvider = SmsProvider.CONSOLE
@@ -239,6 +252,18 @@ class Settings(BaseSettings):
     # offline
     device_name: str | None = Field(default=None, description="Name of this terminal or kiosk.")
 
+    # kiosk screens
+    kiosk_idle_seconds: int = Field(
+        default=30,
+        ge=1,
+        le=3600,
+        description="The kiosk returns to its start screen after this many idle seconds.",
+    )
+    kiosk_admin_pin: SecretStr | None = Field(
+        default=None,
+        description="PIN (4-12 digits) that lets staff quit the kiosk from its screen.",
+    )
+
     # device credentials (kiosks, display boards)
     device_key: SecretStr | None = Field(
         default=None, description="This device's key (overrides the stored key file)."
@@ -259,6 +284,17 @@ class Settings(BaseSettings):
         description="Console colours: iqms, iqms-light, iqms-high-contrast or a Textual theme.",
     )
 
+    # waiting-room boards
+    announce: AnnounceMode = Field(
+        default=AnnounceMode.CHIME,
+        description="Calls on a board: off, chime, or voice (chime, then the call spoken).",
+    )
+    audio_player: str | None = Field(
+        default=None,
+        description="Command that plays a WAV file (its path is appended, or replaces {file}); "
+        "default: aplay, paplay, pw-play or afplay, whichever is installed.",
+    )
+
     log_level: str = "WARNING"
 
     @field_validator("printer_usb_vendor", "printer_usb_product", mode="before")
@@ -273,6 +309,15 @@ class Settings(BaseSettings):
                 raise ValueError(f"{value!r} is not a USB id (hex, like 0x04b8)") from None
         return value
 
+    @field_validator("kiosk_admin_pin")
+    @classmethod
+    def _check_pin(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value().strip():
+            return None
+        if not re.fullmatch(r"\d{4,12}", value.get_secret_value().strip()):
+            raise ValueError("must be 4 to 12 digits")
+        return SecretStr(value.get_secret_value().strip())
+
     @field_validator("timezone")
     @classmethod
     def _check_timezone(cls, value: str) -> str:
@@ -283,6 +328,16 @@ class Settings(BaseSettings):
                 f"unknown time zone {value!r} (use an IANA name such as Europe/London)"
             ) from None
         return value
+
+    @field_validator("clinic_language", mode="before")
+    @classmethod
+    def _check_language(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        code = value.strip().lower().replace("_", "-")
+        if not re.fullmatch(r"[a-z]{2,3}(-[a-z0-9]{2,8})?", code):
+            raise ValueError(f"{value!r} is not a language code (use one such as en, es or pt-br)")
+        return code
 
     @field_validator("public_url")
     @classmethod

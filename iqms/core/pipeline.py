@@ -113,6 +113,7 @@ async def issue_ticket(
     transferred_from_id: uuid.UUID | None = None,
     extra: dict[str, Any] | None = None,
     status_code: str | None = None,
+    note: str | None = None,
     audit_action: str | None = "ticket.issued",
     audit_details: Mapping[str, Any] | None = None,
     keep_estimate: bool = False,
@@ -147,6 +148,7 @@ async def issue_ticket(
         extra=extra,
         status_code=status_code,
     )
+    entry.note = note  # e.g. reception's note, following a transferred patient
     notifying = bool(enabled_channels(ctx.settings))
     ahead: eta.Ahead | None = None
     estimate: eta.WaitEstimate | None = None

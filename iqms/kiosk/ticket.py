@@ -88,13 +88,17 @@ class TicketSlip:
     def for_offline(
         cls, settings: Settings, ticket: OfflineTicket, *, language: str | None = None
     ) -> TicketSlip:
-        """The slip of a ticket issued from the reserved numbers while the database was away."""
+        """The slip of a ticket issued from the reserved numbers while the database was away.
+
+        Its status link (when the kiosk gave it a status code) works once the ticket synced.
+        """
         return cls(
             clinic=settings.clinic_name,
             number=ticket.ticket_number,
             department=ticket.department_name,
             issued_at=ticket.arrived_at,
             language=language or "en",
+            link=settings.ticket_status_url(ticket.status_code),
             offline=True,
         )
 

@@ -229,6 +229,8 @@ class ConsoleApp(App[None]):
     async def _start_offline(self) -> None:
         self.journal = Journal(
             self.settings.data_dir / JOURNAL_FILE,
+            # a device signed in with its key syncs as that device; a person's terminal as its own
+            device_id=self.ctx.principal.device_id,
             device_name=self.device_name(),
             timezone=self.settings.tz,
             clock=self.clock,

@@ -3,6 +3,7 @@
 from iqms.core.models._access import PatientLoginCode
 from iqms.core.models._base import Base, UTCDateTime, utcnow
 from iqms.core.models._clinic import Appointment, Department, Device, Doctor
+from iqms.core.models._display import DisplayMessage
 from iqms.core.models._ops import (
     AuditChainHead,
     AuditRecord,
@@ -28,6 +29,7 @@ __all__ = [
     "Base",
     "Department",
     "Device",
+    "DisplayMessage",
     "Doctor",
     "Notification",
     "Patient",

@@ -59,10 +59,13 @@ class Appointment(UUIDPk, Timestamps, Base):
         enum_column(AppointmentStatus, name="appointment_status"), default=AppointmentStatus.BOOKED
     )
     checked_in_at: Mapped[datetime | None]
+    # What the patient types at a kiosk to check in (8 digits; NULL for older appointments).
+    booking_code: Mapped[str | None] = mapped_column(String(12))
 
     __table_args__ = (
         Index("ix_appointments_department_scheduled", "department_id", "scheduled_at"),
         Index("ix_appointments_patient", "patient_id"),
+        Index("ix_appointments_booking_code", "booking_code", unique=True),
     )
 
 

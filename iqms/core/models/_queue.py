@@ -66,6 +66,8 @@ class QueueEntry(UUIDPk, Timestamps, Base):
     # Wait estimate (minutes) given when the ticket was issued; kept for accuracy reports.
     estimate_at_issue_minutes: Mapped[float | None]
     approaching_notified_at: Mapped[datetime | None]
+    # A short note from reception for the doctor ("needs an interpreter"); follows transfers.
+    note: Mapped[str | None] = mapped_column(String(300))
     extra: Mapped[dict[str, Any] | None]
 
     __table_args__ = (
@@ -125,6 +127,8 @@ class QueueEntry(UUIDPk, Timestamps, Base):
                 "status = 'waiting' AND approaching_notified_at IS NULL AND patient_id IS NOT NULL"
             ),
         ),
+        # A doctor's tickets of a day (the day summary, the patients with the doctor).
+        Index("ix_queue_entries_called_doctor_day", "called_doctor_id", "service_date"),
         Index("ix_queue_entries_status_department", "status", "department_id"),
         Index("ix_queue_entries_arrived_at", "arrived_at"),
         Index("ix_queue_entries_patient", "patient_id"),

@@ -234,6 +234,26 @@ class PrinterFault:
         return out
 
 
+@dataclass(frozen=True, kw_only=True)
+class DisplayMessageChanged:
+    """The message line of the waiting-room boards was set, or cleared (``text`` None)."""
+
+    kind: ClassVar[str] = "display_message"
+
+    text: str | None
+    occurred_at: datetime
+    department_id: uuid.UUID | None = None  # clinic-wide
+
+    def concerns(self, department_id: uuid.UUID) -> bool:
+        return True
+
+    def to_payload(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"kind": self.kind}
+        for f in fields(self):
+            out[f.name] = _plain(getattr(self, f.name))
+        return out
+
+
 @dataclass(frozen=True)
 class Resync:
     """Not a domain event: the stream may have missed events; reload the view."""
@@ -246,11 +266,14 @@ class Resync:
         return True
 
 
-EVENT_TYPES: dict[str, type[TicketEvent] | type[DoctorChanged] | type[PrinterFault]] = {
+EVENT_TYPES: dict[
+    str, type[TicketEvent] | type[DoctorChanged] | type[PrinterFault] | type[DisplayMessageChanged]
+] = {
     cls.kind: cls
     for cls in (
         DoctorChanged,
         PrinterFault,
+        DisplayMessageChanged,
         TicketIssued,
         TicketCalled,
         TicketRecalled,
@@ -266,8 +289,8 @@ EVENT_TYPES: dict[str, type[TicketEvent] | type[DoctorChanged] | type[PrinterFau
     )
 }
 
-DomainEvent = TicketEvent | DoctorChanged | PrinterFault
-Event = TicketEvent | DoctorChanged | PrinterFault | Resync
+DomainEvent = TicketEvent | DoctorChanged | PrinterFault | DisplayMessageChanged
+Event = TicketEvent | DoctorChanged | PrinterFault | DisplayMessageChanged | Resync
 
 
 def _plain(value: Any) -> Any:
@@ -554,6 +577,7 @@ def subscribe(
 __all__ = [
     "CHANNEL",
     "EVENT_TYPES",
+    "DisplayMessageChanged",
     "DoctorChanged",
     "DomainEvent",
     "Event",

@@ -124,12 +124,15 @@ TRANSITIONS: dict[str, Move] = {
     "call": Move("call {n}", frozenset({W}), C),
     "recall": Move("recall {n}", frozenset({C}), C),
     "start": Move("start service for {n}", frozenset({C}), IS),
-    "serve": Move("mark {n} as served", frozenset({IS}), TicketStatus.SERVED),
+    # From called too: "done" without "start" records the start at the same moment.
+    "serve": Move("mark {n} as served", frozenset({C, IS}), TicketStatus.SERVED),
     "no_show": Move("mark {n} as a no-show", frozenset({C}), TicketStatus.NO_SHOW),
     "requeue": Move("put {n} back in the queue", frozenset({C}), W),
     "cancel": Move("cancel {n}", frozenset({W, H}), TicketStatus.CANCELLED),
-    "transfer": Move("transfer {n}", frozenset({W, H, C}), TicketStatus.TRANSFERRED),
-    "hold": Move("put {n} on hold", frozenset({W, C}), H),
+    # From in service too: a doctor refers the patient in the room to another queue.
+    "transfer": Move("transfer {n}", frozenset({W, H, C, IS}), TicketStatus.TRANSFERRED),
+    # From in service too: a patient sent for a test, to be seen again on return.
+    "hold": Move("put {n} on hold", frozenset({W, C, IS}), H),
     "return": Move("return {n} to the queue", frozenset({H}), W),
     "change_category": Move("change the category of {n}", frozenset({W, H}), W),
 }

@@ -159,6 +159,9 @@ class AppointmentOut(Schema):
     status: AppointmentStatus
     checked_in_at: datetime | None
     ticket: str | None = None
+    booking_code: str | None = Field(
+        default=None, description="What the patient types at a kiosk to check in (8 digits)"
+    )
 
 
 __all__ = [

@@ -60,6 +60,7 @@ class TicketOut(Schema):
         default=None, description="1 = next to be called (waiting tickets only)"
     )
     estimate: Estimate | None = None
+    note: str | None = Field(default=None, description="Reception's note for the doctor")
 
 
 class TicketStatusView(Schema):
@@ -135,11 +136,33 @@ class DoctorQueueView(Schema):
     current: list[TicketOut]
     waiting: list[TicketOut]
     waiting_count: int
+    department_name: str = ""
+    waiting_by_category: dict[int, int] = Field(
+        default_factory=dict, description="Waiting tickets this doctor may call, per category"
+    )
+    held: list[TicketOut] = Field(
+        default_factory=list, description="Tickets this doctor called and put on hold"
+    )
+
+
+class DoctorDay(Schema):
+    """A doctor's day so far: patients seen, consultation length, no-shows."""
+
+    doctor_id: uuid.UUID
+    service_date: date
+    seen: int = Field(description="Patients served today")
+    timed: int = Field(description="Of those, consultations with a recorded start")
+    mean_consultation_minutes: float | None = Field(
+        description="Mean length of the timed consultations (start to done)"
+    )
+    no_shows: int
+    transferred: int = Field(description="Patients this doctor called and transferred")
 
 
 __all__ = [
     "BoardTicket",
     "BoardView",
+    "DoctorDay",
     "DoctorQueueView",
     "Estimate",
     "RecentCall",

@@ -45,6 +45,11 @@ ACCOUNT_ROLES = tuple(role for role in Role if role not in DEVICE_ONLY_ROLES)
 def account_role(value: object) -> Role:
     """One of the roles a person's account may hold, said plainly when it is not."""
     text = value.value if isinstance(value, Role) else str(value).strip().lower()
+    if text in {role.value for role in DEVICE_ONLY_ROLES}:
+        raise ValueError(
+            f"{text} is a device role, not an account role: add the device with "
+            f"'iqms admin devices add NAME --role {text}'"
+        )
     if text not in {role.value for role in ACCOUNT_ROLES}:
         names = [role.value for role in ACCOUNT_ROLES]
         raise ValueError(f"must be one of {', '.join(names[:-1])} or {names[-1]}")

@@ -49,6 +49,7 @@ class Permission(StrEnum):
     QUEUE_VIEW = "queue.view"
     QUEUE_BOARD = "queue.board"
     QUEUE_OWN_TICKET = "queue.own_ticket"
+    DISPLAY_MESSAGE = "display.message"
     EVENTS_SUBSCRIBE = "events.subscribe"
     NUMBERS_RESERVE = "numbers.reserve"
     # notifications
@@ -80,6 +81,7 @@ PERMISSION_PHRASES: dict[Permission, str] = {
     P.DEVICES_MANAGE: "add kiosks and display boards or revoke their keys",
     P.DEVICES_VIEW: "see the kiosks and display boards",
     P.DEVICE_REPORT: "report a kiosk's printer state",
+    P.DISPLAY_MESSAGE: "set the message line of the waiting-room boards",
     P.PATIENTS_CREATE: "register patients",
     P.PATIENTS_READ: "see patient records",
     P.PATIENTS_UPDATE: "change patient records",
@@ -87,7 +89,7 @@ PERMISSION_PHRASES: dict[Permission, str] = {
     P.APPOINTMENTS_CHECK_IN: "check patients in for appointments",
     P.QUEUE_ISSUE: "issue tickets",
     P.QUEUE_CALL: "call patients or mark them served",
-    P.QUEUE_MANAGE: "transfer, hold or cancel tickets",
+    P.QUEUE_MANAGE: "cancel tickets, undo moves or leave notes for doctors",
     P.QUEUE_TRIAGE: "change a ticket's triage category",
     P.QUEUE_VIEW: "see the queue",
     P.QUEUE_BOARD: "see the waiting-room board",
@@ -119,7 +121,7 @@ _STAFF = {
     P.PATIENTS_CREATE, P.PATIENTS_READ, P.PATIENTS_UPDATE, P.APPOINTMENTS_MANAGE,
     P.APPOINTMENTS_CHECK_IN, P.QUEUE_ISSUE, P.QUEUE_CALL, P.QUEUE_MANAGE, P.QUEUE_TRIAGE,
     P.QUEUE_VIEW, P.QUEUE_BOARD, P.EVENTS_SUBSCRIBE, P.NUMBERS_RESERVE, P.SYNC_PUSH,
-    P.SYNC_CONFLICTS, P.NOTIFICATIONS_VIEW, P.DEVICES_VIEW,
+    P.SYNC_CONFLICTS, P.NOTIFICATIONS_VIEW, P.DEVICES_VIEW, P.DISPLAY_MESSAGE,
 }  # fmt: skip
 
 _DOCTOR = {

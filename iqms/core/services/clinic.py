@@ -6,6 +6,7 @@ account's username, patients by id or MRN.
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
@@ -39,6 +40,8 @@ from iqms.core.service import Context, operation
 #: how early / late (minutes) a patient may check in for an appointment
 CHECK_IN_EARLY_MINUTES = 120
 CHECK_IN_LATE_MINUTES = 60
+#: digits of an appointment's booking code (typed at a kiosk to check in)
+BOOKING_CODE_DIGITS = 8
 
 
 # ---- departments --------------------------------------------------------------------------------
@@ -357,6 +360,41 @@ async def assign_room(
     return await _doctor_out(ctx, found)
 
 
+@operation(Permission.DOCTOR_STATUS)
+async def change_room(
+    ctx: Context, *, room: str, doctor: uuid.UUID | str | None = None
+) -> DoctorOut:
+    """Move a doctor to another room for now; doctors may move only themselves.
+
+    Refused while the doctor has a patient called or in service (that patient
+    was told the old room).
+    """
+    data = parse(DoctorCreate, room=room)
+    if doctor is None:
+        if ctx.principal.doctor_id is None:
+            raise ValidationError("name the doctor who changes room", field="doctor")
+        doctor = ctx.principal.doctor_id
+    found = await queue_engine.find_doctor(ctx.s, doctor, for_update=True)
+    require_own_doctor(ctx.principal, found.id)
+    if data.room == found.room:
+        return await _doctor_out(ctx, found)
+    busy = await _busy_with(ctx, found.id)
+    if busy:
+        raise Conflict(
+            f"ticket {busy} was called to {found.room}; finish it before changing room",
+            ticket=busy,
+        )
+    before = found.room
+    found.room = data.room
+    await ctx.s.flush()
+    await log_action(
+        ctx, action="doctor.updated", target=("doctor", found.id),
+        details={"room": [before, data.room]},
+    )  # fmt: skip
+    await _publish_doctor(ctx, found)
+    return await _doctor_out(ctx, found)
+
+
 async def _publish_doctor(
     ctx: Context, doctor: Doctor, *, previous_department_id: uuid.UUID | None = None
 ) -> None:
@@ -455,7 +493,19 @@ async def _appointment_out(ctx: Context, appt: Appointment) -> AppointmentOut:
         status=appt.status,
         checked_in_at=appt.checked_in_at,
         ticket=ticket,
+        booking_code=appt.booking_code,
     )
+
+
+async def _new_booking_code(ctx: Context) -> str:
+    """A random booking code no appointment has (8 digits: easy on a kiosk's keypad)."""
+    while True:
+        code = f"{secrets.randbelow(10**BOOKING_CODE_DIGITS):0{BOOKING_CODE_DIGITS}d}"
+        taken = (
+            await ctx.s.execute(select(Appointment.id).where(Appointment.booking_code == code))
+        ).first()
+        if taken is None:
+            return code
 
 
 async def _find_appointment(ctx: Context, appointment: uuid.UUID | str) -> Appointment:
@@ -509,6 +559,7 @@ async def book_appointment(
         doctor_id=doctor_id,
         scheduled_at=data.scheduled_at,
         status=AppointmentStatus.BOOKED,
+        booking_code=await _new_booking_code(ctx),
     )
     ctx.s.add(appt)
     await ctx.s.flush()
@@ -579,24 +630,43 @@ async def check_in(
 ) -> AppointmentOut:
     """Check a patient in for today's appointment: issues a ticket due at the appointment time."""
     appt = await _find_appointment(ctx, appointment)
+    await _check_in_appointment(ctx, appt, device_id=device_id)
+    return await _appointment_out(ctx, appt)
+
+
+async def _check_in_appointment(
+    ctx: Context,
+    appt: Appointment,
+    *,
+    device_id: uuid.UUID | None = None,
+    audit_details: dict[str, Any] | None = None,
+) -> QueueEntry:
+    """Check in a found appointment (inside an operation); returns the ticket it queued.
+
+    Refusals are :class:`InvalidTransition` with a ``reason`` detail (``checked_in``,
+    ``cancelled``, ``too_early``, ``too_late``, ``closed``) a kiosk can say in any language.
+    """
     require_own_patient(ctx.principal, appt.patient_id)
     if appt.status != AppointmentStatus.BOOKED:
         raise InvalidTransition(
-            f"cannot check in: the appointment is {appt.status.value.replace('_', ' ')}"
+            f"cannot check in: the appointment is {appt.status.value.replace('_', ' ')}",
+            reason=appt.status.value,
         )
     now = ctx.now()
     if now < appt.scheduled_at - timedelta(minutes=CHECK_IN_EARLY_MINUTES):
         raise InvalidTransition(
             "too early to check in: check-in opens "
-            f"{CHECK_IN_EARLY_MINUTES // 60} hours before the appointment"
+            f"{CHECK_IN_EARLY_MINUTES // 60} hours before the appointment",
+            reason="too_early",
         )
     if now > appt.scheduled_at + timedelta(minutes=CHECK_IN_LATE_MINUTES):
         raise InvalidTransition(
-            "too late to check in for this appointment; please ask at reception"
+            "too late to check in for this appointment; please ask at reception",
+            reason="too_late",
         )
     dept = await queue_engine.find_department(ctx.s, appt.department_id)
     if not dept.active:
-        raise InvalidTransition(f"department {dept.code} is closed")
+        raise InvalidTransition(f"department {dept.code} is closed", reason="closed")
     appt.status = AppointmentStatus.CHECKED_IN
     appt.checked_in_at = now
     await ctx.s.flush()
@@ -604,9 +674,13 @@ async def check_in(
         ctx,
         action="appointment.checked_in",
         target=("appointment", appt.id),
-        details={"patient_id": str(appt.patient_id), "department": dept.code},
+        details={
+            "patient_id": str(appt.patient_id),
+            "department": dept.code,
+            **(audit_details or {}),
+        },
     )
-    await pipeline.issue_ticket(
+    issued = await pipeline.issue_ticket(
         ctx,
         department=dept,
         source=TicketSource.APPOINTMENT,
@@ -617,4 +691,4 @@ async def check_in(
         origin_device_id=device_id or ctx.principal.device_id,
         audit_details={"appointment_id": str(appt.id)},
     )
-    return await _appointment_out(ctx, appt)
+    return issued.entry

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, or_, select
+from sqlalchemy import Table, bindparam, case, func, or_, select
 
 from iqms.core import pipeline
 from iqms.core.enums import DoctorStatus, Role, TicketSource, TicketStatus, TriageCategory
@@ -52,6 +52,7 @@ from iqms.core.queue.events import (
 from iqms.core.schemas.queue import (
     BoardTicket,
     BoardView,
+    DoctorDay,
     DoctorQueueView,
     Estimate,
     RecentCall,
@@ -60,7 +61,7 @@ from iqms.core.schemas.queue import (
     TicketStatusView,
 )
 from iqms.core.security.audit import log_action
-from iqms.core.security.rbac import Permission, require, require_own_doctor
+from iqms.core.security.rbac import Permission, has_permission, require, require_own_doctor
 from iqms.core.service import Context, operation
 
 ACTIVE_STATUSES = (
@@ -143,6 +144,7 @@ async def _ticket_out(
         status_url=ctx.settings.ticket_status_url(entry.status_code),
         position=(estimate.position + 1) if (estimate is not None and waiting) else None,
         estimate=_estimate(estimate) if waiting else None,
+        note=entry.note,
     )
 
 
@@ -281,6 +283,17 @@ def _check_own_call(ctx: Context, entry: QueueEntry) -> None:
         raise PermissionDenied(
             f"ticket {entry.ticket_number} was called by another doctor; "
             "doctors may only act on their own patients"
+        )
+
+
+def _check_may_move(ctx: Context, entry: QueueEntry) -> None:
+    """Reception moves any ticket; a doctor only the patients they called (to hold, transfer)."""
+    if has_permission(ctx.principal, Permission.QUEUE_MANAGE):
+        return
+    if entry.called_doctor_id is None or entry.called_doctor_id != ctx.principal.doctor_id:
+        raise PermissionDenied(
+            f"ticket {entry.ticket_number} is not a patient you called; "
+            "doctors may only move their own patients"
         )
 
 
@@ -562,19 +575,23 @@ async def start(ctx: Context, *, ticket: uuid.UUID | str) -> TicketOut:
 
 @operation(Permission.QUEUE_CALL)
 async def serve(ctx: Context, *, ticket: uuid.UUID | str) -> TicketOut:
-    """Service finished: the ticket is served."""
+    """Service finished: the ticket is served (from called, the start is recorded now too)."""
     entry = await _ticket(ctx, ticket)
+    was = entry.status
     entry.status = queue_policy.check_transition("serve", entry.status, entry.ticket_number)
     _check_own_call(ctx, entry)
     entry.finished_at = ctx.now()
+    details: dict[str, Any] = {}
+    if was == TicketStatus.CALLED:
+        # "Done" without "start": the doctor forgot to press start. The start is recorded at
+        # the same moment (so the consultation length is unknown, not made up).
+        entry.started_at = entry.finished_at
+        details["shortcut"] = "served from called; start recorded at the same moment"
     await ctx.s.flush()
     minutes = (entry.finished_at - (entry.started_at or entry.finished_at)).total_seconds() / 60
+    details["service_minutes"] = None if was == TicketStatus.CALLED else round(minutes, 1)
     await _changed(
-        ctx,
-        entry,
-        TicketServed.of(entry, occurred_at=ctx.now()),
-        "ticket.served",
-        {"service_minutes": round(minutes, 1)},
+        ctx, entry, TicketServed.of(entry, occurred_at=ctx.now()), "ticket.served", details
     )
     return await _ticket_out(ctx, entry)
 
@@ -611,7 +628,7 @@ async def cancel(ctx: Context, *, ticket: uuid.UUID | str, reason: str | None = 
     return await _ticket_out(ctx, entry)
 
 
-@operation(Permission.QUEUE_MANAGE)
+@operation(Permission.QUEUE_CALL)
 async def transfer(
     ctx: Context,
     *,
@@ -620,11 +637,15 @@ async def transfer(
     doctor: uuid.UUID | str | None = None,
     reason: str | None = None,
 ) -> TicketOut:
-    """Move a ticket to another department or doctor; the new ticket keeps the arrival time."""
+    """Move a ticket to another department or doctor; the new ticket keeps the arrival time.
+
+    Doctors may transfer the patients they called; reception any ticket.
+    """
     if department is None and doctor is None:
         raise ValidationError("name the department or doctor to transfer to", field="department")
     entry = await _ticket(ctx, ticket)
     queue_policy.check_transition("transfer", entry.status, entry.ticket_number)
+    _check_may_move(ctx, entry)
     target_doctor = await queue_engine.find_doctor(ctx.s, doctor) if doctor is not None else None
     if department is not None:
         target = await queue_engine.find_department(ctx.s, department)
@@ -659,6 +680,7 @@ async def transfer(
         service_day=ctx.today(),
         transferred_from_id=entry.id,
         origin_device_id=entry.origin_device_id,
+        note=entry.note,  # reception's note follows the patient
         audit_details={
             "transferred_from": entry.ticket_number,
             "from_department": source_dept.code,
@@ -686,10 +708,14 @@ async def transfer(
     return await _ticket_out(ctx, new, dept=target, estimate=estimate)
 
 
-@operation(Permission.QUEUE_MANAGE)
+@operation(Permission.QUEUE_CALL)
 async def hold(ctx: Context, *, ticket: uuid.UUID | str, reason: str | None = None) -> TicketOut:
-    """Take a ticket out of the calling order for now (it keeps its place when returned)."""
+    """Take a ticket out of the calling order for now (it keeps its place when returned).
+
+    Doctors may hold the patients they called (e.g. sent for a test); reception any ticket.
+    """
     entry = await _ticket(ctx, ticket)
+    _check_may_move(ctx, entry)
     was = entry.status
     entry.status = queue_policy.check_transition("hold", entry.status, entry.ticket_number)
     _history(entry, "held", at=ctx.now(), was=was.value, room=entry.called_room)
@@ -699,10 +725,11 @@ async def hold(ctx: Context, *, ticket: uuid.UUID | str, reason: str | None = No
     return await _ticket_out(ctx, entry)
 
 
-@operation(Permission.QUEUE_MANAGE)
+@operation(Permission.QUEUE_CALL)
 async def return_to_queue(ctx: Context, *, ticket: uuid.UUID | str) -> TicketOut:
-    """Put a held ticket back in the queue with its original due time."""
+    """Put a held ticket back in the queue with its original due time (doctors: their own)."""
     entry = await _ticket(ctx, ticket)
+    _check_may_move(ctx, entry)
     entry.status = queue_policy.check_transition("return", entry.status, entry.ticket_number)
     entry.called_at = None
     entry.called_room = None
@@ -982,12 +1009,36 @@ async def doctor_queue(
             )
         ).scalars()
     )
+    held = list(
+        (
+            await ctx.s.execute(
+                select(QueueEntry)
+                .where(
+                    QueueEntry.called_doctor_id == doc.id,
+                    QueueEntry.status == TicketStatus.HELD,
+                    QueueEntry.service_date == ctx.today(),
+                )
+                .order_by(QueueEntry.updated_at)
+            )
+        ).scalars()
+    )
     waiting = await queue_engine.waiting_in_order(
         ctx.s, department_id=doc.department_id, doctor_id=doc.id, limit=limit
     )
-    count = await queue_engine.waiting_count(
-        ctx.s, department_id=doc.department_id, doctor_id=doc.id
-    )
+    per_category = {
+        int(category): int(n)
+        for category, n in (
+            await ctx.s.execute(
+                select(QueueEntry.triage_category, func.count())
+                .where(
+                    QueueEntry.department_id == doc.department_id,
+                    queue_engine.IS_WAITING,
+                    (QueueEntry.doctor_id == doc.id) | QueueEntry.doctor_id.is_(None),
+                )
+                .group_by(QueueEntry.triage_category)
+            )
+        ).all()
+    }
     estimates: dict[uuid.UUID, eta.WaitEstimate] = {}
     if waiting:
         # The department's queue up to the last listed ticket (tickets reserved for other
@@ -1003,7 +1054,8 @@ async def doctor_queue(
             limit=sum(lanes.values()) + 1,
             state=await eta.department_state(ctx, doc.department_id, department=dept),
         )
-    names = await _names(ctx, [e.patient_id for e in [*current, *waiting]]) if include_names else {}
+    shown = [*current, *held, *waiting]
+    names = await _names(ctx, [e.patient_id for e in shown]) if include_names else {}
     await _audit_names_shown(ctx, names, "doctor_queue")
 
     async def out(entries: Sequence[QueueEntry]) -> list[TicketOut]:
@@ -1027,7 +1079,10 @@ async def doctor_queue(
         status=doc.status,
         current=await out(current),
         waiting=await out(waiting),
-        waiting_count=int(count),
+        waiting_count=sum(per_category.values()),
+        department_name=dept.name,
+        waiting_by_category=per_category,
+        held=await out(held),
     )
 
 
@@ -1295,3 +1350,82 @@ async def undo_last(ctx: Context, *, ticket: uuid.UUID | str) -> TicketOut:
     if entry.status == TicketStatus.WAITING:
         estimate = await eta.estimate_ticket(ctx, entry)
     return await _ticket_out(ctx, entry, estimate=estimate)
+
+
+# ---- notes and the doctor's day -----------------------------------------------------------------
+NOTE_MAX = 300
+
+
+@operation(Permission.QUEUE_MANAGE)
+async def set_note(ctx: Context, *, ticket: uuid.UUID | str, note: str | None) -> TicketOut:
+    """Leave a short note on an open ticket for the doctor (empty clears it); it follows transfers."""
+    text_ = " ".join((note or "").split())
+    if any(ord(c) < 32 or ord(c) == 127 for c in text_):
+        raise ValidationError("the note must be plain text on one line", field="note")
+    if len(text_) > NOTE_MAX:
+        raise ValidationError(f"the note must be at most {NOTE_MAX} characters", field="note")
+    entry = await _ticket(ctx, ticket)
+    if entry.status not in ACTIVE_STATUSES:
+        raise InvalidTransition(
+            f"ticket {entry.ticket_number} is {queue_policy.describe_status(entry.status)}; "
+            "notes are for open tickets",
+            ticket=entry.ticket_number,
+        )
+    new = text_ or None
+    if new != entry.note:
+        before = entry.note
+        entry.note = new
+        await ctx.s.flush()
+        # The audit trail keeps that a note changed, not its text (it may be about health).
+        await log_action(
+            ctx,
+            action="ticket.note_set",
+            target=("queue_entry", entry.id),
+            details={"ticket": entry.ticket_number, "status": entry.status.value,
+                     "had_note": before is not None, "has_note": new is not None},
+        )  # fmt: skip
+    return await _ticket_out(ctx, entry)
+
+
+@operation(Permission.QUEUE_VIEW, readonly=True)
+async def doctor_day(ctx: Context, *, doctor: uuid.UUID | str | None = None) -> DoctorDay:
+    """A doctor's day so far: patients seen, mean consultation length, no-shows (doctors: own)."""
+    if doctor is None:
+        if ctx.principal.doctor_id is None:
+            raise ValidationError("name the doctor", field="doctor")
+        doctor = ctx.principal.doctor_id
+    doc = await queue_engine.find_doctor(ctx.s, doctor)
+    require_own_doctor(ctx.principal, doc.id)
+    day = ctx.today()
+    rows = (
+        await ctx.s.execute(
+            select(QueueEntry.status, QueueEntry.started_at, QueueEntry.finished_at).where(
+                QueueEntry.called_doctor_id == doc.id,
+                QueueEntry.service_date == day,
+                QueueEntry.status.in_(
+                    [TicketStatus.SERVED, TicketStatus.NO_SHOW, TicketStatus.TRANSFERRED]
+                ),
+            )
+        )
+    ).all()
+    seen = no_shows = transferred = 0
+    lengths: list[float] = []
+    for status, started, finished in rows:
+        if status == TicketStatus.SERVED:
+            seen += 1
+            # A "done" straight from called has its start at the finish: its length is unknown.
+            if started is not None and finished is not None and finished > started:
+                lengths.append((finished - started).total_seconds() / 60)
+        elif status == TicketStatus.NO_SHOW:
+            no_shows += 1
+        else:
+            transferred += 1
+    return DoctorDay(
+        doctor_id=doc.id,
+        service_date=day,
+        seen=seen,
+        timed=len(lengths),
+        mean_consultation_minutes=round(sum(lengths) / len(lengths), 1) if lengths else None,
+        no_shows=no_shows,
+        transferred=transferred,
+    )

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import DataError, IntegrityError
 
 from iqms.core.enums import (
@@ -231,6 +231,25 @@ async def reserve_numbers(
         first_number=first,
         last_number=last,
     )
+
+
+@operation(Permission.SYNC_PUSH, readonly=True)
+async def last_sequence(ctx: Context, *, device_id: uuid.UUID | None = None) -> int:
+    """The highest operation sequence number the server has from a device (0: none yet)."""
+    device_id = device_id or ctx.principal.device_id
+    if device_id is None:
+        raise ValidationError("name the device (its journal's device id)", field="device_id")
+    if ctx.principal.device_id is not None and device_id != ctx.principal.device_id:
+        raise PermissionDenied(
+            f"{ctx.principal.username} is the account of another device; "
+            "a kiosk may only ask about its own journal"
+        )
+    found = (
+        await ctx.s.execute(
+            select(func.max(SyncOperation.device_seq)).where(SyncOperation.device_id == device_id)
+        )
+    ).scalar_one_or_none()
+    return int(found or 0)
 
 
 @operation(Permission.SYNC_PUSH)

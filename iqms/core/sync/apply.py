@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select
@@ -179,6 +179,12 @@ async def issue_ticket(ctx: Context, state: BatchState, op: Operation) -> Outcom
     department = await ctx.s.get(Department, op.department_id)
     if department is None:
         raise OpConflict(f"unknown department {op.department_id}")
+    twin = (
+        await ctx.s.execute(select(QueueEntry).where(QueueEntry.client_op_id == op.op_id))
+    ).scalar_one_or_none()
+    if twin is not None:
+        # The terminal asked online first and lost the reply, so it issued this one offline.
+        return await _online_twin(ctx, state, op, department, twin)
     notes: list[str] = []
     problems: list[str] = []
     patient_id: uuid.UUID | None = op.patient_id
@@ -270,6 +276,68 @@ async def issue_ticket(ctx: Context, state: BatchState, op: Operation) -> Outcom
     return done
 
 
+async def _online_twin(
+    ctx: Context, state: BatchState, op: IssueTicket, department: Department, twin: QueueEntry
+) -> Outcome:
+    """One press, two tickets: the online one whose reply was lost, and the one printed offline.
+
+    The patient holds the printed number, so that one is queued (at the earlier arrival
+    time) and the online twin is withdrawn. If the twin was called already, it stays and
+    the printed number is only reported.
+    """
+    if twin.origin_device_id != state.device.id:
+        raise OpConflict(
+            f"operation id {op.op_id} is already the ticket {twin.ticket_number} of another device"
+        )
+    printed = (
+        queue_engine.format_ticket_number(department.ticket_prefix, op.sequence)
+        if op.sequence is not None
+        else None
+    )
+    if twin.status != TicketStatus.WAITING or printed is None:
+        details = {
+            "ticket_id": str(twin.id),
+            "ticket_number": twin.ticket_number,
+            "printed_number": printed,
+            "note": f"issued online as {twin.ticket_number} before the connection dropped",
+        }
+        await log_action(
+            ctx,
+            action="sync.ticket_merged",
+            target=("queue_entry", twin.id),
+            details={**details, "op_id": str(op.op_id), "device": state.device.name},
+        )
+        return Outcome(SyncResult.MERGED, details)
+    twin.client_op_id = None  # the operation id goes to the ticket the patient holds
+    await ctx.s.flush()
+    from iqms.core.security.rbac import Principal
+    from iqms.core.services import queue as queue_service
+
+    await queue_service.cancel(
+        ctx.as_principal(Principal.system("sync")),
+        ticket=twin.id,
+        reason=f"issued twice (reply lost); the patient holds the offline ticket {printed}",
+    )
+    done = await _queue_offline_ticket(
+        ctx,
+        state,
+        op,
+        department=department,
+        patient_id=twin.patient_id,
+        doctor_id=twin.doctor_id,
+        triage_category=twin.triage_category,
+        sequence=op.sequence,
+        notes=[],
+        problems=[],
+        extra={},
+        earliest=twin.arrived_at,
+    )
+    done.details["replaced"] = twin.ticket_number
+    if done.result == SyncResult.APPLIED:
+        done.result = SyncResult.MERGED
+    return done
+
+
 async def _active_ticket(
     ctx: Context, patient_id: uuid.UUID, department_id: uuid.UUID, op: IssueTicket
 ) -> QueueEntry | None:
@@ -310,11 +378,12 @@ async def _queue_offline_ticket(
     problems: list[str],
     extra: dict[str, Any],
     appointment: Appointment | None = None,
+    earliest: datetime | None = None,
 ) -> Outcome:
     """Queue a ticket issued offline with its original arrival time and printed number."""
     now = ctx.now()
     tz = ctx.settings.tz
-    arrived = min(op.occurred_at, now)
+    arrived = min(op.occurred_at, now, *([earliest] if earliest is not None else []))
     if op.occurred_at > now:
         notes.append("the device clock was ahead; arrival set to the time of sync")
     day = service_date(arrived, tz)
@@ -359,10 +428,19 @@ async def _queue_offline_ticket(
                     f"number {printed} was already used; the patient was queued under a new number",
                 )
                 use_sequence = None
+    status_code = getattr(op, "status_code", None)
+    if status_code is not None:
+        taken = (
+            await ctx.s.execute(select(QueueEntry.id).where(QueueEntry.status_code == status_code))
+        ).first()
+        if taken is not None:
+            problems.append("its status code was already in use, so its printed link will not work")
+            status_code = None
     issued = await pipeline.issue_ticket(
         ctx,
         department=department,
         source=TicketSource.SYNC,
+        status_code=status_code,
         patient_id=patient_id,
         doctor_id=doctor_id,
         triage_category=triage_category,

@@ -139,6 +139,11 @@ class IssueTicket(_PatientTarget):
     sequence: int | None = Field(
         default=None, ge=1, le=9999, description="Ticket number from this device's reserved block"
     )
+    status_code: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9_-]{16,32}$",
+        description="Code of the ticket's status page, printed on the offline ticket",
+    )
 
     @model_validator(mode="after")
     def _check(self) -> IssueTicket:

@@ -253,6 +253,7 @@ class Connectivity:
             return False
         self._set(state=ConnectionState.SYNCING)
         try:
+            await self.check_sequence()
             await self.push_pending()
             await self.top_up_numbers()
         except Exception as exc:
@@ -267,6 +268,15 @@ class Connectivity:
         return True
 
     # ---- syncing -------------------------------------------------------------------------
+    async def check_sequence(self) -> None:
+        """Before the first push of a journal with a known device id: continue its numbering."""
+        from iqms.core.services import sync
+
+        if self.journal.sequence_checked:
+            return
+        last = await sync.last_sequence(self.ctx, device_id=self.journal.device_id)
+        self.journal.continue_after(last)
+
     async def push_pending(self) -> SyncSummary:
         """Push the whole journal, batch by batch; confirmed entries are cleared as they go."""
         from iqms.core.services import sync

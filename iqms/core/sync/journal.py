@@ -16,6 +16,13 @@ A damaged entry (unreadable, or refused by the server as malformed) never
 blocks the others: it is moved aside into the journal's ``quarantine`` table
 with the reason, kept there for IT to look at, and shown by ``iqms sync status``.
 
+A journal belongs to one device. A kiosk or board signed in with a device key
+gives its key's device id (``device_id=``), so the server accepts its batches
+as that device's; a person's terminal gets a random id of its own. A journal
+that takes an id the server may already know (a reinstalled kiosk) asks the
+server for the last sequence number it has from that device before its first
+push (:meth:`Journal.continue_after`), so its numbering carries on from there.
+
 The journal is a plain ``sqlite3`` file used by one terminal; each call is a
 short local transaction, safe to call from an event loop.
 """
@@ -122,6 +129,7 @@ class OfflineTicket:
     department_id: uuid.UUID
     department_name: str
     arrived_at: datetime
+    status_code: str | None = None  # the ticket's status page, valid once synced
 
 
 @dataclass(frozen=True)
@@ -204,6 +212,7 @@ class Journal:
         self,
         path: Path,
         *,
+        device_id: uuid.UUID | None = None,
         device_name: str | None = None,
         timezone: ZoneInfo | None = None,
         clock: Clock | None = None,
@@ -218,9 +227,13 @@ class Journal:
                     if statement.strip():
                         conn.execute(statement)
                 if self._meta(conn, "device_id") is None:
-                    self._set_meta(conn, "device_id", str(uuid.uuid4()))
+                    self._set_meta(conn, "device_id", str(device_id or uuid.uuid4()))
                     self._set_meta(conn, "next_seq", "1")
                     self._set_meta(conn, "format", str(FORMAT_VERSION))
+                    # A random id is new to the server; a given one may have synced before.
+                    self._set_meta(conn, "seq_checked", "0" if device_id else "1")
+                elif device_id is not None and self._meta(conn, "device_id") != str(device_id):
+                    self._adopt(conn, device_id)
                 if device_name and self._meta(conn, "device_name") != device_name:
                     self._set_meta(conn, "device_name", device_name)
         except sqlite3.DatabaseError as exc:
@@ -232,11 +245,33 @@ class Journal:
                 "IQMS_DATA_DIR", f"cannot create the offline journal {self.path}: {exc.strerror}"
             ) from None
 
+    def _adopt(self, conn: sqlite3.Connection, device_id: uuid.UUID) -> None:
+        """Take another device identity (e.g. this computer now has a kiosk's device key)."""
+        pending = int(conn.execute("SELECT COUNT(*) FROM operations").fetchone()[0])
+        if pending:
+            raise ConfigError(
+                "IQMS_DATA_DIR",
+                f"the offline journal {self.path} holds {pending} operations of another device "
+                f"({self._meta(conn, 'device_name') or self._meta(conn, 'device_id')}); push them "
+                "as that device first ('iqms sync push'), or move the file away to keep it",
+            )
+        # Reserved numbers belong to the device that reserved them.
+        conn.execute("DELETE FROM number_blocks")
+        self._set_meta(conn, "device_id", str(device_id))
+        self._set_meta(conn, "seq_checked", "0")
+
     @classmethod
-    def for_settings(cls, settings: Settings, *, clock: Clock | None = None) -> Journal:
+    def for_settings(
+        cls,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        device_id: uuid.UUID | None = None,
+    ) -> Journal:
         """The journal in the data directory (``DATA_DIR/offline-journal.db``)."""
         return cls(
             settings.data_dir / JOURNAL_FILE,
+            device_id=device_id,
             device_name=settings.device_name,
             timezone=settings.tz,
             clock=clock,
@@ -296,13 +331,47 @@ class Journal:
         with self._read() as conn:
             return self._meta(conn, "device_name")
 
+    @property
+    def sequence_checked(self) -> bool:
+        """False until the server said which sequence numbers of this device it already has."""
+        with self._read() as conn:
+            return self._meta(conn, "seq_checked") != "0"
+
+    def continue_after(self, last_seq: int) -> None:
+        """Number from ``last_seq + 1`` on: the last sequence the server has from this device.
+
+        Pending entries numbered at or below it (recorded before the check) move up, in order.
+        """
+        with self._write() as conn:
+            first = conn.execute("SELECT MIN(device_seq) FROM operations").fetchone()[0]
+            shift = 0 if first is None or first > last_seq else last_seq + 1 - int(first)
+            if shift:
+                rows = conn.execute(
+                    "SELECT device_seq, body FROM operations ORDER BY device_seq DESC"
+                ).fetchall()
+                for row in rows:  # highest first, so no number is taken twice on the way
+                    body = json.loads(row["body"])
+                    body["device_seq"] = int(row["device_seq"]) + shift
+                    conn.execute(
+                        "UPDATE operations SET device_seq = ?, body = ? WHERE device_seq = ?",
+                        (body["device_seq"], json.dumps(body), row["device_seq"]),
+                    )
+            next_seq = int(self._meta(conn, "next_seq") or "1") + shift
+            self._set_meta(conn, "next_seq", str(max(next_seq, last_seq + 1)))
+            self._set_meta(conn, "seq_checked", "1")
+
     # ---- recording ----------------------------------------------------------------
     def record(
-        self, kind: str, fields: Mapping[str, Any], *, occurred_at: datetime | None = None
+        self,
+        kind: str,
+        fields: Mapping[str, Any],
+        *,
+        occurred_at: datetime | None = None,
+        op_id: uuid.UUID | None = None,
     ) -> JournalEntry:
         """Validate one operation and append it with the next device sequence number."""
         when = occurred_at or self.clock.now()
-        op_id = uuid.uuid4()
+        op_id = op_id or uuid.uuid4()
         with self._write() as conn:
             return self._record(conn, kind, fields, when, op_id)
 
@@ -381,8 +450,15 @@ class Journal:
         doctor_id: uuid.UUID | None = None,
         triage_category: int = 4,
         occurred_at: datetime | None = None,
+        op_id: uuid.UUID | None = None,
+        status_code: str | None = None,
     ) -> OfflineTicket:
-        """Issue a ticket offline with the next number of this device's reserved block."""
+        """Issue a ticket offline with the next number of this device's reserved block.
+
+        ``op_id`` is the client operation id of the press that asked for it: the one an
+        online attempt used, if it was made (a lost reply then never yields two tickets).
+        ``status_code`` is the ticket's status page, printed now and valid once synced.
+        """
         return self._numbered(
             "ticket.issue",
             department_id,
@@ -392,8 +468,10 @@ class Journal:
                 "patient_op_id": str(patient_op_id) if patient_op_id else None,
                 "doctor_id": str(doctor_id) if doctor_id else None,
                 "triage_category": triage_category,
+                "status_code": status_code,
             },
             occurred_at,
+            op_id=op_id,
         )
 
     def check_in_appointment(
@@ -417,11 +495,13 @@ class Journal:
         department_id: uuid.UUID,
         payload: dict[str, Any],
         occurred_at: datetime | None,
+        *,
+        op_id: uuid.UUID | None = None,
     ) -> OfflineTicket:
         """Journal an operation that takes the next reserved number (its ``sequence``)."""
         when = occurred_at or self.clock.now()
         day = service_date(when, self.tz)
-        op_id = uuid.uuid4()
+        op_id = op_id or uuid.uuid4()
         with self._write() as conn:
             block, number = self._take_number(conn, department_id, day)
             self._record(conn, kind, {**payload, "sequence": number}, when, op_id)
@@ -432,6 +512,7 @@ class Journal:
             department_id=department_id,
             department_name=block["department_name"],
             arrived_at=when.astimezone(UTC),
+            status_code=payload.get("status_code"),
         )
 
     def cancel_ticket(

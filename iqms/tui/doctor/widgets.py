@@ -1,0 +1,391 @@
+"""The parts of the doctor console: header, the patient in the room, my queue, the day.
+
+Each widget is handed plain core results (:class:`~iqms.core.schemas.queue.TicketOut`,
+:class:`~iqms.core.schemas.queue.DoctorQueueView`, ...) and the clinic's time,
+and only redraws what changed; none of them calls the core.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, tzinfo
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import events
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.geometry import Region, Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widgets import Static
+
+from iqms.core.schemas.patients import PatientOut
+from iqms.core.schemas.queue import DoctorDay, DoctorQueueView, TicketOut
+from iqms.tui.doctor.texts import (
+    age,
+    category_counts,
+    day_text,
+    details_line,
+    queue_cells,
+    stage_text,
+    status_text,
+)
+from iqms.tui.format import minutes, triage_text
+
+
+def _set(widget: Static, text: Text | str, *, layout: bool = False) -> None:
+    """Redraw a widget only when its text changed (one-line widgets skip the layout pass)."""
+    if isinstance(text, str):
+        text = Text(text)
+    old = widget.content
+    if isinstance(old, Text) and old.plain == text.plain and old.spans == text.spans:
+        return
+    widget.update(text, layout=layout)
+
+
+class DoctorHeader(Static):
+    """The doctor, their room, status and department, on one line."""
+
+    def show(self, view: DoctorQueueView) -> None:
+        _set(
+            self,
+            Text.assemble(
+                (view.doctor_name, "bold"),
+                "  ·  ",
+                (view.room, "bold reverse"),
+                "  ·  ",
+                status_text(view.status),
+                "  ·  ",
+                f"{view.department_code} {view.department_name}".strip(),
+            ),
+        )
+
+
+class PatientPanel(Vertical):
+    """The patient called or in the room: who, how urgent, how long they waited, the note."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.ticket: TicketOut | None = None
+        self.patient: PatientOut | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="who")
+        yield Static(id="details")
+        yield Static(id="note")
+
+    def on_mount(self) -> None:
+        self.border_title = "Now"
+
+    def show(
+        self,
+        ticket: TicketOut | None,
+        *,
+        patient: PatientOut | None,
+        others: Sequence[TicketOut],
+        next_up: TicketOut | None,
+        now: datetime,
+        today: date,
+        tz: tzinfo,
+        targets: Mapping[int, int],
+        idle_note: Text | str = "",
+    ) -> None:
+        self.ticket = ticket
+        self.patient = patient
+        self.set_class(ticket is None, "-idle")
+        details = self.query_one("#details", Static)
+        note = self.query_one("#note", Static)
+        if ticket is None:
+            self.border_title = "Now"
+            _set(self.query_one("#who", Static), Text("No patient with you.", style="bold"))
+            if next_up is None:
+                _set(details, "Nobody is waiting for you.")
+            else:
+                _set(
+                    details,
+                    Text.assemble(
+                        "Press ",
+                        (" n ", "bold reverse"),
+                        " to call the next patient: ",
+                        (next_up.ticket_number, "bold"),
+                        "  ",
+                        triage_text(next_up.triage_category),
+                        f"  waiting {minutes((now - next_up.arrived_at).total_seconds() / 60)}",
+                    ),
+                )
+            _set(note, idle_note, layout=True)
+            return
+        self.border_title = (
+            "Now · in the room" if ticket.status.value == "in_service" else "Now · called"
+        )
+        self.tick(now, today)
+        _set(details, details_line(ticket, now, targets))
+        lines = []
+        if ticket.note:
+            lines.append(Text.assemble(("Note: ", "bold #ffaf00"), ticket.note))
+        else:
+            lines.append(Text("No note from reception.", style="dim"))
+        if others:
+            numbers = ", ".join(t.ticket_number for t in others)
+            lines.append(Text(f"Also called to you: {numbers}", style="italic"))
+        _set(note, Text("\n").join(lines), layout=True)  # a long note takes more lines
+
+    def tick(self, now: datetime, today: date) -> None:
+        """Redraw the first line with the running clock of the current patient."""
+        ticket = self.ticket
+        if ticket is None:
+            return
+        patient = self.patient
+        name = patient.full_name if patient is not None else ticket.patient_name
+        person: list[Text | str | tuple[str, str]] = []
+        if name:
+            person.append((name, "bold"))
+            years = age(patient.date_of_birth, today) if patient is not None else ""
+            if years:
+                person.append(f", {years}")
+        elif ticket.patient_id is None:
+            person.append(("walk-in (no name)", "italic"))
+        else:
+            person.append(("…", "dim"))
+        _set(
+            self.query_one("#who", Static),
+            Text.assemble(
+                (f" {ticket.ticket_number} ", "bold reverse"),
+                "  ",
+                *person,
+                "   ",
+                stage_text(ticket, now),
+            ),
+        )
+
+
+class QueueList(ScrollView, can_focus=True):
+    """Rows of text with a cursor, drawn line by line (Textual's line API).
+
+    Made for a queue that changes every few seconds: a row is rendered once
+    and kept until its text changes, so a live update redraws only the rows
+    that changed (a data table renders every visible cell again).
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "cursor(-1)", "Up", show=False),
+        Binding("down", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "edge(0)", "First", show=False),
+        Binding("end", "edge(1)", "Last", show=False),
+        Binding("enter", "choose", "Call selected", show=False),
+    ]
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"queue-list--cursor", "queue-list--odd"}
+    DEFAULT_CSS = """
+    QueueList { overflow-x: hidden; }
+    QueueList > .queue-list--cursor { background: $primary 40%; text-style: bold; }
+    QueueList:blur > .queue-list--cursor { background: $primary 20%; }
+    QueueList > .queue-list--odd { background: $boost; }
+    """
+
+    @dataclass
+    class Highlighted(Message):
+        """The cursor moved to another row (``key`` None: no rows)."""
+
+        key: str | None
+
+    @dataclass
+    class Chosen(Message):
+        """Enter on a row."""
+
+        key: str
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.rows: list[tuple[str, Text]] = []
+        self.cursor = 0
+        self._strips: dict[tuple[str, str, int, bool, int], Strip] = {}
+
+    # -- content --
+    def set_rows(self, rows: Sequence[tuple[str, Text]]) -> None:
+        """Show these (key, line) rows; the cursor stays on its key (or its place)."""
+        old_key = self.key
+        old_lines = {key: line.plain for key, line in self.rows}
+        self.rows = list(rows)
+        keys = [key for key, _ in self.rows]
+        if old_key in keys:
+            self.cursor = keys.index(old_key)
+        self.cursor = max(0, min(self.cursor, len(self.rows) - 1))
+        self.virtual_size = Size(self.size.width, len(self.rows))
+        changed = [y for y, (key, line) in enumerate(self.rows) if old_lines.get(key) != line.plain]
+        if len(old_lines) != len(self.rows) or any(old_lines.get(key) is None for key in keys):
+            self.refresh()
+        else:
+            for y in changed:
+                self._refresh_row(y)
+        self._keep_cursor_visible()
+        if self.key != old_key:
+            self.post_message(self.Highlighted(self.key))
+
+    @property
+    def key(self) -> str | None:
+        return self.rows[self.cursor][0] if self.rows else None
+
+    @property
+    def row_count(self) -> int:
+        return len(self.rows)
+
+    def move_to(self, row: int) -> None:
+        if not self.rows:
+            return
+        before = self.cursor
+        self.cursor = max(0, min(row, len(self.rows) - 1))
+        if self.cursor != before:
+            self._refresh_row(before)
+            self._refresh_row(self.cursor)
+            self._keep_cursor_visible()
+            self.post_message(self.Highlighted(self.key))
+
+    # -- keys --
+    def action_cursor(self, step: int) -> None:
+        self.move_to(self.cursor + step)
+
+    def action_page(self, direction: int) -> None:
+        self.move_to(self.cursor + direction * max(1, self.size.height - 1))
+
+    def action_edge(self, last: int) -> None:
+        self.move_to(len(self.rows) - 1 if last else 0)
+
+    def action_choose(self) -> None:
+        if self.key is not None:
+            self.post_message(self.Chosen(self.key))
+
+    def on_click(self, event: events.Click) -> None:
+        row = event.y + int(self.scroll_offset.y)
+        if 0 <= row < len(self.rows):
+            self.move_to(row)
+
+    # -- drawing --
+    def _refresh_row(self, y: int) -> None:
+        self.refresh(Region(0, y - int(self.scroll_offset.y), self.size.width, 1))
+
+    def _keep_cursor_visible(self) -> None:
+        if self.rows:
+            self.scroll_to_region(
+                Region(0, self.cursor, 1, 1), animate=False, immediate=True, force=True
+            )
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(self.size.width, len(self.rows))
+        self._strips.clear()
+
+    def render_line(self, y: int) -> Strip:
+        index = y + int(self.scroll_offset.y)
+        width = self.size.width
+        base = self.rich_style
+        if index >= len(self.rows):
+            return Strip.blank(width, base)
+        key, line = self.rows[index]
+        selected = index == self.cursor
+        cache_key = (key, line.plain, hash(tuple(line.spans)), selected, index % 2)
+        strip = self._strips.get(cache_key)  # type: ignore[arg-type]
+        if strip is None:
+            if selected:
+                style = self.get_component_rich_style("queue-list--cursor")
+            elif index % 2:
+                style = base + self.get_component_rich_style("queue-list--odd")
+            else:
+                style = base
+            text = line.copy()
+            text.stylize_before(style)
+            segments = list(text.render(self.app.console))
+            strip = Strip(segments).adjust_cell_length(width, style)
+            if len(self._strips) > 4 * max(len(self.rows), 50):
+                self._strips.clear()
+            self._strips[cache_key] = strip  # type: ignore[index]
+        return strip
+
+
+#: the queue's columns: heading and width (the rest of the line is blank)
+COLUMNS = (("#", 3), ("Ticket", 7), ("Category", 15), ("Waited", 7), ("Due", 12),
+           ("Estimate", 15), ("For", 4), ("Note", 4))  # fmt: skip
+
+
+def columns_line(cells: Sequence[str | Text], *, style: str = "") -> Text:
+    """Cells padded (or cut) to the column widths, one space apart."""
+    line = Text(" ", style=style, no_wrap=True, overflow="ellipsis")
+    for (_, width), cell in zip(COLUMNS, cells, strict=True):
+        piece = cell.copy() if isinstance(cell, Text) else Text(str(cell))
+        piece.truncate(width, overflow="ellipsis", pad=True)
+        line.append_text(piece)
+        line.append(" ")
+    return line
+
+
+class MyQueue(Vertical):
+    """The tickets this doctor would call next, in calling order; held ones first."""
+
+    def compose(self) -> ComposeResult:
+        yield Static(columns_line([name for name, _ in COLUMNS], style="bold"), id="queue-header")
+        yield QueueList(id="queue-table")
+        yield Static(id="counts")
+
+    def on_mount(self) -> None:
+        self.border_title = "My queue"
+        self.tickets: dict[str, TicketOut] = {}
+
+    @property
+    def table(self) -> QueueList:
+        return self.query_one(QueueList)
+
+    def show(
+        self,
+        held: Sequence[TicketOut],
+        waiting: Sequence[TicketOut],
+        *,
+        counts: Mapping[int, int],
+        me: uuid.UUID,
+        now: datetime,
+    ) -> None:
+        """Show these tickets; rows whose text did not change are not drawn again."""
+        rows = [*held, *waiting]
+        self.tickets = {str(t.id): t for t in rows}
+        lines = [(str(t.id), columns_line(queue_cells(t, now, index=0, me=me))) for t in held] + [
+            (str(t.id), columns_line(queue_cells(t, now, index=n, me=me)))
+            for n, t in enumerate(waiting, start=1)
+        ]
+        self.table.set_rows(lines)
+        title = f"My queue · {sum(counts.values())} waiting"
+        if self.border_title != title:
+            self.border_title = title
+        _set(self.query_one("#counts", Static), category_counts(counts))
+
+    def selected_key(self) -> str | None:
+        return self.table.key
+
+    def selected(self) -> TicketOut | None:
+        key = self.selected_key()
+        return self.tickets.get(key) if key else None
+
+
+class DayLine(Static):
+    """Today so far: patients seen, mean consultation length, no-shows."""
+
+    def show(self, day: DoctorDay | None) -> None:
+        _set(self, day_text(day))
+
+
+class OfflineBanner(Static):
+    """Shown while the database cannot be reached: nothing can be called or changed."""
+
+    def on_mount(self) -> None:
+        self.update(
+            Text.assemble(
+                ("▲ Reconnecting to the database… ", "bold"),
+                "Actions wait until it is back; nothing was changed.",
+            )
+        )
+
+
+__all__ = ["DayLine", "DoctorHeader", "MyQueue", "OfflineBanner", "PatientPanel", "QueueList"]
