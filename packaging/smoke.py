@@ -111,6 +111,7 @@ class Screen:
         self.socket = f"iqms-smoke-{os.getpid()}"
         self.session = "smoke"
         full_env = {**bundle.env, **env}
+        full_env.pop("COLUMNS", None)  # the console takes the terminal's own size
         command = " ".join([shlex_quote(str(bundle.exe)), *map(shlex_quote, args)])
         self._tmux(
             "new-session",
@@ -279,7 +280,7 @@ def step_serve(b: Bundle, state: dict[str, str]) -> str:
 def step_reception(b: Bundle, state: dict[str, str]) -> str:
     env = {"IQMS_DATABASE_URL": state["url"]}
     waiting = json.loads(b.run("queue", "list", "--status", "waiting", "--json", env=env))
-    first = waiting[0]["ticket_number"]
+    first = state["first_waiting"] = waiting[0]["ticket_number"]
     screen = Screen(b, ["reception", "--login"], env)
     try:
         screen.wait_for("Reception", "Username", "Password")
@@ -295,6 +296,87 @@ def step_reception(b: Bundle, state: dict[str, str]) -> str:
     return f"login screen, signed in, queue shows {first}, quit with Ctrl+Q"
 
 
+def add_device(b: Bundle, state: dict[str, str], name: str, role: str) -> str:
+    """A new device key, made by the demo's administrator."""
+    env = {"IQMS_DATABASE_URL": state["url"]}
+    b.run("login", "admin", "--password-stdin", stdin=state["password:admin"], env=env)
+    key = b.run("admin", "devices", "add", name, "--role", role, env=env).strip()
+    if not key or "\n" in key:
+        raise SmokeFailure(f"admin devices add printed no single key: {key!r}")
+    return key
+
+
+def ticket_numbers(b: Bundle, state: dict[str, str]) -> set[str]:
+    out = b.run("queue", "list", "--json", env={"IQMS_DATABASE_URL": state["url"]})
+    return {t["ticket_number"] for t in json.loads(out)}
+
+
+def step_kiosk(b: Bundle, state: dict[str, str]) -> str:
+    key = add_device(b, state, "smoke-kiosk", "kiosk")
+    paper = b.base / "printer.bin"
+    env = {
+        "IQMS_DATABASE_URL": state["url"],
+        "IQMS_DEVICE_KEY": key,
+        "IQMS_SMS_PROVIDER": "none",  # no offer of an SMS: straight to the ticket
+    }
+    check = b.run("kiosk", "--check", "--printer", f"file:{paper}", env=env, with_stderr=True)
+    if "smoke-kiosk" not in check:
+        raise SmokeFailure(f"kiosk --check did not name the device:\n{check}")
+    before = ticket_numbers(b, state)
+    screen = Screen(b, ["kiosk", "--printer", f"file:{paper}"], env)
+    try:
+        screen.wait_for("Choose your language")
+        screen.keys("1")
+        screen.wait_for("Choose a service", "General Practice")
+        screen.keys("1")
+        screen.wait_for("Your number", "Please take your ticket.")
+        deadline = time.monotonic() + SCREEN_TIMEOUT
+        while time.monotonic() < deadline and not (paper.exists() and paper.stat().st_size):
+            time.sleep(0.2)
+    finally:
+        screen.close()
+    printed = paper.read_bytes() if paper.exists() else b""
+    new = sorted(ticket_numbers(b, state) - before)
+    if len(new) != 1:
+        raise SmokeFailure(f"expected one new ticket from the kiosk, found {new}")
+    number = new[0]
+    if number.encode() not in printed:
+        raise SmokeFailure(f"the printer file ({len(printed)} bytes) does not hold {number}")
+    return (
+        f"kiosk --check; ticket {number} taken with two keys, in the printer file "
+        f"({len(printed)} bytes)"
+    )
+
+
+def step_display(b: Bundle, state: dict[str, str]) -> str:
+    key = add_device(b, state, "smoke-board", "display")
+    env = {"IQMS_DATABASE_URL": state["url"], "IQMS_DEVICE_KEY": key, "IQMS_ANNOUNCE": "off"}
+    screen = Screen(b, ["display"], env)
+    try:
+        # the call in large letters, and each department's next numbers in calling order
+        screen.wait_for("Now calling", "General Practice", f"Next {state['first_waiting']}")
+    finally:
+        screen.close()
+    return f"the board: now calling, General Practice next {state['first_waiting']}"
+
+
+def step_units(b: Bundle, state: dict[str, str]) -> str:
+    """Every systemd unit of the archive runs a command (and options) this build has."""
+    checked = []
+    for unit in sorted((Path(__file__).resolve().parent / "linux" / "systemd").glob("*.service")):
+        [line] = [x for x in unit.read_text().splitlines() if x.startswith("ExecStart=")]
+        words = line.removeprefix("ExecStart=").split()
+        if words[0] != "/opt/iqms/iqms":
+            raise SmokeFailure(f"{unit.name} runs {words[0]}, not /opt/iqms/iqms")
+        command = [w for w in words[1:] if not w.startswith("-")][:1]
+        help_text = b.run(*command, "--help")
+        for option in (w for w in words[1:] if w.startswith("--")):
+            if option not in help_text:
+                raise SmokeFailure(f"{unit.name}: 'iqms {command[0]}' has no option {option}")
+        checked.append(unit.stem)
+    return ", ".join(checked)
+
+
 Step = Callable[[Bundle, dict[str, str]], str]
 
 STEPS: list[tuple[str, Step]] = [
@@ -304,6 +386,9 @@ STEPS: list[tuple[str, Step]] = [
     ("issue and call a ticket", step_issue_and_call),
     ("iqms serve: health, OpenAPI, static", step_serve),
     ("iqms reception in a terminal", step_reception),
+    ("iqms kiosk prints a ticket to a file printer", step_kiosk),
+    ("iqms display in a terminal", step_display),
+    ("the systemd units' commands", step_units),
 ]
 
 
