@@ -25,6 +25,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -108,7 +109,7 @@ class Screen:
 
     def __init__(self, bundle: Bundle, args: Sequence[str], env: dict[str, str]) -> None:
         self.bundle = bundle
-        self.socket = f"iqms-smoke-{os.getpid()}"
+        self.socket = f"iqms-smoke-{uuid.uuid4().hex[:8]}"  # a tmux server of its own
         self.session = "smoke"
         full_env = {**bundle.env, **env}
         full_env.pop("COLUMNS", None)  # the console takes the terminal's own size
@@ -296,6 +297,23 @@ def step_reception(b: Bundle, state: dict[str, str]) -> str:
     return f"login screen, signed in, queue shows {first}, quit with Ctrl+Q"
 
 
+def step_doctor(b: Bundle, state: dict[str, str]) -> str:
+    # a config directory without the saved login of the CLI steps: the console asks
+    env = {"IQMS_DATABASE_URL": state["url"], "IQMS_CONFIG_DIR": str(b.base / "config-doctor")}
+    screen = Screen(b, ["doctor"], env)
+    try:
+        screen.wait_for("Doctor console", "Username", "Password")
+        screen.keys("-l", "drsmith")
+        screen.keys("Enter")
+        screen.keys("-l", state["password:drsmith"])
+        screen.keys("Enter")
+        # signed in: the patient called earlier is theirs, in their room
+        screen.wait_for("Dr Sam Smith", "Room 1", state["number"])
+    finally:
+        screen.close()
+    return f"login screen, signed in as Dr Sam Smith, {state['number']} called to Room 1"
+
+
 def add_device(b: Bundle, state: dict[str, str], name: str, role: str) -> str:
     """A new device key, made by the demo's administrator."""
     env = {"IQMS_DATABASE_URL": state["url"]}
@@ -386,6 +404,7 @@ STEPS: list[tuple[str, Step]] = [
     ("issue and call a ticket", step_issue_and_call),
     ("iqms serve: health, OpenAPI, static", step_serve),
     ("iqms reception in a terminal", step_reception),
+    ("iqms doctor in a terminal", step_doctor),
     ("iqms kiosk prints a ticket to a file printer", step_kiosk),
     ("iqms display in a terminal", step_display),
     ("the systemd units' commands", step_units),
