@@ -229,6 +229,15 @@ def step_issue_and_call(b: Bundle, state: dict[str, str]) -> str:
     return f"issued {number}, called to Room 1"
 
 
+def step_worker(b: Bundle, state: dict[str, str]) -> str:
+    env = {"IQMS_DATABASE_URL": state["url"], "IQMS_SMS_PROVIDER": "console"}
+    out = b.run("worker", "--once", env=env, with_stderr=True)
+    sent = re.findall(r"^\[sms to \+\d+\] (.+)$", out, re.M)
+    if not sent or not any("your ticket is" in text for text in sent):
+        raise SmokeFailure(f"the worker sent no ticket message:\n{out}")
+    return f"{len(sent)} SMS texts written by the console provider"
+
+
 def step_serve(b: Bundle, state: dict[str, str]) -> str:
     port = free_port()
     proc = subprocess.Popen(
@@ -402,6 +411,7 @@ STEPS: list[tuple[str, Step]] = [
     ("db upgrade on a new SQLite file", step_db_upgrade),
     ("demo --no-simulate", step_demo),
     ("issue and call a ticket", step_issue_and_call),
+    ("iqms worker --once (console SMS)", step_worker),
     ("iqms serve: health, OpenAPI, static", step_serve),
     ("iqms reception in a terminal", step_reception),
     ("iqms doctor in a terminal", step_doctor),
