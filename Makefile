@@ -4,6 +4,9 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Tests run in parallel processes (each starts its own PostgreSQL when it needs one); many
+# wait on terminals, servers and timers, so a few more workers than cores keep both busy.
+TEST_WORKERS ?= 3
 
 .PHONY: help venv install demo test lint typecheck bench package package-onefile smoke dist clean
 
@@ -32,7 +35,7 @@ lint: $(STAMP)  ## ruff, mypy on the core, import contracts
 	PYTHONPATH=. $(BIN)/lint-imports
 
 test: $(STAMP) lint  ## Lint, then every test (SQLite and a throwaway PostgreSQL)
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 bench: $(STAMP)  ## Benchmarks; JSON lines on stdout
 	$(BIN)/python -m benchmarks

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -71,9 +72,11 @@ def test_register_find_show_and_change_a_patient(cli: Tokens) -> None:
     assert changed.stderr == f"{mrn} updated (language); now version 2.\n"
     stale = iqms(cli.staff, "patients", "update", mrn, "--name", "Ana R", "--if-version", "1")
     assert stale.exit_code == 6
-    assert one_error_line(stale) == (
-        f"patient {mrn} was changed by someone else (version 2, you had 1); reload and try again"
-    )
+    assert re.fullmatch(
+        rf"patient {mrn} was changed by someone else \(\w+ at \d\d:\d\d: language\) since you "
+        r"opened it; reload and try again \(version 2, you had 1\)",
+        one_error_line(stale),
+    ), one_error_line(stale)
     no_phone = iqms(cli.staff, "patients", "update", mrn, "--phone", "")
     assert no_phone.exit_code == 7
     assert "give --phone, or stop the messages with --notify none" in one_error_line(no_phone)

@@ -17,6 +17,10 @@ from tests.terminal import run_at_terminal
 
 runner = CliRunner()
 
+#: full-screen consoles: each has a test of its own in a real terminal; here they must be
+#: commands this program knows, with the options shown
+CONSOLES = {"reception", "doctor", "kiosk", "display"}
+
 ACCOUNT_ROW = re.compile(r"^│ (\w+)\s+│ (\w+)\s+│ (\S+)\s+│$")
 
 
@@ -63,6 +67,9 @@ def test_the_printed_next_steps_run_as_shown(tmp_path: Path) -> None:
                 )
                 assert done.exit_code == 0, (part, done.screen)
                 assert "error" not in done.screen.lower(), (part, done.screen)
+            elif argv[1] in CONSOLES:
+                result = runner.invoke(app, [*argv[1:], "--help"], env=shell_env, prog_name="iqms")
+                assert result.exit_code == 0, (part, result.output)
             else:  # the same program's commands, run in this process to keep the test quick
                 result = runner.invoke(app, argv[1:], env=shell_env, prog_name="iqms")
                 assert result.exit_code == 0, (part, result.output)
@@ -70,5 +77,5 @@ def test_the_printed_next_steps_run_as_shown(tmp_path: Path) -> None:
             ran.append(" ".join(argv[1:3]))
     assert ran == [
         "login reception", "queue list", "patients list", "queue issue", "login drsmith",
-        "queue call-next",
+        "queue call-next", "doctor",
     ]  # fmt: skip

@@ -23,6 +23,7 @@ from iqms.api.schemas import (
 from iqms.core.enums import TicketStatus
 from iqms.core.schemas.patients import PatientMatch, PatientOut
 from iqms.core.schemas.queue import TicketOut
+from iqms.core.security.rbac import Permission, require
 from iqms.core.services import patients, queue
 
 router = APIRouter(prefix="/api/staff", tags=["staff"])
@@ -113,21 +114,29 @@ async def cancel_ticket(ticket: str, body: Reason, ctx: UserContext) -> TicketOu
     return await queue.cancel(ctx, ticket=ticket, reason=body.reason)
 
 
+#: Doctors hold, return and transfer the patients they called from their console; over HTTP
+#: these moves are reception's (any ticket).
+_RECEPTION_MOVES = Permission.QUEUE_MANAGE
+
+
 @router.post("/tickets/{ticket}/hold", response_model=TicketOut)
 async def hold_ticket(ticket: str, body: Reason, ctx: UserContext) -> TicketOut:
     """Take a ticket out of the calling order for now (it keeps its place)."""
+    require(ctx.principal, _RECEPTION_MOVES)
     return await queue.hold(ctx, ticket=ticket, reason=body.reason)
 
 
 @router.post("/tickets/{ticket}/return", response_model=TicketOut)
 async def return_ticket(ticket: str, ctx: UserContext) -> TicketOut:
     """Put a held ticket back in the queue with its original due time."""
+    require(ctx.principal, _RECEPTION_MOVES)
     return await queue.return_to_queue(ctx, ticket=ticket)
 
 
 @router.post("/tickets/{ticket}/transfer", response_model=TicketOut)
 async def transfer_ticket(ticket: str, body: Transfer, ctx: UserContext) -> TicketOut:
     """Move a ticket to another department or doctor; returns the new ticket."""
+    require(ctx.principal, _RECEPTION_MOVES)
     return await queue.transfer(
         ctx, ticket=ticket, department=body.department, doctor=body.doctor, reason=body.reason
     )
