@@ -16,6 +16,7 @@ import argparse
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -113,7 +114,7 @@ class Screen:
         self.session = "smoke"
         full_env = {**bundle.env, **env}
         full_env.pop("COLUMNS", None)  # the console takes the terminal's own size
-        command = " ".join([shlex_quote(str(bundle.exe)), *map(shlex_quote, args)])
+        command = " ".join([shlex.quote(str(bundle.exe)), *map(shlex.quote, args)])
         self._tmux(
             "new-session",
             "-d",
@@ -162,12 +163,6 @@ class Screen:
 
     def close(self) -> None:
         subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=20)
-
-
-def shlex_quote(text: str) -> str:
-    import shlex
-
-    return shlex.quote(text)
 
 
 def demo_passwords(output: str) -> dict[str, str]:
