@@ -30,6 +30,7 @@ from iqms.tui.messages import DoctorChanged, LiveMessage, PrinterChanged, Resync
 from iqms.tui.reception.doctors import DoctorsScreen
 from iqms.tui.reception.messages import QueueUpdated
 from iqms.tui.reception.patients import PatientsScreen
+from iqms.tui.reception.printing import DeskPrinter
 from iqms.tui.reception.queue_screen import QueueScreen
 from iqms.tui.reception.rows import OPEN_STATUSES, OfflineTicket
 
@@ -77,6 +78,8 @@ class ReceptionApp(ConsoleApp):
         self._refreshing = False
         self._dirty = False
         self._clinic_loaded = False
+        #: this terminal's ticket printer (``p`` on the queue), set up on the first print
+        self.printer = DeskPrinter(self.settings)
 
     # ---- what the console shows ---------------------------------------------------------------
     @property
@@ -289,6 +292,9 @@ class ReceptionApp(ConsoleApp):
                 )
             )
         self.request_refresh(0)
+
+    async def on_unmount(self) -> None:  # the console's own handler runs after this one
+        await self.printer.close()
 
 
 __all__ = ["QUEUE_LIMIT", "QueueUpdated", "ReceptionApp"]

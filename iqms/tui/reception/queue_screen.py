@@ -38,6 +38,7 @@ from iqms.tui.reception.dialogs import (
     patient_label,
 )
 from iqms.tui.reception.messages import QueueUpdated
+from iqms.tui.reception.printing import print_ticket
 from iqms.tui.reception.rows import (
     COLUMNS,
     NARROW_LABELS,
@@ -73,6 +74,7 @@ MOVES: dict[str, tuple[str, ...] | None] = {
     "no_show": ("no_show",),
     "recall": ("recall",),
     "undo": None,
+    "print_ticket": None,  # the slip of any ticket of the console (the printer says the rest)
 }
 #: what a ticket issued offline (not on the server yet) can still undergo, through the journal
 OFFLINE_MOVES = {"cancel_ticket", "triage"}
@@ -100,13 +102,14 @@ class QueueScreen(ConsoleScreen):
         Binding("o", "no_show", "No-show", priority=True),
         Binding("r", "recall", "Recall", priority=True),
         Binding("u", "undo", "Undo", priority=True),
+        Binding("p", "print_ticket", "Print", priority=True),
         Binding("slash", "search", "Search", key_display="/", priority=True),
         Binding("f", "filter", "Filter", priority=True),
         Binding("escape", "clear_search", "Clear search", show=False),
     ]
     TYPED_KEYS = frozenset(
         {"issue", "check_in", "triage", "transfer", "hold", "cancel_ticket", "no_show",
-         "recall", "undo", "search", "filter"}
+         "recall", "undo", "print_ticket", "search", "filter"}
     )  # fmt: skip
 
     def __init__(self) -> None:
@@ -599,6 +602,14 @@ class QueueScreen(ConsoleScreen):
                     "{n}: last move undone",
                 ),
                 exit_on_error=False,
+            )
+
+    def action_print_ticket(self) -> None:
+        """The selected ticket's slip on this desk's printer (in the background)."""
+        ticket = self._ticket_or_none()  # not one issued offline (dimmed): no slip data yet
+        if ticket is not None:
+            self.run_worker(
+                print_ticket(self.reception, ticket), group="print", exit_on_error=False
             )
 
     # ---- search and filter --------------------------------------------------------------------
