@@ -8,10 +8,10 @@ PYTEST_ARGS ?=
 # wait on terminals, servers and timers, so a few more workers than cores keep both busy.
 TEST_WORKERS ?= 3
 
-.PHONY: help venv install demo test lint typecheck bench package clean
+.PHONY: help venv install demo test lint typecheck bench package package-onefile smoke dist clean
 
 help:  ## Show the targets
-	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-10s %s\n", $$1, $$2}'
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,8 +29,8 @@ demo: $(STAMP)  ## Create and open the demo clinic (embedded SQLite, nothing els
 	$(BIN)/iqms demo
 
 lint: $(STAMP)  ## ruff, mypy on the core, import contracts
-	$(BIN)/ruff check iqms tests benchmarks
-	$(BIN)/ruff format --check iqms tests benchmarks
+	$(BIN)/ruff check iqms tests benchmarks packaging
+	$(BIN)/ruff format --check iqms tests benchmarks packaging
 	$(BIN)/mypy
 	PYTHONPATH=. $(BIN)/lint-imports
 
@@ -40,9 +40,26 @@ test: $(STAMP) lint  ## Lint, then every test (SQLite and a throwaway PostgreSQL
 bench: $(STAMP)  ## Benchmarks; JSON lines on stdout
 	$(BIN)/python -m benchmarks
 
-package: $(STAMP)  ## One-file executable with PyInstaller (dist/iqms)
-	$(BIN)/python -m pip install --quiet -e '.[packaging]'
-	$(BIN)/pyinstaller --noconfirm packaging/iqms.spec
+PACKAGING_STAMP := $(VENV)/.packaging-installed
+VERSION = $(shell $(BIN)/python -c 'import iqms; print(iqms.__version__)')
+ARCH := $(shell uname -m)
+PLATFORM := $(shell uname -s | tr A-Z a-z)
+
+$(PACKAGING_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[dev,packaging]'
+	@touch $(PACKAGING_STAMP)
+
+package: $(PACKAGING_STAMP)  ## One-dir executable with PyInstaller (dist/iqms/iqms)
+	$(BIN)/pyinstaller --noconfirm --log-level WARN packaging/iqms.spec
+
+package-onefile: $(PACKAGING_STAMP)  ## Single-file executable (dist/iqms-onefile; slower to start)
+	$(BIN)/pyinstaller --noconfirm --log-level WARN packaging/iqms.spec -- --onefile
+
+smoke:  ## Run the built dist/iqms outside the project and check it works (after package)
+	$(PYTHON) packaging/smoke.py dist/iqms $(if $(wildcard dist/iqms-onefile),--onefile dist/iqms-onefile)
+
+dist: package  ## Installable archive dist/iqms-VERSION-PLATFORM-ARCH.tar.gz (one-dir + INSTALL + units)
+	$(PYTHON) packaging/archive.py dist/iqms --version $(VERSION) --out dist/iqms-$(VERSION)-$(PLATFORM)-$(ARCH).tar.gz
 
 clean:  ## Remove build output and caches (keeps .venv)
 	rm -rf build dist .pytest_cache .mypy_cache .ruff_cache
