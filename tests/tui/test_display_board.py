@@ -250,6 +250,7 @@ async def test_while_the_database_is_away_calls_are_dimmed_and_a_reload_follows_
 
             clock.advance(minutes=3)
             missed = await call(pg_core, clinic, "drjones")  # while the board cannot hear
+            listened = sum("reconnected" in reason for reason in app.board.resyncs)
             await link.restore()
             await wait_until(pilot, lambda: current(app)[0] == missed, within=15)
             assert "Now calling" in screen_text(app)
@@ -259,8 +260,15 @@ async def test_while_the_database_is_away_calls_are_dimmed_and_a_reload_follows_
             await pilot.pause(0.3)
             assert len(speaker.played()) == 1  # ... and not announced minutes late
 
+            # Live updates are back once the event listener has reconnected (it retries with
+            # backoff, so it may come back a little after the first reload).
+            await wait_until(
+                pilot,
+                lambda: sum("reconnected" in reason for reason in app.board.resyncs) > listened,
+                within=30,
+            )
             clock.advance(minutes=1)
-            live = await call(pg_core, clinic, "drsmith")  # live updates are back
+            live = await call(pg_core, clinic, "drsmith")
             await wait_until(pilot, lambda: current(app)[0] == live and highlighted(app), within=15)
 
 
