@@ -137,7 +137,9 @@ async def test_a_patient_asking_for_an_sms_is_registered_with_consent(
         await pilot.click("#choice-ok")  # "I agree: get my ticket"
         await until_screen(pilot, ResultScreen)
         await wait_until(pilot, lambda: printed_or_failed(app))
-        assert "We will send an SMS to your number ending in 457." in screen_text(app)
+        await wait_until(
+            pilot, lambda: "We will send an SMS to your number ending in 457." in screen_text(app)
+        )
     [ticket] = await tickets_in_db(core)
     assert ticket.ticket_number == app.issued[0].number == printer.tickets[0].largest.text
     record = await patients.get(core, patient=ticket.patient_id)
