@@ -10,6 +10,7 @@ from typing import Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.css.query import NoMatches
 from textual.pilot import Pilot
 from textual.widgets import Static
 
@@ -57,7 +58,14 @@ async def wait_until(
     """Let the app run until ``condition()`` holds; returns the seconds it took."""
     loop = asyncio.get_running_loop()
     started = loop.time()
-    while not condition():
+
+    def holds() -> bool:
+        try:
+            return condition()
+        except NoMatches:  # the widget it looks at is being replaced right now
+            return False
+
+    while not holds():
         if loop.time() - started > within:
             raise AssertionError(f"timed out after {within} s waiting for {what or condition}")
         await pilot.pause(0.02)
