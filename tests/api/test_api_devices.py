@@ -7,7 +7,7 @@ import uuid
 import httpx
 
 from iqms.core.service import Context
-from iqms.core.services import devices, queue
+from iqms.core.services import devices, display, queue
 from tests.api.conftest import ApiClinic
 
 
@@ -32,6 +32,10 @@ async def test_a_display_board_key_shows_boards_and_nothing_else(
     assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/board" in cookie
     page = await api.get("/board?department=GEN")  # the client kept the cookie
     assert page.status_code == 200 and "A-001" in page.text
+    assert "board-message" not in page.text  # no message line until staff set one
+    await display.set_message(ctx, text="Flu vaccinations today, ask at reception")
+    page = await api.get("/board?department=GEN")
+    assert "Flu vaccinations today, ask at reception" in page.text  # the same line as iqms display
 
     await devices.revoke(ctx, device="tv-waiting-room")
     gone = await api.get("/api/board/GEN", headers=device)

@@ -39,7 +39,7 @@ from iqms.api.events import page_stream
 from iqms.core.enums import TicketStatus
 from iqms.core.errors import AuthenticationFailed, NotFound, PermissionDenied
 from iqms.core.schemas.queue import BoardView, TicketStatusView
-from iqms.core.services import queue
+from iqms.core.services import display, queue
 
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).resolve().parent.parent / "templates"))
 MAX_BOARD_DEPARTMENTS = 6
@@ -253,11 +253,14 @@ def _departments(values: list[str] | None) -> list[str]:
     return codes[:MAX_BOARD_DEPARTMENTS]
 
 
-def _board_context(request: Request, views: list[BoardView], lang: str) -> dict[str, Any]:
+def _board_context(
+    request: Request, views: list[BoardView], lang: str, message: str | None = None
+) -> dict[str, Any]:
     state = state_of(request)
     tz = state.settings.tz
     return {
         "views": views,
+        "message": message,
         "text": TEXT[lang],
         "lang": lang,
         "clinic": state.settings.clinic_name,
@@ -265,9 +268,12 @@ def _board_context(request: Request, views: list[BoardView], lang: str) -> dict[
     }
 
 
-async def _board_views(request: Request, codes: list[str]) -> list[BoardView]:
+async def _board_views(request: Request, codes: list[str]) -> tuple[list[BoardView], str | None]:
+    """The departments' boards and the message line staff set for every board (or None)."""
     ctx = await board_context(request)
-    return [await queue.board(ctx, department=code) for code in codes]
+    views = [await queue.board(ctx, department=code) for code in codes]
+    message = await display.get_message(ctx)
+    return views, message.text if message is not None else None
 
 
 def _board_message(request: Request, lang: str, message: str, status: int) -> HTMLResponse:
@@ -314,14 +320,14 @@ async def board_page(
     if not codes:
         return _board_message(request, language, TEXT[language]["no_department"], 400)
     try:
-        views = await _board_views(request, codes)
+        views, message = await _board_views(request, codes)
     except AuthenticationFailed:
         return _board_message(request, language, TEXT[language]["needs_key"], 401)
     except PermissionDenied:
         return _board_message(request, language, TEXT[language]["refused"], 403)
     except NotFound as exc:
         return _board_message(request, language, exc.message, 404)
-    context = _board_context(request, views, language)
+    context = _board_context(request, views, language, message)
     events_url = str(request.url_for("board_events")) + _query(
         [("department", c) for c in codes] + [("lang", language)]
     )
@@ -351,15 +357,17 @@ async def board_events(
     codes = _departments(department)
     if not codes:
         raise NotFound("name the department: /board/events?department=CODE", field="department")
-    views = await _board_views(request, codes)  # 401 / 403 / 404 before streaming
+    views, _ = await _board_views(request, codes)  # 401 / 403 / 404 before streaming
     departments: set[uuid.UUID] = {v.department_id for v in views}
 
     async def stream() -> Any:
         async with state.hub.listen(departments) as listener:
 
             async def read() -> tuple[str, str]:
-                current = await _board_views(request, codes)
-                html = _render(request, "_board.html", **_board_context(request, current, language))
+                current, message = await _board_views(request, codes)
+                html = _render(
+                    request, "_board.html", **_board_context(request, current, language, message)
+                )
                 return json.dumps({"html": html}), html
 
             async for chunk in page_stream(listener, read):
