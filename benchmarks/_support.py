@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import json
 import math
@@ -12,7 +13,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -276,6 +277,7 @@ __all__ = [
     "make_clinic",
     "percentile",
     "progress",
+    "run_with_backends",
     "sqlite_time",
     "sqlite_uuid",
     "system_context",
@@ -316,3 +318,16 @@ def postgres_server(url: str | None, *, needed: bool = True) -> Iterator[Any]:
     finally:
         with contextlib.suppress(Exception):
             server.stop()
+
+
+def run_with_backends(
+    parser: argparse.ArgumentParser,
+    args: argparse.Namespace,
+    run: Callable[..., Awaitable[Any]],
+    **options: Any,
+) -> None:
+    """A benchmark's command: ``run(server_url, backends=..., **options)`` on the chosen backends,
+    with a PostgreSQL server (``--url`` or a throwaway one) when one of them needs it."""
+    backends = chosen_backends(parser, args)
+    with postgres_server(args.url, needed="postgresql" in backends) as server:
+        asyncio.run(run(server.admin_url if server else None, backends=backends, **options))

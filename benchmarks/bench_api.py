@@ -44,12 +44,11 @@ import httpx
 from benchmarks._support import (
     add_backend_options,
     bench_settings,
-    chosen_backends,
     emit,
     fresh_database,
     percentile,
-    postgres_server,
     progress,
+    run_with_backends,
 )
 from iqms.core.clock import SystemClock
 from iqms.core.db import Database
@@ -341,19 +340,16 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(argv)
     cache = [float(v) for v in args.cache_seconds.split(",") if v.strip()]
-    backends = chosen_backends(parser, args)
-    with postgres_server(args.url, needed="postgresql" in backends) as server:
-        asyncio.run(
-            run(
-                server.admin_url if server else None,
-                backends=backends,
-                rate=args.rate,
-                seconds=args.seconds,
-                waiting=args.waiting,
-                workers=args.workers,
-                cache=cache,
-            )
-        )
+    run_with_backends(
+        parser,
+        args,
+        run,
+        rate=args.rate,
+        seconds=args.seconds,
+        waiting=args.waiting,
+        workers=args.workers,
+        cache=cache,
+    )
 
 
 if __name__ == "__main__":

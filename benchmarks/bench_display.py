@@ -35,13 +35,12 @@ from benchmarks._support import (
     Timing,
     add_backend_options,
     bulk_load_waiting,
-    chosen_backends,
     emit,
     fresh_database,
     make_clinic,
     percentile,
-    postgres_server,
     progress,
+    run_with_backends,
     system_context,
 )
 from iqms.announce import Announcer
@@ -191,9 +190,7 @@ def main(argv: list[str] | None = None) -> None:
     add_backend_options(parser)
     parser.add_argument("--calls", type=int, default=DEFAULT_CALLS, help="calls to time")
     args = parser.parse_args(argv)
-    backends = chosen_backends(parser, args)
-    with postgres_server(args.url, needed="postgresql" in backends) as server:
-        asyncio.run(run(server.admin_url if server else None, backends=backends, calls=args.calls))
+    run_with_backends(parser, args, run, calls=args.calls)
 
 
 if __name__ == "__main__":

@@ -36,12 +36,11 @@ from benchmarks._support import (
     add_backend_options,
     bench_settings,
     bulk_load_waiting,
-    chosen_backends,
     emit,
     fresh_database,
     make_clinic,
-    postgres_server,
     progress,
+    run_with_backends,
     system_context,
 )
 from iqms.core.db import Database
@@ -284,17 +283,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--calls", type=int, default=DEFAULT_CALLS, help="calls to time")
     parser.add_argument("--issues", type=int, default=DEFAULT_ISSUES, help="live tickets to time")
     args = parser.parse_args(argv)
-    backends = chosen_backends(parser, args)
-    with postgres_server(args.url, needed="postgresql" in backends) as server:
-        asyncio.run(
-            run(
-                server.admin_url if server else None,
-                backends=backends,
-                waiting=args.waiting,
-                calls=args.calls,
-                issues=args.issues,
-            )
-        )
+    run_with_backends(parser, args, run, waiting=args.waiting, calls=args.calls, issues=args.issues)
 
 
 if __name__ == "__main__":

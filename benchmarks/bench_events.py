@@ -15,7 +15,6 @@ One JSON object per line on stdout; progress on stderr.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -27,12 +26,11 @@ from benchmarks._support import (
     add_backend_options,
     bench_settings,
     bulk_load_waiting,
-    chosen_backends,
     emit,
     fresh_database,
     make_clinic,
-    postgres_server,
     progress,
+    run_with_backends,
     system_context,
 )
 from iqms.core.db import Database
@@ -110,11 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     add_backend_options(parser)
     parser.add_argument("--events", type=int, default=DEFAULT_EVENTS, help="calls to time")
     args = parser.parse_args(argv)
-    backends = chosen_backends(parser, args)
-    with postgres_server(args.url, needed="postgresql" in backends) as server:
-        asyncio.run(
-            run(server.admin_url if server else None, backends=backends, events=args.events)
-        )
+    run_with_backends(parser, args, run, events=args.events)
 
 
 if __name__ == "__main__":

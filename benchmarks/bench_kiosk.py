@@ -36,12 +36,11 @@ from benchmarks._support import (
     BENCH_NOW,
     Timing,
     add_backend_options,
-    chosen_backends,
     emit,
     fresh_database,
     make_clinic,
-    postgres_server,
     progress,
+    run_with_backends,
     system_context,
 )
 from iqms.core.clock import FrozenClock
@@ -232,11 +231,7 @@ def main(argv: list[str] | None = None) -> None:
         "--presses", type=int, default=DEFAULT_PRESSES, help="tickets to time per backend"
     )
     args = parser.parse_args(argv)
-    backends = chosen_backends(parser, args)
-    with postgres_server(args.url, needed="postgresql" in backends) as server:
-        asyncio.run(
-            run(server.admin_url if server else None, backends=backends, presses=args.presses)
-        )
+    run_with_backends(parser, args, run, presses=args.presses)
 
 
 if __name__ == "__main__":

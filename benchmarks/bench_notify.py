@@ -18,7 +18,6 @@ One JSON object per line on stdout; progress on stderr.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import io
 import time
 import uuid
@@ -32,12 +31,11 @@ from benchmarks._support import (
     Timing,
     add_backend_options,
     bench_settings,
-    chosen_backends,
     emit,
     fresh_database,
     percentile,
-    postgres_server,
     progress,
+    run_with_backends,
 )
 from iqms.core.clock import FrozenClock
 from iqms.core.db import Database
@@ -151,11 +149,7 @@ def main(argv: list[str] | None = None) -> None:
     add_backend_options(parser)
     parser.add_argument("--messages", type=int, default=DEFAULT_MESSAGES, help="messages to send")
     args = parser.parse_args(argv)
-    backends = chosen_backends(parser, args)
-    with postgres_server(args.url, needed="postgresql" in backends) as server:
-        asyncio.run(
-            run(server.admin_url if server else None, backends=backends, messages=args.messages)
-        )
+    run_with_backends(parser, args, run, messages=args.messages)
 
 
 if __name__ == "__main__":

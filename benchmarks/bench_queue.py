@@ -57,12 +57,11 @@ from benchmarks._support import (
     add_backend_options,
     bench_settings,
     bulk_load_waiting,
-    chosen_backends,
     emit,
     fresh_database,
     make_clinic,
-    postgres_server,
     progress,
+    run_with_backends,
     sqlite_time,
     sqlite_uuid,
     system_context,
@@ -541,17 +540,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--callers", type=_ints, default=list(DEFAULT_CALLERS))
     parser.add_argument("--ops", type=int, default=DEFAULT_OPS, help="operations per measurement")
     args = parser.parse_args(argv)
-    backends = chosen_backends(parser, args)
-    with postgres_server(args.url, needed="postgresql" in backends) as server:
-        asyncio.run(
-            run(
-                server.admin_url if server else None,
-                backends=backends,
-                waiting=args.waiting,
-                callers=args.callers,
-                ops=args.ops,
-            )
-        )
+    run_with_backends(parser, args, run, waiting=args.waiting, callers=args.callers, ops=args.ops)
 
 
 if __name__ == "__main__":

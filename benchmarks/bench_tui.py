@@ -38,13 +38,12 @@ from benchmarks._support import (
     add_backend_options,
     bench_settings,
     bulk_load_waiting,
-    chosen_backends,
     emit,
     fresh_database,
     make_clinic,
     percentile,
-    postgres_server,
     progress,
+    run_with_backends,
     system_context,
 )
 from iqms.core.clock import FrozenClock
@@ -231,16 +230,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--waiting", type=int, default=WAITING, help="waiting tickets")
     parser.add_argument("--presses", type=int, default=PRESSES, help="keys to time")
     args = parser.parse_args(argv)
-    backends = chosen_backends(parser, args)
-    with postgres_server(args.url, needed="postgresql" in backends) as server:
-        asyncio.run(
-            run(
-                server.admin_url if server else None,
-                backends=backends,
-                waiting=args.waiting,
-                presses=args.presses,
-            )
-        )
+    run_with_backends(parser, args, run, waiting=args.waiting, presses=args.presses)
 
 
 if __name__ == "__main__":
