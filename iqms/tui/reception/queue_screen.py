@@ -567,42 +567,24 @@ class QueueScreen(ConsoleScreen):
             exit_on_error=False,
         )
 
-    def action_no_show(self) -> None:
+    def _move_selected(self, operation: Callable[..., Awaitable[TicketOut]], done: str) -> None:
+        """Run a core move (``operation(ctx, ticket=...)``) on the selected ticket in the background."""
         ticket = self._ticket_or_none()
         if ticket is not None:
             app = self.reception
             self.run_worker(
-                self._move(
-                    ticket,
-                    lambda: queue.no_show(app.ctx, ticket=ticket.id),
-                    "{n} marked as a no-show (u: undo)",
-                ),
+                self._move(ticket, lambda: operation(app.ctx, ticket=ticket.id), done),
                 exit_on_error=False,
             )
+
+    def action_no_show(self) -> None:
+        self._move_selected(queue.no_show, "{n} marked as a no-show (u: undo)")
 
     def action_recall(self) -> None:
-        ticket = self._ticket_or_none()
-        if ticket is not None:
-            app = self.reception
-            self.run_worker(
-                self._move(
-                    ticket, lambda: queue.recall(app.ctx, ticket=ticket.id), "{n} called again"
-                ),
-                exit_on_error=False,
-            )
+        self._move_selected(queue.recall, "{n} called again")
 
     def action_undo(self) -> None:
-        ticket = self._ticket_or_none()
-        if ticket is not None:
-            app = self.reception
-            self.run_worker(
-                self._move(
-                    ticket,
-                    lambda: queue.undo_last(app.ctx, ticket=ticket.id),
-                    "{n}: last move undone",
-                ),
-                exit_on_error=False,
-            )
+        self._move_selected(queue.undo_last, "{n}: last move undone")
 
     def action_print_ticket(self) -> None:
         """The selected ticket's slip on this desk's printer (in the background)."""
