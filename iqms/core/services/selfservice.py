@@ -21,9 +21,9 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from iqms.core.enums import AppointmentStatus, NotifyChannel, TicketStatus, TriageCategory
+from iqms.core.enums import AppointmentStatus, NotifyChannel, TriageCategory
 from iqms.core.errors import NotFound, ValidationError
 from iqms.core.models import Appointment, Department, Doctor, Patient, QueueEntry
 from iqms.core.queue import engine as queue_engine
@@ -85,16 +85,7 @@ async def department_waits(
             due_in_minutes=(due - now).total_seconds() / 60,
             band=newcomer.queue_band,
         )
-        waiting = (
-            await ctx.s.execute(
-                select(func.count())
-                .select_from(QueueEntry)
-                .where(
-                    QueueEntry.department_id == dept.id,
-                    QueueEntry.status == TicketStatus.WAITING,
-                )
-            )
-        ).scalar_one()
+        waiting = await queue_engine.waiting_count(ctx.s, department_id=dept.id)
         out.append(
             DepartmentWait(
                 department_id=dept.id,
