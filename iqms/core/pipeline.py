@@ -33,10 +33,16 @@ from iqms.core.queue import engine as queue_engine
 from iqms.core.queue import eta
 from iqms.core.queue.events import (
     TicketCalled,
+    TicketCancelled,
     TicketEvent,
+    TicketHeld,
     TicketIssued,
+    TicketNoShow,
     TicketRecalled,
+    TicketReturned,
+    TicketServed,
     TicketStarted,
+    TicketTransferred,
     publish,
 )
 from iqms.core.security.audit import log_action
@@ -65,11 +71,14 @@ async def ticket_changed(
     event: TicketEvent,
     *,
     audit: Audit | None,
+    entry: QueueEntry | None = None,
     issued: triggers.IssuedFacts | None = None,
     approaching: bool = True,
 ) -> None:
     """The steps after a ticket changed (see the module docstring), in order.
 
+    ``entry`` is the changed ticket as it is now; with it the estimate inputs
+    follow the change in place, without it they are read again.
     ``approaching=False`` skips the "your turn is near" check, for a caller
     that read with the change that nobody in the department is still to be
     told (:func:`iqms.core.notify.triggers.anyone_to_tell`).
@@ -77,21 +86,41 @@ async def ticket_changed(
     await ctx.s.flush()  # the change is written before the steps read around it
     await triggers.on_ticket_event(ctx, event, issued=issued, approaching=approaching)
     await publish(ctx, event)
-    _keep_estimates_current(ctx, event)
+    _keep_estimates_current(ctx, event, entry)
     if audit is not None:
         await log_action(
             ctx, action=audit.action, target=("queue_entry", event.entry_id), details=audit.details
         )
 
 
-def _keep_estimates_current(ctx: Context, event: TicketEvent) -> None:
-    if isinstance(event, TicketIssued):
-        return  # issue_ticket noted the arrival
-    if isinstance(event, TicketCalled) and event.doctor_id is not None:
-        eta.note_change(ctx.db, event.department_id, busy=(event.doctor_id, event.occurred_at))
-    elif not isinstance(event, (TicketRecalled, TicketStarted)):
-        # anything else may change who is busy, the recent service times or the arrivals
-        eta.note_change(ctx.db, event.department_id)
+def _keep_estimates_current(ctx: Context, event: TicketEvent, entry: QueueEntry | None) -> None:
+    """Update the department's cached estimate inputs with what ``event`` changed.
+
+    Calls, finished consultations and tickets leaving a doctor are applied in
+    place; a change they cannot follow (a category change, an undo, or an
+    event without its ticket) drops them, so the next estimate reads afresh.
+    """
+    department_id = event.department_id
+    if isinstance(event, (TicketIssued, TicketRecalled, TicketStarted, TicketReturned)):
+        return  # issue_ticket noted the arrival; the rest leave who is busy as it was
+    if entry is None or entry.id != event.entry_id:
+        eta.note_change(ctx.db, department_id)
+    elif isinstance(event, TicketCalled):
+        if entry.called_doctor_id is None or entry.called_at is None:
+            eta.note_change(ctx.db, department_id)
+        else:
+            eta.note_change(
+                ctx.db, department_id, busy=(entry.id, entry.called_doctor_id, entry.called_at)
+            )
+    elif isinstance(event, TicketServed):
+        sample = eta.service_sample(
+            entry.called_doctor_id, entry.called_at, entry.started_at, entry.finished_at
+        )
+        eta.note_change(ctx.db, department_id, free=entry.id, served=sample)
+    elif isinstance(event, (TicketNoShow, TicketHeld, TicketCancelled, TicketTransferred)):
+        eta.note_change(ctx.db, department_id, free=entry.id)
+    else:
+        eta.note_change(ctx.db, department_id)
 
 
 async def issue_ticket(
@@ -187,6 +216,7 @@ async def issue_ticket(
         ctx,
         TicketIssued.of(entry, occurred_at=ctx.now(), source=source.value, due_at=entry.due_at),
         audit=audit,
+        entry=entry,
         issued=triggers.IssuedFacts(
             department_name=department.name, estimate=estimate, near=near, counted=ahead is not None
         ),

@@ -370,6 +370,25 @@ def _minutes(delta: timedelta) -> float:
 _IS_SERVED: ColumnElement[bool] = QueueEntry.status == literal_column("'served'")
 
 
+def service_sample(
+    doctor_id: uuid.UUID | None,
+    called_at: datetime | None,
+    started_at: datetime | None,
+    finished_at: datetime | None,
+) -> tuple[uuid.UUID | None, datetime, float] | None:
+    """A served ticket's consultation as the estimates count it: (doctor, ended, minutes).
+
+    The doctor is taken from the call, not only from the start; None when the
+    times do not say how long it took.
+    """
+    began = started_at or called_at
+    if called_at is not None and started_at is not None and called_at <= started_at:
+        began = called_at
+    if began is None or finished_at is None:
+        return None
+    return doctor_id, finished_at, _minutes(finished_at - began)
+
+
 @dataclass
 class _Inputs:
     """What the database says about a department, before it is turned into a state at ``now``."""
@@ -378,8 +397,10 @@ class _Inputs:
     targets: dict[int, float]
     # served consultations, newest first: (doctor, when it ended, minutes)
     history: list[tuple[uuid.UUID | None, datetime, float]]
-    # every doctor of the department: (doctor, status, busy with a patient since)
-    doctors: list[tuple[uuid.UUID, DoctorStatus, datetime | None]]
+    # every doctor of the department: doctor -> status
+    doctors: dict[uuid.UUID, DoctorStatus]
+    # the tickets the department's doctors have called or are seeing: ticket -> (doctor, since)
+    busy: dict[uuid.UUID, tuple[uuid.UUID, datetime]]
     # the newest tickets by daily sequence: (category, arrival)
     arrivals: list[tuple[int, datetime]]
 
@@ -417,33 +438,32 @@ async def _read_inputs(
     ).all()
     history: list[tuple[uuid.UUID | None, datetime, float]] = []
     for doctor, called, started, finished in history_rows:
-        began = started or called
-        if called is not None and started is not None and called <= started:
-            began = called  # the doctor is taken from the call, not only from the start
-        if began is None or finished is None:
-            continue
-        history.append((doctor, finished, _minutes(finished - began)))
+        sample = service_sample(doctor, called, started, finished)
+        if sample is not None:
+            history.append(sample)
 
-    # Doctors and, for each, since when they have been busy (called or in service).
-    busy = (
+    # Doctors, and the tickets each has called or is seeing (since when).
+    busy_tickets = (
         select(
+            qe.id.label("entry_id"),
             qe.called_doctor_id.label("doctor_id"),
-            func.min(func.coalesce(qe.called_at, qe.started_at)).label("since"),
+            func.coalesce(qe.called_at, qe.started_at).label("since"),
         )
         .where(qe.status.in_(_BUSY))
-        .group_by(qe.called_doctor_id)
         .subquery("busy")
     )
-    doctors = [
-        (doctor_id, DoctorStatus(status), since)
-        for doctor_id, status, since in (
-            await session.execute(
-                select(Doctor.id, Doctor.status, busy.c.since)
-                .outerjoin(busy, busy.c.doctor_id == Doctor.id)
-                .where(Doctor.department_id == department_id)
-            )
-        ).all()
-    ]
+    doctors: dict[uuid.UUID, DoctorStatus] = {}
+    busy: dict[uuid.UUID, tuple[uuid.UUID, datetime]] = {}
+    for doctor_id, status, entry_id, since in (
+        await session.execute(
+            select(Doctor.id, Doctor.status, busy_tickets.c.entry_id, busy_tickets.c.since)
+            .outerjoin(busy_tickets, busy_tickets.c.doctor_id == Doctor.id)
+            .where(Doctor.department_id == department_id)
+        )
+    ).all():
+        doctors[doctor_id] = DoctorStatus(status)
+        if entry_id is not None and since is not None:
+            busy[entry_id] = (doctor_id, since)
 
     # The most recent arrivals: the newest tickets by daily sequence (the department's unique
     # (department, day, sequence) index read backwards; a few hundred are plenty, since more
@@ -463,7 +483,7 @@ async def _read_inputs(
             )
         ).all()
     ]
-    return _Inputs(default, targets, history, doctors, arrivals)
+    return _Inputs(default, targets, history, doctors, busy, arrivals)
 
 
 def _state_at(inputs: _Inputs, now: datetime) -> DepartmentState:
@@ -483,9 +503,14 @@ def _state_at(inputs: _Inputs, now: datetime) -> DepartmentState:
             prior_cv=stats.cv,
             prior_weight=DOCTOR_PRIOR_WEIGHT,
         )
+    busy_since: dict[uuid.UUID, datetime] = {}
+    for doctor_id, began in inputs.busy.values():
+        was = busy_since.get(doctor_id)
+        busy_since[doctor_id] = began if was is None else min(was, began)
     servers = []
     doctor_stats: dict[uuid.UUID, ServiceStats] = {}
-    for doctor_id, status, since in inputs.doctors:
+    for doctor_id, status in inputs.doctors.items():
+        since = busy_since.get(doctor_id)
         ds = per_doctor.get(doctor_id, stats)
         doctor_stats[doctor_id] = ds
         if status != DoctorStatus.AVAILABLE:
@@ -588,23 +613,43 @@ def note_change(
     department_id: uuid.UUID,
     *,
     arrival: tuple[int, datetime] | None = None,
-    busy: tuple[uuid.UUID, datetime] | None = None,
+    busy: tuple[uuid.UUID, uuid.UUID, datetime] | None = None,
+    free: uuid.UUID | None = None,
+    served: tuple[uuid.UUID | None, datetime, float] | None = None,
 ) -> None:
     """A change to a department's queue: keep the cached inputs current, or drop them.
 
-    ``arrival`` (category, arrival time) of a new ticket and ``busy`` (doctor,
-    since) of a call update the inputs in place; any other change (without
-    either) drops them, so the next estimate reads them again.
+    What changed, each applied in place: ``arrival`` (category, arrival time)
+    of a new ticket; ``busy`` (ticket, doctor, since) when a doctor calls a
+    ticket; ``free`` (ticket) when a ticket stops keeping its doctor busy
+    (served, no-show, held, cancelled, transferred); ``served`` (doctor, when,
+    minutes; :func:`service_sample`) a finished consultation. Without any of
+    them the change is one the inputs cannot follow (a doctor's status, the
+    department's settings, a category change): they are dropped and read
+    again by the next estimate.
     """
     cache = _cache_of(db)
     cache.generation[department_id] = cache.generation.get(department_id, 0) + 1
+    if free is not None or busy is not None:
+        # The doctor's own department counts who is busy, and a doctor may see a ticket of
+        # another department (a transfer to them): look in every department's inputs.
+        for cached in cache.entries.values():
+            if free is not None and cached.inputs.busy.pop(free, None) is not None:
+                cached.state = None
+            if busy is not None and busy[1] in cached.inputs.doctors:
+                cached.inputs.busy[busy[0]] = (busy[1], busy[2])
+                cached.state = None
     found = cache.entries.get(department_id)
     if found is None:
         return
-    if arrival is None and busy is None:
+    if arrival is None and busy is None and free is None and served is None:
         del cache.entries[department_id]
         return
     inputs = found.inputs
+    if served is not None:
+        inputs.history.insert(0, served)
+        del inputs.history[SERVICE_HISTORY:]
+        found.state = None  # the service times feed every server: work it out again
     if arrival is not None:
         inputs.arrivals.insert(0, arrival)
         del inputs.arrivals[ARRIVAL_SAMPLE:]
@@ -619,15 +664,6 @@ def note_change(
                 share = math.exp((arrived - at).total_seconds() / 60.0 / ARRIVAL_TAU_MINUTES)
                 rates[category] = rates.get(category, 0.0) + share / ARRIVAL_TAU_MINUTES
                 found.state = replace(state, arrival_rates=rates)
-    if busy is not None:
-        found.state = None
-        doctor_id, since = busy
-        doctors = []
-        for d, status, was in inputs.doctors:
-            if d == doctor_id:
-                was = since if was is None else min(was, since)
-            doctors.append((d, status, was))
-        inputs.doctors = doctors
 
 
 #: written literally, not bound, so both databases match the partial queue-order indexes
@@ -751,6 +787,7 @@ __all__ = [
     "note_change",
     "overtaking_rate",
     "residual_minutes",
+    "service_sample",
     "service_stats",
     "time_to_free_slot",
 ]

@@ -182,7 +182,7 @@ async def _changed(
     info: dict[str, Any] = {"ticket": entry.ticket_number, "status": entry.status.value}
     info.update(details or {})
     await pipeline.ticket_changed(
-        ctx, event, audit=pipeline.Audit(action, info), approaching=approaching
+        ctx, event, audit=pipeline.Audit(action, info), entry=entry, approaching=approaching
     )
 
 
