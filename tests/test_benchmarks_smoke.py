@@ -7,7 +7,7 @@ import json
 import pytest
 from sqlalchemy import func, select
 
-from benchmarks import bench_display, bench_events, bench_notify, bench_queue
+from benchmarks import bench_display, bench_events, bench_notify, bench_queue, bench_stack
 from benchmarks.__main__ import discover
 from benchmarks.__main__ import main as run_all
 from iqms.core.db import Database
@@ -81,9 +81,22 @@ async def test_event_latency_benchmark_runs(
     assert json.loads(capsys.readouterr().out) == line
 
 
+async def test_stack_benchmark_splits_transaction_and_statement_costs(
+    db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    lines = await bench_stack.bench_database(db_url, ops=20)
+    assert [line["name"] for line in lines] == ["stack.raw", "stack.sqlalchemy", "stack.iqms"]
+    for line in lines:
+        assert REQUIRED <= set(line)
+        assert line["ops_per_s"] > 0 and 0 < line["p50_ms"] <= line["p99_ms"]
+        assert line["per_transaction_ms"] >= 0 and line["per_statement_ms"] >= 0
+    assert lines[0]["ratio_to_raw"] == 1.0
+    assert [json.loads(x) for x in capsys.readouterr().out.splitlines()] == lines
+
+
 def test_the_runner_finds_every_benchmark(capsys: pytest.CaptureFixture[str]) -> None:
     found = discover()
-    assert {"queue", "events", "display"} <= set(found)
+    assert {"queue", "events", "display", "stack"} <= set(found)
     assert run_all(["--list"]) == 0
     listed = capsys.readouterr().out
     assert "queue:" in listed and "events:" in listed

@@ -14,7 +14,7 @@ import pytest
 
 from iqms.core.clock import FrozenClock
 from iqms.core.service import Context
-from iqms.core.services import patients
+from iqms.core.services import audit, patients
 from tests.kiosk.fake_printer import FakePrinter, closed_port
 from tests.tui.desk import Desk, open_queue, reception
 from tests.tui.support import console_settings, screen_text, wait_until
@@ -42,6 +42,7 @@ async def test_p_prints_the_selected_tickets_slip_in_the_patients_language(
             printer_port=printer.port, printer_timeout_seconds=3,
         )  # fmt: skip
         app = reception(settings, desk.rita, clock, live_events=False)
+        viewed = len(await audit.show(desk_core, action="patient.viewed"))
         async with app.run_test(size=(120, 30)) as pilot:
             await open_queue(pilot)
             assert "p Print" in screen_text(app)  # in the key bar
@@ -57,6 +58,8 @@ async def test_p_prints_the_selected_tickets_slip_in_the_patients_language(
     paper.line("General Practice")
     paper.line("Su número")  # Amelia reads Spanish
     assert paper.cuts == 1
+    # printing a slip is not a look at Amelia's record
+    assert len(await audit.show(desk_core, action="patient.viewed")) == viewed
 
 
 async def test_a_refused_printer_or_none_set_up_is_a_notice_and_the_console_goes_on(

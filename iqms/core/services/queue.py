@@ -1200,6 +1200,21 @@ async def get_ticket(ctx: Context, *, ticket: uuid.UUID | str) -> TicketOut:
     return await _ticket_out(ctx, entry, estimate=estimate)
 
 
+@operation(Permission.QUEUE_VIEW, readonly=True)
+async def slip_language(ctx: Context, *, ticket: uuid.UUID | str) -> str | None:
+    """The language of the ticket's patient, to print their slip in it (None: a walk-in).
+
+    Only the language code is read, so printing a slip is not a view of the
+    patient's record (it leaves no ``patient.viewed`` record).
+    """
+    entry = await queue_engine.find_ticket(ctx.s, ticket, service_day=ctx.today())
+    if entry.patient_id is None:
+        return None
+    return (
+        await ctx.s.execute(select(Patient.language).where(Patient.id == entry.patient_id))
+    ).scalar_one_or_none()
+
+
 @operation(Permission.EVENTS_SUBSCRIBE, readonly=True)
 async def watch(ctx: Context, *, department: uuid.UUID | str | None = None) -> Subscription:
     """A live subscription to committed queue events (optionally one department's)."""

@@ -17,7 +17,7 @@ from iqms.core.enums import PrinterState, TicketStatus
 from iqms.core.errors import IQMSError
 from iqms.core.notify.templates import pick_language
 from iqms.core.schemas.queue import TicketOut
-from iqms.core.services import patients, queue
+from iqms.core.services import queue
 
 if TYPE_CHECKING:
     from iqms.kiosk.printer import PrintWorker
@@ -123,15 +123,9 @@ def _room(app: ReceptionApp, ticket: TicketOut) -> str | None:
 async def _language(app: ReceptionApp, ticket: TicketOut) -> str:
     """The patient's language for the slip's lines, else the clinic's."""
     if ticket.patient_id is not None:
-        patient_id = ticket.patient_id
-        try:
-            patient = await app.core(
-                lambda: patients.get(app.ctx, patient=patient_id), errors="raise"
-            )
-        except IQMSError:
-            patient = None  # e.g. no right to read the record: the clinic's language
-        if patient is not None:
-            return pick_language(patient.language)
+        language = await app.core(lambda: queue.slip_language(app.ctx, ticket=ticket.id))
+        if language:
+            return pick_language(language)
     return pick_language(app.settings.clinic_language)
 
 
