@@ -119,32 +119,29 @@ async def log_action(
     action: str,
     target: tuple[str, Any] | None = None,
     details: Mapping[str, Any] | None = None,
-) -> AuditRecord:
+) -> None:
     """Append one audit record for the current operation, in its transaction."""
     session = ctx.s
     await session.flush()  # pending changes first, as they happened
     last = await _chain_tail(session)
-    seq = (last[0] + 1) if last else 1
-    prev = last[1] if last else GENESIS_HASH
     principal = ctx.principal
-    record = AuditRecord(
-        id=uuid.uuid4(),
-        seq=seq,
-        at=ctx.now(),
-        actor_id=principal.user_id,
-        actor_name=principal.username,
-        role=principal.role,
-        action=action,
-        target_type=target[0] if target else None,
-        target_id=str(target[1]) if target and target[1] is not None else None,
-        details=scrub(details or {}),
-        prev_hash=prev,
-    )
-    record.hash = compute_hash(record)
+    record: dict[str, Any] = {
+        "id": uuid.uuid4(),
+        "seq": (last[0] + 1) if last else 1,
+        "at": ctx.now(),
+        "actor_id": principal.user_id,
+        "actor_name": principal.username,
+        "role": principal.role,
+        "action": action,
+        "target_type": target[0] if target else None,
+        "target_id": str(target[1]) if target and target[1] is not None else None,
+        "details": scrub(details or {}),
+        "prev_hash": last[1] if last else GENESIS_HASH,
+    }
+    record["hash"] = compute_hash(record)
     conn = await session.connection()
-    await conn.execute(_APPEND, {c.key: getattr(record, c.key) for c in _AUDIT_TABLE.columns})
+    await conn.execute(_APPEND, record)
     # The insert moves the chain head too (trigger audit_log_moves_chain_head, migration 0101).
-    return record
 
 
 @dataclass(frozen=True)

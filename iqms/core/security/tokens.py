@@ -6,8 +6,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-import jwt
-
 from iqms.core.config import Settings
 from iqms.core.errors import AuthenticationFailed
 
@@ -43,6 +41,8 @@ def issue_token(
         "iat": int(now.timestamp()),
         "exp": int((now + timedelta(minutes=settings.token_lifetime_minutes)).timestamp()),
     }
+    import jwt  # with its cryptography backends: only when a login is signed or checked
+
     return jwt.encode(payload, settings.signing_secret(), algorithm=ALGORITHM)
 
 
@@ -54,6 +54,8 @@ def token_expiry(settings: Settings, now: datetime) -> datetime:
 
 def decode_token(settings: Settings, token: str, *, now: datetime) -> TokenClaims:
     """Check signature and expiry (against ``now``); raise :class:`AuthenticationFailed`."""
+    import jwt
+
     try:
         payload = jwt.decode(
             token,
