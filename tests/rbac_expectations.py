@@ -85,6 +85,7 @@ EXPECTED: dict[str, frozenset[str]] = {
     "iqms.core.services.queue.doctor_queue": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.queue.queue_list": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.queue.get_ticket": frozenset({ADMIN, STAFF, DOCTOR}),
+    "iqms.core.services.queue.slip_language": frozenset({ADMIN, STAFF, DOCTOR}),
     "iqms.core.services.queue.watch": ALL,
     # self-service (kiosk, patient pages)
     "iqms.core.services.selfservice.department_waits": ALL,
