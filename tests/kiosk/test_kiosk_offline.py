@@ -91,7 +91,11 @@ async def test_a_database_cut_while_the_kiosk_is_open(
                 await pilot.press("1", "1")
                 await until_screen(pilot, ResultScreen)
                 await wait_until(pilot, lambda: printed_or_failed(app) and len(app.issued) == 3)
-                assert "Issued offline: the wait is not known right now." in screen_text(app)
+                await wait_until(
+                    pilot,
+                    lambda: "Issued offline: the wait is not known right now." in screen_text(app),
+                    what="the offline ticket's notice",
+                )
                 second = app.issued[-1].number
                 await pilot.press("0")
                 await until_screen(pilot, StartScreen)

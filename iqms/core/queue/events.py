@@ -30,6 +30,7 @@ import contextlib
 import json
 import logging
 import random
+import sqlite3
 import uuid
 from dataclasses import dataclass, field, fields
 from datetime import UTC, date, datetime
@@ -515,42 +516,56 @@ class Subscription:
                     await conn.close()
 
     # -- SQLite: PRAGMA data_version, then the new QueueEvent rows --
+    # The two reads are microseconds on the event loop's own thread (as the core's SQLite
+    # statements are): a WAL reader does not wait for writers; a rare "locked" answer (the
+    # file being recovered or checkpointed) is tried again at the next poll.
     async def _run_sqlite(self) -> None:
-        import aiosqlite
-
         assert self._ready is not None
         path = self.db.url.database
         if not path or path == ":memory:":
             raise RuntimeError("live events need an SQLite file, not an in-memory database")
-        conn = await aiosqlite.connect(path, isolation_level=None)
+        conn = await self._sqlite_open(path)
         try:
-            await conn.execute("PRAGMA busy_timeout = 30000")
-            async with conn.execute("SELECT COALESCE(MAX(seq), 0) FROM queue_events") as cur:
-                row = await cur.fetchone()
+            row = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM queue_events").fetchone()
             last_seq = int(row[0]) if row else 0
-            version = await self._data_version(conn)
+            version = self._data_version(conn)
             self._ready.set()
             while True:
                 await asyncio.sleep(self.poll_interval)
-                now_version = await self._data_version(conn)
-                if now_version == version:
-                    continue
-                version = now_version
-                last_seq = await self._read_new(conn, last_seq)
+                try:
+                    now_version = self._data_version(conn)
+                    if now_version == version:
+                        continue
+                    last_seq = self._read_new(conn, last_seq)
+                    version = now_version
+                except sqlite3.OperationalError as exc:
+                    if "locked" not in str(exc).lower() and "busy" not in str(exc).lower():
+                        raise
         finally:
-            await conn.close()
+            conn.close()
+
+    async def _sqlite_open(self, path: str) -> sqlite3.Connection:
+        """A read connection, waiting (asynchronously) while the file is briefly locked."""
+        pause = 0.01
+        while True:
+            try:
+                conn = sqlite3.connect(path, isolation_level=None, timeout=0)
+                conn.execute("SELECT 1 FROM queue_events LIMIT 1")
+                return conn
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc).lower() and "busy" not in str(exc).lower():
+                    raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, self.poll_interval)
 
     @staticmethod
-    async def _data_version(conn: Any) -> int:
-        async with conn.execute("PRAGMA data_version") as cur:
-            row = await cur.fetchone()
-        return int(row[0])
+    def _data_version(conn: sqlite3.Connection) -> int:
+        return int(conn.execute("PRAGMA data_version").fetchone()[0])
 
-    async def _read_new(self, conn: Any, last_seq: int) -> int:
-        async with conn.execute(
+    def _read_new(self, conn: sqlite3.Connection, last_seq: int) -> int:
+        rows = conn.execute(
             "SELECT seq, payload FROM queue_events WHERE seq > ? ORDER BY seq", (last_seq,)
-        ) as cur:
-            rows = await cur.fetchall()
+        ).fetchall()
         if rows and rows[0][0] > last_seq + 1 and last_seq > 0:
             # Rows were pruned before we read them: tell the consumer to reload.
             self._queue.put_nowait(Resync("missed events"))
