@@ -163,6 +163,9 @@ ROUTES: dict[str, frozenset[str]] = {
     "POST /api/doctor/tickets/{ticket}/start": STAFFISH,
     "POST /api/doctor/tickets/{ticket}/serve": STAFFISH,
     "POST /api/doctor/tickets/{ticket}/no-show": STAFFISH,
+    "POST /api/doctor/tickets/{ticket}/hold": STAFFISH,  # doctors: the patients they called
+    "POST /api/doctor/tickets/{ticket}/return": STAFFISH,
+    "POST /api/doctor/tickets/{ticket}/transfer": STAFFISH,
     # administrators
     "GET /api/admin/users": frozenset({ADMIN}),
     "POST /api/admin/users": frozenset({ADMIN}),

@@ -125,3 +125,48 @@ async def test_the_status_link_follows_a_transfer(
     assert "Ticket A-001 moved here; your new number is X-001." in page.text
     unknown = await api.get("/t/" + "Q" * 22)
     assert unknown.status_code == 404 and "cannot find this ticket" in unknown.text
+
+
+async def test_a_doctor_holds_returns_and_transfers_the_patients_they_called(
+    api: httpx.AsyncClient, tokens: dict[str, str]
+) -> None:
+    staff, smith = bearer(tokens["staff"]), bearer(tokens["doctor"])
+    jones = bearer(await login(api, "drjones"))
+    for _ in range(3):
+        await api.post("/api/staff/tickets", json={"department": "GEN"}, headers=staff)
+    called = await api.post("/api/doctor/call-next", json={}, headers=smith)
+    assert called.json()["ticket_number"] == "A-001"
+
+    # Another doctor may not move Dr Smith's patient.
+    refused = await api.post("/api/doctor/tickets/A-001/hold", json={}, headers=jones)
+    assert refused.status_code == 403
+    assert refused.json()["type"] == "urn:iqms:problem:permission-denied"
+    assert "not a patient you called" in refused.json()["detail"]
+
+    held = await api.post(
+        "/api/doctor/tickets/A-001/hold", json={"reason": "sent for a blood test"}, headers=smith
+    )
+    assert held.status_code == 200 and held.json()["status"] == "held"
+    queue_now = await api.get("/api/staff/queue", params={"department": "GEN"}, headers=staff)
+    statuses = {t["ticket_number"]: t["status"] for t in queue_now.json()}
+    assert statuses["A-001"] == "held"
+
+    back = await api.post("/api/doctor/tickets/A-001/return", headers=smith)
+    assert back.status_code == 200 and back.json()["status"] == "waiting"
+    assert back.json()["position"] == 1  # its original place: first in line again
+    nobodys = await api.post("/api/doctor/tickets/A-001/return", headers=jones)
+    assert nobodys.status_code == 403  # waiting again: no doctor's patient now
+
+    again = await api.post("/api/doctor/call-next", json={}, headers=jones)
+    assert again.json()["ticket_number"] == "A-001"
+    moved = await api.post(
+        "/api/doctor/tickets/A-001/transfer",
+        json={"department": "XRAY", "reason": "needs an x-ray"},
+        headers=jones,
+    )
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["ticket_number"] == "X-001" and moved.json()["status"] == "waiting"
+    not_his = await api.post(
+        "/api/doctor/tickets/A-002/transfer", json={"department": "XRAY"}, headers=smith
+    )
+    assert not_his.status_code == 403  # A-002 waits; Dr Smith did not call it

@@ -107,6 +107,13 @@ def samples(c: ApiClinic, ticket_code: str) -> dict[str, Sample]:
         "POST /api/doctor/tickets/{ticket}/no-show": Sample(
             "/api/doctor/tickets/A-001/no-show", {}
         ),
+        # a ticket nobody has: allowed roles get past the guard to "no such ticket" (the moves
+        # themselves are tested in test_api_queue.py)
+        "POST /api/doctor/tickets/{ticket}/hold": Sample("/api/doctor/tickets/A-999/hold", {}),
+        "POST /api/doctor/tickets/{ticket}/return": Sample("/api/doctor/tickets/A-999/return"),
+        "POST /api/doctor/tickets/{ticket}/transfer": Sample(
+            "/api/doctor/tickets/A-999/transfer", {"department": "XRAY"}
+        ),
         "GET /api/admin/users": Sample("/api/admin/users"),
         "POST /api/admin/users": Sample(
             "/api/admin/users",

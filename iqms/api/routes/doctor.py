@@ -1,7 +1,9 @@
 """``/api/doctor``: a doctor's queue, calling the next patient, and marking them served.
 
 Doctors act on their own queue and their own patients; staff may act for a
-doctor by naming them (``doctor``).
+doctor by naming them (``doctor``). A doctor may also hold, return and
+transfer the patients they called (as from the doctor console); reception
+moves any ticket.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from iqms.api.deps import UserContext
-from iqms.api.schemas import CallAs, DoctorStatusChange, NoShow, Recall
+from iqms.api.schemas import CallAs, DoctorStatusChange, NoShow, Reason, Recall, Transfer
 from iqms.core.schemas.clinic import DoctorOut
 from iqms.core.schemas.queue import DoctorQueueView, TicketOut
 from iqms.core.services import clinic, queue
@@ -75,3 +77,23 @@ async def serve_ticket(ticket: str, ctx: UserContext) -> TicketOut:
 async def no_show(ticket: str, body: NoShow, ctx: UserContext) -> TicketOut:
     """The called patient did not come: a no-show, or back in the queue."""
     return await queue.no_show(ctx, ticket=ticket, requeue=body.requeue)
+
+
+@router.post("/tickets/{ticket}/hold", response_model=TicketOut)
+async def hold_ticket(ticket: str, body: Reason, ctx: UserContext) -> TicketOut:
+    """Hold a patient you called (e.g. sent for a test): out of the calling order for now."""
+    return await queue.hold(ctx, ticket=ticket, reason=body.reason)
+
+
+@router.post("/tickets/{ticket}/return", response_model=TicketOut)
+async def return_ticket(ticket: str, ctx: UserContext) -> TicketOut:
+    """Put a patient you held back in the queue with their original due time."""
+    return await queue.return_to_queue(ctx, ticket=ticket)
+
+
+@router.post("/tickets/{ticket}/transfer", response_model=TicketOut)
+async def transfer_ticket(ticket: str, body: Transfer, ctx: UserContext) -> TicketOut:
+    """Send a patient you called to another department or doctor; returns the new ticket."""
+    return await queue.transfer(
+        ctx, ticket=ticket, department=body.department, doctor=body.doctor, reason=body.reason
+    )
