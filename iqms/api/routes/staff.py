@@ -114,8 +114,8 @@ async def cancel_ticket(ticket: str, body: Reason, ctx: UserContext) -> TicketOu
     return await queue.cancel(ctx, ticket=ticket, reason=body.reason)
 
 
-#: Doctors hold, return and transfer the patients they called from their console; over HTTP
-#: these moves are reception's (any ticket).
+#: These moves are reception's (any ticket); doctors move the patients they called under
+#: /api/doctor/tickets/... (as from their console).
 _RECEPTION_MOVES = Permission.QUEUE_MANAGE
 
 
