@@ -122,6 +122,10 @@ class QueueScreen(ConsoleScreen):
         self._drawn: tuple[object, ...] | None = None
         self.select_next: str | None = None
         self._view_ready = False
+        # the app's tickets by row key, for the list they were indexed from (the key bar asks
+        # for the selected ticket once per key on every refresh)
+        self._index: dict[str, TicketOut] = {}
+        self._indexed: list[TicketOut] | None = None
 
     @property
     def reception(self) -> ReceptionApp:
@@ -301,7 +305,11 @@ class QueueScreen(ConsoleScreen):
             return None
         if key.startswith("offline:"):
             return next((t for t in self.reception.offline_tickets if t.key == key), None)
-        return next((t for t in self.reception.tickets if str(t.id) == key), None)
+        tickets = self.reception.tickets
+        if self._indexed is not tickets:
+            self._index = {str(t.id): t for t in tickets}
+            self._indexed = tickets
+        return self._index.get(key)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in self.TYPED_KEYS and isinstance(self.focused, Input):
