@@ -15,9 +15,11 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from iqms.core.clock import FrozenClock
+from iqms.core.errors import Conflict
 from iqms.core.models import QueueEntry
 from iqms.core.queue import eta
-from iqms.core.service import Context
+from iqms.core.security.rbac import Permission
+from iqms.core.service import OPERATIONS, Context, operation
 from iqms.core.services import queue
 from tests.test_queue_fixtures import Clinic, as_doctor, small_clinic
 from tests.test_statement_counts import ISSUE, Statements, expected
@@ -131,3 +133,36 @@ async def test_issue_after_a_consultation_reads_no_estimate_inputs(
     assert issued.estimate is not None
     assert issued.estimate.p50_minutes == pytest.approx(again.p50_minutes, abs=0.05)
     assert issued.estimate.p90_minutes == pytest.approx(again.p90_minutes, abs=0.05)
+
+
+def _then_fails(step: Callable[..., Awaitable[object]]) -> Callable[..., Awaitable[None]]:
+    """An operation that runs ``step`` and then fails, as a later step of a larger one can."""
+
+    @operation(Permission.QUEUE_CALL)
+    async def step_then_fail(ctx: Context, *, ticket: uuid.UUID) -> None:
+        await step(ctx, ticket=ticket)  # joins this operation's transaction
+        raise Conflict("a later step failed")
+
+    # not one of the core's operations (the RBAC tests walk those)
+    OPERATIONS.pop(f"{step_then_fail.__module__}.{step_then_fail.__qualname__}")
+    return step_then_fail
+
+
+async def test_a_change_that_does_not_commit_leaves_the_inputs_as_the_database_has_them(
+    ctx: Context, clock: FrozenClock
+) -> None:
+    c = await small_clinic(ctx)
+    smith = as_doctor(ctx, c.doctors["drsmith"])
+    await queue.issue(ctx, department="GEN")
+    called = await queue.call_next(smith)
+    assert called is not None
+    clock.advance(minutes=10)
+    before, _ = await _kept_and_fresh(ctx, c.gen.id)
+    with pytest.raises(Conflict):
+        await _then_fails(queue.serve)(smith, ticket=called.id)
+    kept, fresh = await _kept_and_fresh(ctx, c.gen.id)
+    _same(kept, fresh)
+    assert fresh.stats.samples == 0  # the consultation was not recorded as finished
+    busy = [s for s in fresh.servers if s.doctor_id == c.doctors["drsmith"].id]
+    assert busy and busy[0].free_in_minutes > 0  # Dr Smith is still with the patient
+    assert kept.servers == before.servers

@@ -8,7 +8,8 @@ a new ticket), which runs, in the operation's transaction::
               that moved up (iqms.core.notify.triggers)
     publish   the live event, delivered to subscribers only on commit
               (iqms.core.queue.events)
-    estimate  the department's cached estimate inputs kept current (in process)
+    estimate  the department's cached estimate inputs kept current (in process;
+              read again if the transaction does not commit)
     audit     the hash-chained audit record, last: appending to the chain
               serialises writers until the commit (iqms.core.security.audit)
 
@@ -103,6 +104,7 @@ def _keep_estimates_current(ctx: Context, event: TicketEvent, entry: QueueEntry 
     department_id = event.department_id
     if isinstance(event, (TicketIssued, TicketRecalled, TicketStarted, TicketReturned)):
         return  # issue_ticket noted the arrival; the rest leave who is busy as it was
+    _forget_if_rolled_back(ctx, department_id)
     if entry is None or entry.id != event.entry_id:
         eta.note_change(ctx.db, department_id)
     elif isinstance(event, TicketCalled):
@@ -121,6 +123,11 @@ def _keep_estimates_current(ctx: Context, event: TicketEvent, entry: QueueEntry 
         eta.note_change(ctx.db, department_id, free=entry.id)
     else:
         eta.note_change(ctx.db, department_id)
+
+
+def _forget_if_rolled_back(ctx: Context, department_id: uuid.UUID) -> None:
+    """Kept inputs follow a change before it commits: if it does not, read them again."""
+    ctx.after_rollback.append(lambda: eta.note_change(ctx.db, department_id))
 
 
 async def issue_ticket(
@@ -200,6 +207,7 @@ async def issue_ticket(
             entry.approaching_notified_at = ctx.now()
     await queue_engine.insert_entry(ctx.s, entry, department_code=department.code)
     eta.note_change(ctx.db, department.id, arrival=(entry.triage_category, entry.arrived_at))
+    _forget_if_rolled_back(ctx, department.id)
     audit = None
     if audit_action:
         details: dict[str, Any] = {

@@ -38,9 +38,11 @@ class Context:
     session: AsyncSession | None = None
     # Callbacks run after the transaction committed (e.g. in-process event fan-out).
     after_commit: list[Callable[[], Any]] = field(default_factory=list)
+    # Callbacks run when the transaction did not commit (e.g. forget in-process state it set).
+    after_rollback: list[Callable[[], Any]] = field(default_factory=list)
 
     def bind(self, session: AsyncSession) -> Context:
-        return replace(self, session=session, after_commit=[])
+        return replace(self, session=session, after_commit=[], after_rollback=[])
 
     def as_principal(self, principal: Principal) -> Context:
         return replace(self, principal=principal)
@@ -87,9 +89,15 @@ def operation(
                 require(ctx.principal, permission)
             if ctx.session is not None:
                 return await fn(ctx, *args, **kwargs)
-            async with ctx.db.transaction(readonly=readonly) as session:
-                inner = ctx.bind(session)
-                result = await fn(inner, *args, **kwargs)
+            inner: Context | None = None
+            try:
+                async with ctx.db.transaction(readonly=readonly) as session:
+                    inner = ctx.bind(session)
+                    result = await fn(inner, *args, **kwargs)
+            except BaseException:
+                for callback in inner.after_rollback if inner is not None else ():
+                    callback()
+                raise
             for callback in inner.after_commit:
                 callback()
             return result
