@@ -89,6 +89,8 @@ async def test_calls_consultations_and_departures_keep_the_inputs_current(
         ("smith calls a fourth", lambda: calls("smith", smith)),
         ("smith's patient held", lambda: queue.hold(smith, ticket=seeing["smith"])),
         ("cancelled from hold", lambda: queue.cancel(ctx, ticket=seeing["smith"])),
+        ("a waiting ticket held", lambda: queue.hold(ctx, ticket=tickets[-3].id)),
+        ("and returned", lambda: queue.return_to_queue(ctx, ticket=tickets[-3].id)),
         ("a waiting ticket cancelled", lambda: queue.cancel(ctx, ticket=tickets[-1].id)),
         ("category changed", lambda: queue.change_category(ctx, ticket=tickets[-2].id, triage_category=1)),
         ("jones calls a fifth", lambda: calls("jones", jones)),
