@@ -23,10 +23,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Any
+from typing import Any, Unpack
 
-from iqms.core.enums import TicketSource, TriageCategory
+from iqms.core.enums import TicketSource
 from iqms.core.models import Department, QueueEntry
 from iqms.core.notify import triggers
 from iqms.core.notify.providers import enabled_channels
@@ -135,55 +134,24 @@ async def issue_ticket(
     *,
     department: Department,
     source: TicketSource,
-    patient_id: uuid.UUID | None = None,
-    doctor_id: uuid.UUID | None = None,
-    triage_category: int = TriageCategory.STANDARD,
-    arrived_at: datetime | None = None,
-    due_at: datetime | None = None,
-    appointment_id: uuid.UUID | None = None,
-    appointment_at: datetime | None = None,
-    sequence: int | None = None,
-    service_day: date | None = None,
-    client_op_id: uuid.UUID | None = None,
-    origin_device_id: uuid.UUID | None = None,
-    transferred_from_id: uuid.UUID | None = None,
-    extra: dict[str, Any] | None = None,
-    status_code: str | None = None,
     note: str | None = None,
     audit_action: str | None = "ticket.issued",
     audit_details: Mapping[str, Any] | None = None,
     keep_estimate: bool = False,
+    **ticket: Unpack[queue_engine.TicketFields],
 ) -> Issued:
     """Make a waiting ticket and run the steps after it; every new ticket comes through here.
 
     Kiosk and reception tickets, appointment check-ins, transfers and offline
     sync. The tickets ahead are counted once, before the insert, and serve
     the estimate (written with the ticket when ``keep_estimate``), the "near
-    the front" mark and the patient's message. The other arguments are
-    :func:`iqms.core.queue.engine.new_entry`'s. Raises
+    the front" mark and the patient's message. ``ticket`` holds the new
+    ticket's fields (:class:`iqms.core.queue.engine.TicketFields`). Raises
     :class:`~iqms.core.errors.Conflict` if the number (or ``client_op_id``)
     is taken.
     """
     await ctx.s.flush()  # e.g. a patient registered in the same transaction
-    entry = await queue_engine.new_entry(
-        ctx,
-        department=department,
-        source=source,
-        patient_id=patient_id,
-        doctor_id=doctor_id,
-        triage_category=triage_category,
-        arrived_at=arrived_at,
-        due_at=due_at,
-        appointment_id=appointment_id,
-        appointment_at=appointment_at,
-        sequence=sequence,
-        service_day=service_day,
-        client_op_id=client_op_id,
-        origin_device_id=origin_device_id,
-        transferred_from_id=transferred_from_id,
-        extra=extra,
-        status_code=status_code,
-    )
+    entry = await queue_engine.new_entry(ctx, department=department, source=source, **ticket)
     entry.note = note  # e.g. reception's note, following a transferred patient
     notifying = bool(enabled_channels(ctx.settings))
     ahead: eta.Ahead | None = None
@@ -195,7 +163,7 @@ async def issue_ticket(
                 ctx.s, department_id=department.id, key=queue_engine.rank_key(entry)
             )
         )
-        if keep_estimate or patient_id is not None:
+        if keep_estimate or entry.patient_id is not None:
             state = await eta.department_state(ctx, department.id, department=department)
             estimate = eta.estimate_for(state, entry, ahead, now=ctx.now())
     if keep_estimate and estimate is not None:
@@ -215,8 +183,8 @@ async def issue_ticket(
             "department": department.code,
             "category": entry.triage_category,
             "source": source.value,
-            "patient_id": str(patient_id) if patient_id else None,
-            "doctor_id": str(doctor_id) if doctor_id else None,
+            "patient_id": str(entry.patient_id) if entry.patient_id else None,
+            "doctor_id": str(entry.doctor_id) if entry.doctor_id else None,
         }
         details.update(audit_details or {})
         audit = Audit(audit_action, details)

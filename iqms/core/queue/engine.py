@@ -26,7 +26,7 @@ import secrets
 import uuid
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, TypedDict, Unpack, cast
 
 from sqlalchemy import (
     Table,
@@ -152,48 +152,51 @@ def new_status_code() -> str:
     return secrets.token_urlsafe(16)
 
 
-async def new_entry(
-    ctx: Context,
-    *,
-    department: Department,
-    source: TicketSource,
-    patient_id: uuid.UUID | None = None,
-    doctor_id: uuid.UUID | None = None,
-    triage_category: int = TriageCategory.STANDARD,
-    arrived_at: datetime | None = None,
-    due_at: datetime | None = None,
-    appointment_id: uuid.UUID | None = None,
-    appointment_at: datetime | None = None,
-    sequence: int | None = None,
-    service_day: date | None = None,
-    client_op_id: uuid.UUID | None = None,
-    origin_device_id: uuid.UUID | None = None,
-    transferred_from_id: uuid.UUID | None = None,
-    extra: dict[str, Any] | None = None,
-    status_code: str | None = None,
-) -> QueueEntry:
-    """A waiting ticket, numbered and due, not yet written (see :func:`insert_entry`).
+class TicketFields(TypedDict, total=False):
+    """What a new ticket may be given besides its department and source (:func:`new_entry`).
 
     ``arrived_at`` defaults to now (offline sync passes the original time);
-    ``due_at`` defaults to the policy (appointment time, or arrival + target);
+    ``due_at`` to the policy (appointment time, or arrival + target);
     ``sequence`` is a pre-reserved number (offline block) instead of the next
     one (taking the next one bumps the day's counter now); ``service_day``
     defaults to the clinic's day of ``arrived_at``; ``status_code`` (the
     ticket's public status page) is generated unless given.
     """
-    category = queue_policy.parse_category(triage_category)
-    arrived = arrived_at or ctx.now()
+
+    patient_id: uuid.UUID | None
+    doctor_id: uuid.UUID | None
+    triage_category: int
+    arrived_at: datetime | None
+    due_at: datetime | None
+    appointment_id: uuid.UUID | None
+    appointment_at: datetime | None
+    sequence: int | None
+    service_day: date | None
+    client_op_id: uuid.UUID | None
+    origin_device_id: uuid.UUID | None
+    transferred_from_id: uuid.UUID | None
+    extra: dict[str, Any] | None
+    status_code: str | None
+
+
+async def new_entry(
+    ctx: Context, *, department: Department, source: TicketSource, **fields: Unpack[TicketFields]
+) -> QueueEntry:
+    """A waiting ticket, numbered and due, not yet written (see :func:`insert_entry`)."""
+    category = queue_policy.parse_category(fields.get("triage_category", TriageCategory.STANDARD))
+    arrived = fields.get("arrived_at") or ctx.now()
     if arrived.tzinfo is None:
         raise ValidationError("arrival time must include a time zone", field="arrived_at")
-    day = service_day or _service_date(arrived, ctx.settings.tz)
+    day = fields.get("service_day") or _service_date(arrived, ctx.settings.tz)
+    sequence = fields.get("sequence")
     if sequence is None:
         seq, number = await next_ticket_number(ctx.s, department, day)
     else:
         if sequence < 1:
             raise ValidationError("ticket sequence must be 1 or more", field="sequence")
         seq, number = sequence, format_ticket_number(department.ticket_prefix, sequence)
-    due = due_at or queue_policy.due_time(
-        arrived, category, department.triage_targets, appointment_at=appointment_at
+    due = fields.get("due_at") or queue_policy.due_time(
+        arrived, category, department.triage_targets, appointment_at=fields.get("appointment_at")
     )
     now = ctx.now()
     return QueueEntry(
@@ -204,9 +207,9 @@ async def new_entry(
         department_id=department.id,
         sequence=seq,
         ticket_number=number,
-        patient_id=patient_id,
-        doctor_id=doctor_id,
-        appointment_id=appointment_id,
+        patient_id=fields.get("patient_id"),
+        doctor_id=fields.get("doctor_id"),
+        appointment_id=fields.get("appointment_id"),
         triage_category=int(category),
         queue_band=queue_policy.queue_band(category),
         source=source,
@@ -214,11 +217,11 @@ async def new_entry(
         arrived_at=arrived,
         due_at=due,
         recall_count=0,
-        origin_device_id=origin_device_id,
-        client_op_id=client_op_id,
-        transferred_from_id=transferred_from_id,
-        extra=extra,
-        status_code=status_code or new_status_code(),
+        origin_device_id=fields.get("origin_device_id"),
+        client_op_id=fields.get("client_op_id"),
+        transferred_from_id=fields.get("transferred_from_id"),
+        extra=fields.get("extra"),
+        status_code=fields.get("status_code") or new_status_code(),
         estimate_at_issue_minutes=None,
         approaching_notified_at=None,
     )
@@ -656,6 +659,7 @@ __all__ = [
     "QUEUE_TABLE",
     "WAITING_COUNTS",
     "Claimed",
+    "TicketFields",
     "TicketNumber",
     "as_uuid",
     "claim_for_doctor",
