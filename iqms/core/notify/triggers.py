@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import functools
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
@@ -126,9 +127,7 @@ async def on_ticket_event(
     elif kind in ("called", "recalled"):
         await _called(ctx, event)
     elif kind == "no_show":
-        await _simple(
-            ctx, event, "no_show", dedupe=f"no_show:{entry_id}:{_stamp(event.occurred_at)}"
-        )
+        await _tell(ctx, event, "no_show", dedupe=f"no_show:{entry_id}:{_stamp(event.occurred_at)}")
     elif kind == "transferred":
         await _transferred(ctx, event)
     if kind in MOVES_UP and approaching:
@@ -215,26 +214,41 @@ async def _room(ctx: Context, event: Any) -> str:
 
 
 async def _called(ctx: Context, event: Any) -> None:
-    patient = await _contact(ctx, event.patient_id)
-    if patient is None:
-        return
     if event.kind == "recalled":
         dedupe = f"recalled:{event.entry_id}:{getattr(event, 'recall_count', 0)}"
     else:
         dedupe = f"called:{event.entry_id}:{_stamp(event.occurred_at)}"
-    await enqueue_for_patient(
-        ctx.s,
-        ctx.settings,
-        patient=patient,
-        kind=event.kind,
-        fields={"ticket": event.ticket_number, "room": await _room(ctx, event)},
-        now=ctx.now(),
-        queue_entry_id=event.entry_id,
-        dedupe_key=dedupe,
-    )
+
+    async def fields() -> dict[str, Any]:
+        return {"ticket": event.ticket_number, "room": await _room(ctx, event)}
+
+    await _tell(ctx, event, event.kind, fields=fields, dedupe=dedupe)
 
 
-async def _simple(ctx: Context, event: Any, kind: str, *, dedupe: str) -> None:
+async def _transferred(ctx: Context, event: Any) -> None:
+    async def fields() -> dict[str, Any]:
+        return {
+            "ticket": event.ticket_number,
+            "department": await _department_name(ctx, event.target_department_id),
+            "new_ticket": event.new_ticket_number,
+        }
+
+    await _tell(ctx, event, "transferred", fields=fields, dedupe=f"transferred:{event.entry_id}")
+
+
+async def _tell(
+    ctx: Context,
+    event: Any,
+    kind: str,
+    *,
+    dedupe: str,
+    fields: Callable[[], Awaitable[dict[str, Any]]] | None = None,
+) -> None:
+    """Queue the ``kind`` message about ``event`` for its patient, if they can be reached.
+
+    ``fields`` (read only for a patient who is messaged) fill the template
+    besides the ticket number.
+    """
     patient = await _contact(ctx, event.patient_id)
     if patient is None:
         return
@@ -243,30 +257,10 @@ async def _simple(ctx: Context, event: Any, kind: str, *, dedupe: str) -> None:
         ctx.settings,
         patient=patient,
         kind=kind,
-        fields={"ticket": event.ticket_number},
+        fields=await fields() if fields is not None else {"ticket": event.ticket_number},
         now=ctx.now(),
         queue_entry_id=event.entry_id,
         dedupe_key=dedupe,
-    )
-
-
-async def _transferred(ctx: Context, event: Any) -> None:
-    patient = await _contact(ctx, event.patient_id)
-    if patient is None:
-        return
-    await enqueue_for_patient(
-        ctx.s,
-        ctx.settings,
-        patient=patient,
-        kind="transferred",
-        fields={
-            "ticket": event.ticket_number,
-            "department": await _department_name(ctx, event.target_department_id),
-            "new_ticket": event.new_ticket_number,
-        },
-        now=ctx.now(),
-        queue_entry_id=event.entry_id,
-        dedupe_key=f"transferred:{event.entry_id}",
     )
 
 
