@@ -59,6 +59,7 @@ from iqms.core.models import (
     WaitingCount,
 )
 from iqms.core.queue import policy as queue_policy
+from iqms.core.security.rbac import require_own_doctor
 
 if TYPE_CHECKING:
     from iqms.core.service import Context
@@ -594,6 +595,22 @@ async def find_doctor(
     return found
 
 
+async def acting_doctor(
+    ctx: Context, doctor: uuid.UUID | str | None, *, missing: str, for_update: bool = False
+) -> Doctor:
+    """The doctor named, or else the caller's own; a doctor may only name themselves.
+
+    ``missing`` is the message when neither is there (staff must name one).
+    """
+    if doctor is None:
+        if ctx.principal.doctor_id is None:
+            raise ValidationError(missing, field="doctor")
+        doctor = ctx.principal.doctor_id
+    found = await find_doctor(ctx.s, doctor, for_update=for_update)
+    require_own_doctor(ctx.principal, found.id)
+    return found
+
+
 async def find_patient(session: AsyncSession, ref: uuid.UUID | str) -> Patient:
     """A patient by id or MRN; NotFound otherwise."""
     ref_id = as_uuid(ref)
@@ -661,6 +678,7 @@ __all__ = [
     "Claimed",
     "TicketFields",
     "TicketNumber",
+    "acting_doctor",
     "as_uuid",
     "claim_for_doctor",
     "claim_next",

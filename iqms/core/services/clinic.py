@@ -34,7 +34,7 @@ from iqms.core.schemas.clinic import (
     parse,
 )
 from iqms.core.security.audit import log_action
-from iqms.core.security.rbac import Permission, require_own_doctor, require_own_patient
+from iqms.core.security.rbac import Permission, require_own_patient
 from iqms.core.service import Context, operation
 
 #: how early / late (minutes) a patient may check in for an appointment
@@ -370,12 +370,9 @@ async def change_room(
     was told the old room).
     """
     data = parse(DoctorCreate, room=room)
-    if doctor is None:
-        if ctx.principal.doctor_id is None:
-            raise ValidationError("name the doctor who changes room", field="doctor")
-        doctor = ctx.principal.doctor_id
-    found = await queue_engine.find_doctor(ctx.s, doctor, for_update=True)
-    require_own_doctor(ctx.principal, found.id)
+    found = await queue_engine.acting_doctor(
+        ctx, doctor, missing="name the doctor who changes room", for_update=True
+    )
     if data.room == found.room:
         return await _doctor_out(ctx, found)
     busy = await _busy_with(ctx, found.id)
@@ -448,12 +445,9 @@ async def set_doctor_status(
 ) -> DoctorOut:
     """Set a doctor available, paused or off; doctors may set only their own status."""
     new = _doctor_status(status)
-    if doctor is None:
-        if ctx.principal.doctor_id is None:
-            raise ValidationError("name the doctor whose status to set", field="doctor")
-        doctor = ctx.principal.doctor_id
-    found = await queue_engine.find_doctor(ctx.s, doctor, for_update=True)
-    require_own_doctor(ctx.principal, found.id)
+    found = await queue_engine.acting_doctor(
+        ctx, doctor, missing="name the doctor whose status to set", for_update=True
+    )
     if new != found.status:
         before = found.status
         found.status = new

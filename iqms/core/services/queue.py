@@ -986,12 +986,7 @@ async def doctor_queue(
     """A doctor's console: their called / in-service tickets and the ones they would call next."""
     if not 1 <= limit <= LIST_LIMIT_MAX:
         raise ValidationError(f"limit must be 1-{LIST_LIMIT_MAX}", field="limit")
-    if doctor is None:
-        if ctx.principal.doctor_id is None:
-            raise ValidationError("name the doctor", field="doctor")
-        doctor = ctx.principal.doctor_id
-    doc = await queue_engine.find_doctor(ctx.s, doctor)
-    require_own_doctor(ctx.principal, doc.id)
+    doc = await queue_engine.acting_doctor(ctx, doctor, missing="name the doctor")
     if include_names:
         require(ctx.principal, Permission.PATIENTS_READ)
     user = await ctx.s.get(User, doc.user_id)
@@ -1405,12 +1400,7 @@ async def set_note(ctx: Context, *, ticket: uuid.UUID | str, note: str | None) -
 @operation(Permission.QUEUE_VIEW, readonly=True)
 async def doctor_day(ctx: Context, *, doctor: uuid.UUID | str | None = None) -> DoctorDay:
     """A doctor's day so far: patients seen, mean consultation length, no-shows (doctors: own)."""
-    if doctor is None:
-        if ctx.principal.doctor_id is None:
-            raise ValidationError("name the doctor", field="doctor")
-        doctor = ctx.principal.doctor_id
-    doc = await queue_engine.find_doctor(ctx.s, doctor)
-    require_own_doctor(ctx.principal, doc.id)
+    doc = await queue_engine.acting_doctor(ctx, doctor, missing="name the doctor")
     day = ctx.today()
     rows = (
         await ctx.s.execute(
