@@ -336,6 +336,20 @@ class FormScreen(KioskScreen):
         yield Label(Text(label), classes="field-label")
         yield widget
 
+    def phone_and_birth(self) -> tuple[str, date] | None:
+        """The ``#phone`` and ``#birth`` fields read; None (and the field to mend) if not valid."""
+        phone = parse_phone(self.query_one("#phone", Input).value)
+        if phone is None:
+            self.say(t(self.lang, "sms.bad_phone"))
+            self.query_one("#phone", Input).focus()
+            return None
+        born = parse_birth_date(self.query_one("#birth", MaskedInput).value)
+        if born is None:
+            self.say(t(self.lang, "sms.bad_birth"))
+            self.query_one("#birth", MaskedInput).focus()
+            return None
+        return phone, born
+
 
 def parse_birth_date(text: str) -> date | None:
     """``11/02/1984`` (day / month / year) as a date, if it is one and could be a birth date."""
@@ -382,16 +396,10 @@ class SmsFormScreen(FormScreen):
     def action_submit(self) -> None:
         if self.busy:
             return
-        phone = parse_phone(self.query_one("#phone", Input).value)
-        if phone is None:
-            self.say(t(self.lang, "sms.bad_phone"))
-            self.query_one("#phone", Input).focus()
+        checked = self.phone_and_birth()
+        if checked is None:
             return
-        born = parse_birth_date(self.query_one("#birth", MaskedInput).value)
-        if born is None:
-            self.say(t(self.lang, "sms.bad_birth"))
-            self.query_one("#birth", MaskedInput).focus()
-            return
+        phone, born = checked
         name = " ".join(self.query_one("#name", Input).value.split())
         if not name:
             self.say(t(self.lang, "sms.no_name"))
@@ -452,16 +460,10 @@ class CheckInFormScreen(FormScreen):
             self.kiosk.pressed_at = time.perf_counter()
             self.kiosk.check_in(self, booking_code=code)
             return
-        phone = parse_phone(self.query_one("#phone", Input).value)
-        if phone is None:
-            self.say(t(self.lang, "sms.bad_phone"))
-            self.query_one("#phone", Input).focus()
+        checked = self.phone_and_birth()
+        if checked is None:
             return
-        born = parse_birth_date(self.query_one("#birth", MaskedInput).value)
-        if born is None:
-            self.say(t(self.lang, "sms.bad_birth"))
-            self.query_one("#birth", MaskedInput).focus()
-            return
+        phone, born = checked
         self.kiosk.pressed_at = time.perf_counter()
         self.kiosk.check_in(self, phone=phone, date_of_birth=born)
 
