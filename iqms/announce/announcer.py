@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from iqms.announce.chime import chime_frames, silence_frames, wav_bytes
+from iqms.announce.process import CommandProblem, run_quietly
 from iqms.announce.speech import ESPEAK, SpeechError, phrase_for, speak_wav
 
 log = logging.getLogger("iqms.announce")
@@ -216,40 +217,20 @@ class Announcer:
             args = [a.replace("{file}", str(path)) for a in self.player]
         else:
             args = [*self.player, str(path)]
-        timeout = wav_seconds(sound) + PLAYER_GRACE_SECONDS
+        player = repr(args[0])
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *args,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
-            )
-        except FileNotFoundError:
-            self._report("player", f"the audio player {args[0]!r} is not installed")
+            await run_quietly(args, limit_seconds=wav_seconds(sound) + PLAYER_GRACE_SECONDS)
+        except CommandProblem as problem:
+            self._report("player", {
+                "missing": f"the audio player {player} is not installed",
+                "cannot_run": f"cannot run the audio player {player}: {problem.detail}",
+                "timeout": f"the audio player {player} hung; it was stopped",
+                "failed": f"the audio player {player} failed: {problem.detail}",
+            }[problem.kind])  # fmt: skip
             return
-        except OSError as exc:
-            self._report("player", f"cannot run the audio player {args[0]!r}: {exc.strerror}")
-            return
-        try:
-            _, err = await asyncio.wait_for(proc.communicate(), timeout)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-            self._report("player", f"the audio player {args[0]!r} hung; it was stopped")
-            return
-        except asyncio.CancelledError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            raise
         finally:
             with contextlib.suppress(OSError):
                 path.unlink()
-        if proc.returncode != 0:
-            lines = (err or b"").decode("utf-8", "replace").strip().splitlines()
-            reason = lines[0] if lines else f"exit code {proc.returncode}"
-            self._report("player", f"the audio player {args[0]!r} failed: {reason}")
-            return
         self.played += 1
         self._resolved("player", "sound works again")
 

@@ -9,13 +9,13 @@ language (``IQMS_CLINIC_LANGUAGE``, e.g. ``es`` or ``pt-br``).
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import re
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
+
+from iqms.announce.process import CommandProblem, run_quietly
 
 ESPEAK = "espeak-ng"
 #: words per minute: a little slower than espeak-ng's default, for a large room
@@ -121,32 +121,17 @@ async def speak_wav(
         path = Path(tmp) / "call.wav"
         args = [espeak, "-v", voice or language, "-m", "-s", str(rate_wpm), "-w", str(path), ssml]
         try:
-            proc = await asyncio.create_subprocess_exec(
-                *args,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.DEVNULL,
-                stderr=asyncio.subprocess.PIPE,
-            )
-        except FileNotFoundError:
-            raise SpeechError(
-                f"{espeak} is not installed (Debian/Ubuntu: apt-get install espeak-ng); "
-                "calls are announced with the chime only"
-            ) from None
-        except OSError as exc:
-            raise SpeechError(f"cannot run {espeak}: {exc.strerror}") from None
-        try:
-            _, err = await asyncio.wait_for(proc.communicate(), SPEECH_TIMEOUT_SECONDS)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            await proc.wait()
-            raise SpeechError(
-                f"{espeak} did not finish within {SPEECH_TIMEOUT_SECONDS:.0f} s"
-            ) from None
-        detail = (err or b"").decode("utf-8", "replace").strip().splitlines()
-        if proc.returncode != 0 or not path.exists() or path.stat().st_size <= 44:
-            reason = detail[0] if detail else f"exit code {proc.returncode}"
-            raise SpeechError(f"{espeak} could not speak the call: {reason}")
+            await run_quietly(args, limit_seconds=SPEECH_TIMEOUT_SECONDS)
+        except CommandProblem as problem:
+            raise SpeechError({
+                "missing": f"{espeak} is not installed (Debian/Ubuntu: apt-get install "
+                           "espeak-ng); calls are announced with the chime only",
+                "cannot_run": f"cannot run {espeak}: {problem.detail}",
+                "timeout": f"{espeak} did not finish within {SPEECH_TIMEOUT_SECONDS:.0f} s",
+                "failed": f"{espeak} could not speak the call: {problem.detail}",
+            }[problem.kind]) from None  # fmt: skip
+        if not path.exists() or path.stat().st_size <= 44:
+            raise SpeechError(f"{espeak} could not speak the call: no sound was written")
         return path.read_bytes()
 
 
