@@ -4,12 +4,14 @@ by a command that keeps every WAV it is given; the chime and espeak-ng are the r
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from iqms.announce import CHIME_SECONDS, Announcer, call_text, find_player
+from iqms.announce import announcer as announcer_module
 from iqms.announce.announcer import GAP_SECONDS, _join_after_chime
 from iqms.announce.chime import SAMPLE_RATE
 from iqms.announce.speech import call_ssml, speak_wav
@@ -164,3 +166,24 @@ def test_the_player_command_comes_from_the_setting_or_the_system() -> None:
     assert found is None or found[0] in {"aplay", "paplay", "pw-play", "afplay"}
     with pytest.raises(ValueError, match="announce must be one of off, chime, voice"):
         Announcer("loud")
+
+
+async def test_a_hung_audio_player_is_stopped_and_reported_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(announcer_module, "PLAYER_GRACE_SECONDS", 0.3)
+    pids = tmp_path / "pids"
+    stuck = tmp_path / "stuck-player"
+    stuck.write_text(f'#!/bin/sh\necho $$ >> "{pids}"\nexec sleep 30\n')
+    stuck.chmod(0o755)
+    announcer = Announcer("chime", player=[str(stuck)])
+    with caplog.at_level(logging.WARNING, logger="iqms.announce"):
+        await announced(announcer, ("A-001", "1"), ("A-002", "1"))
+    assert [r.getMessage() for r in caplog.records] == [
+        f"announcements: the audio player {str(stuck)!r} hung; it was stopped"
+    ]
+    started = [int(p) for p in pids.read_text().split()]
+    assert len(started) == 2  # the second call was still tried
+    for pid in started:  # and neither player was left running
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
