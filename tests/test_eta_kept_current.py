@@ -19,7 +19,7 @@ from iqms.core.errors import Conflict
 from iqms.core.models import QueueEntry
 from iqms.core.queue import eta
 from iqms.core.security.rbac import Permission
-from iqms.core.service import OPERATIONS, Context, operation
+from iqms.core.service import OPERATIONS, Context, operation, savepoint
 from iqms.core.services import queue
 from tests.test_queue_fixtures import Clinic, as_doctor, small_clinic
 from tests.test_statement_counts import ISSUE, Statements, expected
@@ -168,3 +168,27 @@ async def test_a_change_that_does_not_commit_leaves_the_inputs_as_the_database_h
     busy = [s for s in fresh.servers if s.doctor_id == c.doctors["drsmith"].id]
     assert busy and busy[0].free_in_minutes > 0  # Dr Smith is still with the patient
     assert kept.servers == before.servers
+
+
+async def test_a_change_undone_by_its_savepoint_leaves_the_inputs_as_the_database_has_them(
+    ctx: Context, clock: FrozenClock
+) -> None:
+    # An offline batch applies each operation in a savepoint: a refused one is rolled back
+    # while the batch goes on and commits.
+    c = await small_clinic(ctx)
+    smith = as_doctor(ctx, c.doctors["drsmith"])
+    await queue.issue(ctx, department="GEN")
+    called = await queue.call_next(smith)
+    assert called is not None
+    clock.advance(minutes=10)
+    await _kept_and_fresh(ctx, c.gen.id)
+    async with ctx.db.transaction() as s:
+        inner = ctx.bind(s)
+        with pytest.raises(Conflict):
+            async with savepoint(inner):
+                await queue.serve(inner, ticket=called.id)  # joins the transaction
+                raise Conflict("the batch refuses this operation")
+        await queue.issue(inner, department="GEN")  # the rest of the batch goes on
+    kept, fresh = await _kept_and_fresh(ctx, c.gen.id)
+    _same(kept, fresh)
+    assert fresh.stats.samples == 0  # the consultation was not recorded as finished

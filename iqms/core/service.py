@@ -9,9 +9,10 @@ called from inside another joins the caller's transaction.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, ParamSpec, TypeVar
 
@@ -110,8 +111,26 @@ def operation(
     return decorate
 
 
+@contextlib.asynccontextmanager
+async def savepoint(ctx: Context) -> AsyncIterator[None]:
+    """A nested transaction of the running operation (``SAVEPOINT``).
+
+    If it rolls back, the in-process state changed inside it is forgotten too
+    (its ``after_rollback`` callbacks run), while the operation goes on.
+    """
+    marker = len(ctx.after_rollback)
+    try:
+        async with ctx.s.begin_nested():
+            yield
+    except BaseException:
+        for callback in ctx.after_rollback[marker:]:
+            callback()
+        del ctx.after_rollback[marker:]
+        raise
+
+
 def is_operation(obj: object) -> bool:
     return hasattr(obj, "__iqms_permission__")
 
 
-__all__ = ["OPERATIONS", "Context", "IQMSError", "is_operation", "operation"]
+__all__ = ["OPERATIONS", "Context", "IQMSError", "is_operation", "operation", "savepoint"]

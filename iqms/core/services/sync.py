@@ -54,7 +54,7 @@ from iqms.core.models import (
 from iqms.core.queue import engine as queue_engine
 from iqms.core.security.audit import log_action
 from iqms.core.security.rbac import Permission
-from iqms.core.service import Context, operation
+from iqms.core.service import Context, operation, savepoint
 from iqms.core.sync import apply as sync_apply
 from iqms.core.sync import patients as sync_patients
 from iqms.core.sync.batch import (
@@ -333,7 +333,7 @@ async def _apply_one(ctx: Context, state: sync_apply.BatchState, op: Operation) 
     session = ctx.s
     handler = _HANDLERS[op.kind]
     try:
-        async with session.begin_nested():
+        async with savepoint(ctx):  # a refused operation leaves nothing behind
             done = await handler(ctx, state, op)
     except sync_apply.OpConflict as outcome:
         done = sync_apply.Outcome(SyncResult.CONFLICT, dict(outcome.details), outcome.reason)
