@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import event, insert
 from sqlalchemy.engine import make_url
 
 from iqms.core import migrate
@@ -78,6 +78,34 @@ class Timing:
             f"{prefix}p50_ms": round(1000 * percentile(self.latencies, 50), 3),
             f"{prefix}p99_ms": round(1000 * percentile(self.latencies, 99), 3),
         }
+
+
+async def wait_until(
+    condition: Callable[[], object], what: str, *, within: float, poll: float = 0.001
+) -> None:
+    """Return as soon as ``condition()`` is true (checked every ``poll`` s); an error after
+    ``within`` s. ``poll`` is a plain sleep: the app under test runs in the meantime."""
+    deadline = time.perf_counter() + within
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"timed out after {within:g} s waiting for {what}")
+        await asyncio.sleep(poll)
+
+
+@contextlib.contextmanager
+def commit_starts(db: Database) -> Iterator[list[float]]:
+    """``time.perf_counter()`` at the start of each COMMIT on ``db`` while inside, in order:
+    where a sample of "committed -> seen elsewhere" begins."""
+    started: list[float] = []
+
+    def on_commit(_conn: Any) -> None:
+        started.append(time.perf_counter())
+
+    event.listen(db.engine.sync_engine, "commit", on_commit)
+    try:
+        yield started
+    finally:
+        event.remove(db.engine.sync_engine, "commit", on_commit)
 
 
 def bench_settings(url: str) -> Settings:
@@ -273,6 +301,7 @@ __all__ = [
     "Timing",
     "bench_settings",
     "bulk_load_waiting",
+    "commit_starts",
     "emit",
     "fresh_database",
     "make_clinic",
@@ -282,6 +311,7 @@ __all__ = [
     "sqlite_time",
     "sqlite_uuid",
     "system_context",
+    "wait_until",
     "waiting_rows",
 ]
 

@@ -42,6 +42,7 @@ from benchmarks._support import (
     progress,
     run_with_backends,
     system_context,
+    wait_until,
 )
 from iqms.core.clock import FrozenClock
 from iqms.core.config import Settings
@@ -80,12 +81,10 @@ def printer_for(settings: Settings, printer: FakePrinter) -> PrintWorker:
     return PrintWorker(TicketPrinter(config, settings))
 
 
-async def _until(condition: Any, what: str, pause: Any) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not condition():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        await pause()
+async def _until(condition: Any, what: str) -> None:
+    # Polled with a plain sleep, not pilot.pause(): that redraws the whole screen each time,
+    # which a real terminal never asks for, and the timed press would pay for it.
+    await wait_until(condition, what, within=WAIT_SECONDS, poll=0.005)
 
 
 def press(app: KioskApp, key: str) -> None:
@@ -112,16 +111,10 @@ async def screens(url: str, settings: Settings, key: str, presses: int) -> list[
         app = KioskApp(settings, KioskAuth(key), printer=printer_for(settings, printer),
                        clock=FrozenClock(BENCH_NOW))  # fmt: skip
         async with app.run_test(size=(100, 34)) as pilot:
-
-            async def pause() -> None:
-                # Not pilot.pause(): it redraws the whole screen each time, which a real
-                # terminal never asks for, and the timed press would pay for it.
-                await asyncio.sleep(0.005)
-
-            await _until(lambda: isinstance(app.screen, StartScreen), "the start screen", pause)
+            await _until(lambda: isinstance(app.screen, StartScreen), "the start screen")
             for _ in range(presses):
                 await pilot.press("1")  # language
-                await _until(lambda: isinstance(app.screen, ServiceScreen), "services", pause)
+                await _until(lambda: isinstance(app.screen, ServiceScreen), "services")
                 await asyncio.sleep(READING_SECONDS)  # a person reads the services first
                 issued = len(app.issued)
                 jobs = len([j for j in printer.jobs if j.ticket_bytes])
@@ -129,7 +122,6 @@ async def screens(url: str, settings: Settings, key: str, presses: int) -> list[
                 await _until(
                     lambda before=issued: len(app.issued) > before and bool(app.issued[-1].results),
                     "the ticket to print",
-                    pause,
                 )
                 ticket = app.issued[-1]
                 if not ticket.results[-1].printed:
@@ -138,7 +130,7 @@ async def screens(url: str, settings: Settings, key: str, presses: int) -> list[
                 assert last is not None
                 samples.append(last - ticket.pressed_at)
                 await pilot.press("0")  # done
-                await _until(lambda: isinstance(app.screen, StartScreen), "the start", pause)
+                await _until(lambda: isinstance(app.screen, StartScreen), "the start")
     return samples
 
 
