@@ -108,13 +108,19 @@ def commit_starts(db: Database) -> Iterator[list[float]]:
         event.remove(db.engine.sync_engine, "commit", on_commit)
 
 
-def bench_settings(url: str) -> Settings:
+#: the signing secret of every benchmark's settings (and of the API benchmark's server)
+BENCH_SECRET = "benchmark-signing-secret-0123456789"
+
+
+def bench_settings(url: str, **overrides: Any) -> Settings:
+    """Settings for a benchmark on ``url`` (no .env file, UTC, fast hashing), plus ``overrides``."""
     return Settings(  # type: ignore[call-arg]
         _env_file=None,
         database_url=url,
         timezone="UTC",
-        secret_key="benchmark-signing-secret-0123456789",
+        secret_key=BENCH_SECRET,
         bcrypt_rounds=4,
+        **overrides,
     )
 
 
@@ -297,6 +303,7 @@ def sqlite_time(value: datetime) -> str:
 __all__ = [
     "BENCH_DAY",
     "BENCH_NOW",
+    "BENCH_SECRET",
     "BenchClinic",
     "Timing",
     "bench_settings",

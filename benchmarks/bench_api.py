@@ -42,6 +42,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from benchmarks._support import (
+    BENCH_SECRET,
     add_backend_options,
     bench_settings,
     emit,
@@ -60,7 +61,6 @@ DEFAULT_RATE = 200.0
 DEFAULT_SECONDS = 15.0
 DEFAULT_WAITING = 300
 DOCTORS = 4
-SECRET = "benchmark-signing-secret-0123456789"
 START_TIMEOUT = 90.0
 
 
@@ -105,7 +105,7 @@ def serving(url: str, *, workers: int, cache_seconds: float) -> Iterator[str]:
         **os.environ,
         "IQMS_DATABASE_URL": url,
         "IQMS_DATA_DIR": str(data_dir),
-        "IQMS_SECRET_KEY": SECRET,
+        "IQMS_SECRET_KEY": BENCH_SECRET,
         "IQMS_TIMEZONE": "UTC",
         "IQMS_LOG_LEVEL": "WARNING",
         "IQMS_API_STATUS_CACHE_SECONDS": str(cache_seconds),

@@ -32,6 +32,7 @@ from benchmarks._support import (
     BENCH_NOW,
     Timing,
     add_backend_options,
+    bench_settings,
     bulk_load_waiting,
     commit_starts,
     emit,
@@ -45,7 +46,6 @@ from benchmarks._support import (
 )
 from iqms.announce import Announcer
 from iqms.core.clock import FrozenClock
-from iqms.core.config import Settings
 from iqms.core.db import Database
 from iqms.core.queue.events import TicketCalled, subscribe
 from iqms.core.security.rbac import Principal
@@ -59,22 +59,10 @@ TIMEOUT = 10.0
 BOARD_SIZE = (120, 40)
 
 
-def board_settings(url: str, data_dir: Path) -> Settings:
-    return Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        database_url=url,
-        data_dir=data_dir,
-        timezone="UTC",
-        secret_key="benchmark-signing-secret-0123456789",
-        bcrypt_rounds=4,
-        announce="off",
-    )
-
-
 async def bench_database(url: str, *, calls: int, waiting: int = WAITING) -> dict[str, Any]:
     """Call-to-board latency on one migrated, empty database; returns the result line."""
     with tempfile.TemporaryDirectory(prefix="iqms-bench-board-") as tmp:
-        settings = board_settings(url, Path(tmp))
+        settings = bench_settings(url, data_dir=Path(tmp), announce="off")
         db = Database.from_settings(settings)
         try:
             ctx = system_context(db, settings)

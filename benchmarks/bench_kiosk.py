@@ -36,6 +36,8 @@ from benchmarks._support import (
     BENCH_NOW,
     Timing,
     add_backend_options,
+    bench_settings,
+    bulk_load_waiting,
     emit,
     fresh_database,
     make_clinic,
@@ -63,14 +65,10 @@ WAIT_SECONDS = 10.0
 
 
 def kiosk_settings(url: str, data_dir: Path) -> Settings:
-    return Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        database_url=url,
+    return bench_settings(
+        url,
         data_dir=data_dir,
         config_dir=data_dir / "config",
-        timezone="UTC",
-        secret_key="benchmark-signing-secret-0123456789",
-        bcrypt_rounds=4,
         sms_provider="none",  # straight from the service to the ticket
         clinic_name="Benchmark Clinic",
     )
@@ -168,11 +166,10 @@ async def baseline(url: str, settings: Settings, key: str, presses: int) -> list
 
 async def bench_database(url: str, *, presses: int, waiting: int = WAITING) -> dict[str, Any]:
     """Press -> printed on one migrated, empty database; returns the result line."""
-    from benchmarks._support import bench_settings, bulk_load_waiting
-
-    db = Database.from_settings(bench_settings(url))
+    settings = bench_settings(url)
+    db = Database.from_settings(settings)
     try:
-        ctx = system_context(db, bench_settings(url))
+        ctx = system_context(db, settings)
         bench = await make_clinic(ctx, doctors=2)
         await bulk_load_waiting(url, bench.department_id, waiting)
         key = (await devices.add(ctx, name="bench-kiosk", role="kiosk")).key
