@@ -50,7 +50,7 @@ from iqms.core.clock import FrozenClock
 from iqms.core.config import Settings
 from iqms.core.db import Database
 from iqms.core.security.rbac import Principal
-from iqms.core.services import devices
+from iqms.core.services import devices, selfservice
 from iqms.kiosk.app import KioskApp, KioskAuth
 from iqms.kiosk.desk import KioskDepartment, TicketDesk
 from iqms.kiosk.printer import PrintWorker, TicketPrinter, parse_printer_spec
@@ -94,15 +94,20 @@ def press(app: KioskApp, key: str) -> None:
     app._driver.send_message(event)
 
 
+def _ticket_jobs(printer: FakePrinter) -> list[Any]:
+    """The printer's jobs that carried a ticket (not only status queries)."""
+    return [job for job in printer.jobs if job.ticket_bytes]
+
+
 def _last_byte(printer: FakePrinter, jobs_before: int) -> float | None:
     """When the newest ticket's last byte arrived (once its job ended), or None yet."""
-    jobs = [job for job in printer.jobs if job.ticket_bytes]
+    jobs = _ticket_jobs(printer)
     if len(jobs) <= jobs_before:
         return None
     return jobs[-1].last_byte_at
 
 
-async def screens(url: str, settings: Settings, key: str, presses: int) -> list[float]:
+async def screens(settings: Settings, key: str, presses: int) -> list[float]:
     """Presses through the real kiosk screens; seconds from press to last byte each."""
     samples: list[float] = []
     with FakePrinter() as printer:
@@ -115,7 +120,7 @@ async def screens(url: str, settings: Settings, key: str, presses: int) -> list[
                 await _until(lambda: isinstance(app.screen, ServiceScreen), "services")
                 await asyncio.sleep(READING_SECONDS)  # a person reads the services first
                 issued = len(app.issued)
-                jobs = len([j for j in printer.jobs if j.ticket_bytes])
+                jobs = len(_ticket_jobs(printer))
                 press(app, "1")  # the service: this is the press that is timed
                 await _until(
                     lambda before=issued: len(app.issued) > before and bool(app.issued[-1].results),
@@ -132,7 +137,7 @@ async def screens(url: str, settings: Settings, key: str, presses: int) -> list[
     return samples
 
 
-async def baseline(url: str, settings: Settings, key: str, presses: int) -> list[float]:
+async def baseline(settings: Settings, key: str, presses: int) -> list[float]:
     """The same tickets through the kiosk's desk directly: core + printer, no screens."""
     db = Database.from_settings(settings)
     samples: list[float] = []
@@ -140,8 +145,6 @@ async def baseline(url: str, settings: Settings, key: str, presses: int) -> list
         ctx = system_context(db, settings)
         anonymous = ctx.as_principal(Principal.anonymous())
         kiosk = ctx.as_principal(await devices.authenticate(anonymous, key=key))
-        from iqms.core.services import selfservice
-
         [wait] = await selfservice.department_waits(kiosk)
         department = KioskDepartment(wait.department_id, wait.code, wait.name)
         with FakePrinter() as printer:
@@ -149,7 +152,7 @@ async def baseline(url: str, settings: Settings, key: str, presses: int) -> list
             desk = TicketDesk(settings, worker, ctx=lambda: kiosk)
             await worker.warm_up()
             for _ in range(presses):
-                jobs = len([j for j in printer.jobs if j.ticket_bytes])
+                jobs = len(_ticket_jobs(printer))
                 pressed = time.perf_counter()
                 issued = await desk.issue(department, language="en", pressed_at=pressed)
                 result = await desk.print(issued)
@@ -168,6 +171,7 @@ async def bench_database(url: str, *, presses: int, waiting: int = WAITING) -> d
     """Press -> printed on one migrated, empty database; returns the result line."""
     settings = bench_settings(url)
     db = Database.from_settings(settings)
+    backend = db.backend
     try:
         ctx = system_context(db, settings)
         bench = await make_clinic(ctx, doctors=2)
@@ -178,16 +182,16 @@ async def bench_database(url: str, *, presses: int, waiting: int = WAITING) -> d
     with tempfile.TemporaryDirectory(prefix="iqms-kiosk-bench-") as tmp:
         settings = kiosk_settings(url, Path(tmp))
         started = time.perf_counter()
-        base = await baseline(url, settings, key, presses)
+        base = await baseline(settings, key, presses)
         base_timing = Timing(base, time.perf_counter() - started)
         started = time.perf_counter()
-        kiosk = await screens(url, settings, key, presses)
+        kiosk = await screens(settings, key, presses)
         timing = Timing(kiosk, time.perf_counter() - started)
     figures = timing.figures()
     base_figures = base_timing.figures("baseline_")
     line = {
         "name": "kiosk.press_to_last_byte",
-        "backend": make_backend(url),
+        "backend": backend,
         "callers": 1,
         "waiting": waiting,
         "ops": presses,
@@ -198,10 +202,6 @@ async def bench_database(url: str, *, presses: int, waiting: int = WAITING) -> d
     }
     emit(line)
     return line
-
-
-def make_backend(url: str) -> str:
-    return "sqlite" if url.startswith("sqlite") else "postgresql"
 
 
 async def run(server_url: str | None, *, backends: Sequence[str], presses: int) -> list[Any]:
