@@ -61,6 +61,11 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+def percentile_ms(values: Sequence[float], q: float, digits: int = 3) -> float:
+    """The ``q``-th percentile of ``values`` (seconds) in milliseconds, rounded to ``digits``."""
+    return round(1000 * percentile(values, q), digits)
+
+
 @dataclass
 class Timing:
     """Latencies (seconds) of individual operations and the wall time of the whole run."""
@@ -75,8 +80,8 @@ class Timing:
     def figures(self, prefix: str = "") -> dict[str, float]:
         return {
             f"{prefix}ops_per_s": round(self.ops_per_s, 1),
-            f"{prefix}p50_ms": round(1000 * percentile(self.latencies, 50), 3),
-            f"{prefix}p99_ms": round(1000 * percentile(self.latencies, 99), 3),
+            f"{prefix}p50_ms": percentile_ms(self.latencies, 50),
+            f"{prefix}p99_ms": percentile_ms(self.latencies, 99),
         }
 
 
@@ -313,6 +318,7 @@ __all__ = [
     "fresh_database",
     "make_clinic",
     "percentile",
+    "percentile_ms",
     "progress",
     "run_with_backends",
     "sqlite_time",

@@ -50,7 +50,7 @@ from benchmarks._support import (
     emit,
     fresh_database,
     make_clinic,
-    percentile,
+    percentile_ms,
     progress,
     run_with_backends,
 )
@@ -223,12 +223,12 @@ async def open_loop(
     return {
         "requests": count,
         "achieved_per_s": round(count / wall, 1) if wall > 0 else math.nan,
-        "p50_ms": round(1000 * percentile(latencies, 50), 2),
-        "p90_ms": round(1000 * percentile(latencies, 90), 2),
-        "p99_ms": round(1000 * percentile(latencies, 99), 2),
+        "p50_ms": percentile_ms(latencies, 50, 2),
+        "p90_ms": percentile_ms(latencies, 90, 2),
+        "p99_ms": percentile_ms(latencies, 99, 2),
         "max_ms": round(1000 * max(latencies), 2),
-        "sent_to_answer_p50_ms": round(1000 * percentile(service, 50), 2),
-        "sent_to_answer_p99_ms": round(1000 * percentile(service, 99), 2),
+        "sent_to_answer_p50_ms": percentile_ms(service, 50, 2),
+        "sent_to_answer_p99_ms": percentile_ms(service, 99, 2),
         "errors": errors,
         "late_starts": late_starts,
     }

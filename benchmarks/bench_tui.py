@@ -41,7 +41,7 @@ from benchmarks._support import (
     emit,
     fresh_database,
     make_clinic,
-    percentile,
+    percentile_ms,
     progress,
     run_with_backends,
     system_context,
@@ -172,6 +172,8 @@ async def bench_database(
         wall = time.perf_counter() - wall_started
         reloads = list(app.reload_seconds)
     backend = db.backend
+    key_figures = Timing(latencies, wall).figures()
+    floor_p50_ms = percentile_ms(floor, 50)
     lines = [
         {
             "name": "tui.start_to_queue",
@@ -191,13 +193,11 @@ async def bench_database(
             "callers": 1,
             "waiting": waiting,
             "ops": presses,
-            **Timing(latencies, wall).figures(),
-            "cpu_p50_ms": round(1000 * percentile(cpu_times, 50), 1),
-            "floor_p50_ms": Timing(floor, sum(floor)).figures()["p50_ms"],
+            **key_figures,
+            "cpu_p50_ms": percentile_ms(cpu_times, 50, 1),
+            "floor_p50_ms": floor_p50_ms,
+            "ratio_to_floor": round(key_figures["p50_ms"] / max(floor_p50_ms, 1e-6), 2),
         },
-    ]
-    lines[1]["ratio_to_floor"] = round(lines[1]["p50_ms"] / max(lines[1]["floor_p50_ms"], 1e-6), 2)
-    lines.append(
         {
             "name": "tui.queue_reload",
             "backend": backend,
@@ -205,8 +205,8 @@ async def bench_database(
             "waiting": waiting,
             "ops": len(reloads),
             **Timing(reloads, sum(reloads)).figures(),
-        }
-    )
+        },
+    ]
     for line in lines:
         emit(line)
     return lines
