@@ -86,7 +86,7 @@ class Timing:
 
 
 async def wait_until(
-    condition: Callable[[], object], what: str, *, within: float, poll: float = 0.001
+    condition: Callable[..., object], what: str, *, within: float, poll: float = 0.001
 ) -> None:
     """Return as soon as ``condition()`` is true (checked every ``poll`` s); an error after
     ``within`` s. ``poll`` is a plain sleep: the app under test runs in the meantime."""
