@@ -19,7 +19,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import event, insert
 from sqlalchemy.engine import make_url
 
 from iqms.core import migrate
@@ -61,6 +61,11 @@ def percentile(values: Sequence[float], q: float) -> float:
     return ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
 
 
+def percentile_ms(values: Sequence[float], q: float, digits: int = 3) -> float:
+    """The ``q``-th percentile of ``values`` (seconds) in milliseconds, rounded to ``digits``."""
+    return round(1000 * percentile(values, q), digits)
+
+
 @dataclass
 class Timing:
     """Latencies (seconds) of individual operations and the wall time of the whole run."""
@@ -75,18 +80,52 @@ class Timing:
     def figures(self, prefix: str = "") -> dict[str, float]:
         return {
             f"{prefix}ops_per_s": round(self.ops_per_s, 1),
-            f"{prefix}p50_ms": round(1000 * percentile(self.latencies, 50), 3),
-            f"{prefix}p99_ms": round(1000 * percentile(self.latencies, 99), 3),
+            f"{prefix}p50_ms": percentile_ms(self.latencies, 50),
+            f"{prefix}p99_ms": percentile_ms(self.latencies, 99),
         }
 
 
-def bench_settings(url: str) -> Settings:
+async def wait_until(
+    condition: Callable[..., object], what: str, *, within: float, poll: float = 0.001
+) -> None:
+    """Return as soon as ``condition()`` is true (checked every ``poll`` s); an error after
+    ``within`` s. ``poll`` is a plain sleep: the app under test runs in the meantime."""
+    deadline = time.perf_counter() + within
+    while not condition():
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"timed out after {within:g} s waiting for {what}")
+        await asyncio.sleep(poll)
+
+
+@contextlib.contextmanager
+def commit_starts(db: Database) -> Iterator[list[float]]:
+    """``time.perf_counter()`` at the start of each COMMIT on ``db`` while inside, in order:
+    where a sample of "committed -> seen elsewhere" begins."""
+    started: list[float] = []
+
+    def on_commit(_conn: Any) -> None:
+        started.append(time.perf_counter())
+
+    event.listen(db.engine.sync_engine, "commit", on_commit)
+    try:
+        yield started
+    finally:
+        event.remove(db.engine.sync_engine, "commit", on_commit)
+
+
+#: the signing secret of every benchmark's settings (and of the API benchmark's server)
+BENCH_SECRET = "benchmark-signing-secret-0123456789"
+
+
+def bench_settings(url: str, **overrides: Any) -> Settings:
+    """Settings for a benchmark on ``url`` (no .env file, UTC, fast hashing), plus ``overrides``."""
     return Settings(  # type: ignore[call-arg]
         _env_file=None,
         database_url=url,
         timezone="UTC",
-        secret_key="benchmark-signing-secret-0123456789",
+        secret_key=BENCH_SECRET,
         bcrypt_rounds=4,
+        **overrides,
     )
 
 
@@ -269,19 +308,23 @@ def sqlite_time(value: datetime) -> str:
 __all__ = [
     "BENCH_DAY",
     "BENCH_NOW",
+    "BENCH_SECRET",
     "BenchClinic",
     "Timing",
     "bench_settings",
     "bulk_load_waiting",
+    "commit_starts",
     "emit",
     "fresh_database",
     "make_clinic",
     "percentile",
+    "percentile_ms",
     "progress",
     "run_with_backends",
     "sqlite_time",
     "sqlite_uuid",
     "system_context",
+    "wait_until",
     "waiting_rows",
 ]
 

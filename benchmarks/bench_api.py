@@ -40,13 +40,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from sqlalchemy.engine import make_url
 
 from benchmarks._support import (
+    BENCH_SECRET,
+    CATEGORY_MIX,
     add_backend_options,
     bench_settings,
     emit,
     fresh_database,
-    percentile,
+    make_clinic,
+    percentile_ms,
     progress,
     run_with_backends,
 )
@@ -54,35 +58,32 @@ from iqms.core.clock import SystemClock
 from iqms.core.db import Database
 from iqms.core.security.rbac import Principal
 from iqms.core.service import Context
-from iqms.core.services import clinic, queue, users
+from iqms.core.services import queue
 
 DEFAULT_RATE = 200.0
 DEFAULT_SECONDS = 15.0
 DEFAULT_WAITING = 300
 DOCTORS = 4
-SECRET = "benchmark-signing-secret-0123456789"
 START_TIMEOUT = 90.0
 
 
 async def seed(url: str, waiting: int) -> list[str]:
-    """A department with its doctors and ``waiting`` tickets; returns their status codes."""
+    """A department with its doctors and ``waiting`` tickets issued through the services (on
+    the real clock, as the server reads it); returns their status codes."""
     settings = bench_settings(url)
     db = Database.from_settings(settings)
     ctx = Context(db=db, principal=Principal.system("benchmark"), settings=settings,
                   clock=SystemClock())  # fmt: skip
     try:
-        await clinic.create_department(ctx, code="BEN", name="Benchmark clinic", ticket_prefix="B")
-        for i in range(DOCTORS):
-            name = f"bench-dr-{i + 1}"
-            await users.create(ctx, username=name, full_name=f"Dr Bench {i + 1}", role="doctor",
-                               password=f"bench-password-{i + 1:04d}")  # fmt: skip
-            doc = await clinic.create_doctor(ctx, user=name, department="BEN", room=f"Room {i + 1}")
-            await clinic.set_doctor_status(ctx, doctor=doc.id, status="available")
+        bench = await make_clinic(ctx, DOCTORS)
         rng = random.Random(7)
+        categories, weights = zip(*CATEGORY_MIX, strict=True)
         codes = []
         for _ in range(waiting):
-            category = rng.choices((2, 3, 4, 5), (0.1, 0.3, 0.45, 0.15))[0]
-            ticket = await queue.issue(ctx, department="BEN", triage_category=category)
+            category = rng.choices(categories, weights)[0]
+            ticket = await queue.issue(
+                ctx, department=bench.department_id, triage_category=category
+            )
             assert ticket.status_code is not None
             codes.append(ticket.status_code)
         return codes
@@ -105,7 +106,7 @@ def serving(url: str, *, workers: int, cache_seconds: float) -> Iterator[str]:
         **os.environ,
         "IQMS_DATABASE_URL": url,
         "IQMS_DATA_DIR": str(data_dir),
-        "IQMS_SECRET_KEY": SECRET,
+        "IQMS_SECRET_KEY": BENCH_SECRET,
         "IQMS_TIMEZONE": "UTC",
         "IQMS_LOG_LEVEL": "WARNING",
         "IQMS_API_STATUS_CACHE_SECONDS": str(cache_seconds),
@@ -222,12 +223,12 @@ async def open_loop(
     return {
         "requests": count,
         "achieved_per_s": round(count / wall, 1) if wall > 0 else math.nan,
-        "p50_ms": round(1000 * percentile(latencies, 50), 2),
-        "p90_ms": round(1000 * percentile(latencies, 90), 2),
-        "p99_ms": round(1000 * percentile(latencies, 99), 2),
+        "p50_ms": percentile_ms(latencies, 50, 2),
+        "p90_ms": percentile_ms(latencies, 90, 2),
+        "p99_ms": percentile_ms(latencies, 99, 2),
         "max_ms": round(1000 * max(latencies), 2),
-        "sent_to_answer_p50_ms": round(1000 * percentile(service, 50), 2),
-        "sent_to_answer_p99_ms": round(1000 * percentile(service, 99), 2),
+        "sent_to_answer_p50_ms": percentile_ms(service, 50, 2),
+        "sent_to_answer_p99_ms": percentile_ms(service, 99, 2),
         "errors": errors,
         "late_starts": late_starts,
     }
@@ -266,7 +267,7 @@ async def bench_server(
     cache_seconds: float,
 ) -> dict[str, Any]:
     """Ticket status at ``rate`` requests/s against one ``iqms serve``; returns the result line."""
-    backend = "postgresql" if url.startswith("postgresql") else "sqlite"
+    backend = make_url(url).get_backend_name()
     with serving(url, workers=workers, cache_seconds=cache_seconds) as base:
         progress(
             f"api: {rate:.0f} req/s for {seconds:.0f} s against {base} ({workers} worker(s), "

@@ -28,24 +28,25 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
-
 from benchmarks._support import (
     BENCH_NOW,
     Timing,
     add_backend_options,
+    bench_settings,
     bulk_load_waiting,
+    commit_starts,
     emit,
     fresh_database,
     make_clinic,
     percentile,
+    percentile_ms,
     progress,
     run_with_backends,
     system_context,
+    wait_until,
 )
 from iqms.announce import Announcer
 from iqms.core.clock import FrozenClock
-from iqms.core.config import Settings
 from iqms.core.db import Database
 from iqms.core.queue.events import TicketCalled, subscribe
 from iqms.core.security.rbac import Principal
@@ -59,37 +60,11 @@ TIMEOUT = 10.0
 BOARD_SIZE = (120, 40)
 
 
-def board_settings(url: str, data_dir: Path) -> Settings:
-    return Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        database_url=url,
-        data_dir=data_dir,
-        timezone="UTC",
-        secret_key="benchmark-signing-secret-0123456789",
-        bcrypt_rounds=4,
-        announce="off",
-    )
-
-
-async def _until(condition: Any, what: str) -> None:
-    deadline = time.perf_counter() + TIMEOUT
-    while not condition():
-        if time.perf_counter() > deadline:
-            raise RuntimeError(f"the board did not show {what} within {TIMEOUT} s")
-        await asyncio.sleep(0.001)
-
-
 async def bench_database(url: str, *, calls: int, waiting: int = WAITING) -> dict[str, Any]:
     """Call-to-board latency on one migrated, empty database; returns the result line."""
     with tempfile.TemporaryDirectory(prefix="iqms-bench-board-") as tmp:
-        settings = board_settings(url, Path(tmp))
+        settings = bench_settings(url, data_dir=Path(tmp), announce="off")
         db = Database.from_settings(settings)
-        commit_started: list[float] = []
-
-        def on_commit(_conn: Any) -> None:
-            commit_started.append(time.perf_counter())
-
-        event.listen(db.engine.sync_engine, "commit", on_commit)
         try:
             ctx = system_context(db, settings)
             clock = ctx.clock
@@ -112,7 +87,11 @@ async def bench_database(url: str, *, calls: int, waiting: int = WAITING) -> dic
                     board.run_test(size=BOARD_SIZE) as pilot,
                     subscribe(listener_db, department_id=bench.department_id) as feed,
                 ):
-                    await _until(lambda: board.board.view is not None, "its first view")
+                    await wait_until(
+                        lambda: board.board.view is not None,
+                        "the board's first view",
+                        within=TIMEOUT,
+                    )
                     await pilot.pause(0.5)  # the board's listener is in place
                     current = board.board.query_one("#current-ticket", BigText)
 
@@ -128,27 +107,31 @@ async def bench_database(url: str, *, calls: int, waiting: int = WAITING) -> dic
                                 arrived[got.entry_id] = time.perf_counter()
 
                     listening = asyncio.create_task(subscriber())
-                    started = time.perf_counter()
-                    for _ in range(calls):
-                        clock.advance(seconds=30)
-                        commit_started.clear()
-                        ticket = await queue.call_next(doctor)
-                        if ticket is None:
-                            raise RuntimeError("the queue ran dry during the benchmark")
-                        sent = commit_started[-1]
-                        await _until(lambda t=ticket: current.text == t.ticket_number,
-                                     ticket.ticket_number)  # fmt: skip
-                        board_latencies.append(time.perf_counter() - sent)
-                        await _until(lambda t=ticket: loaded_top() == t.ticket_number,
-                                     f"{ticket.ticket_number} in a reloaded view")  # fmt: skip
-                        view_latencies.append(time.perf_counter() - sent)
-                        await _until(lambda t=ticket: t.id in arrived, "the event")
-                        event_latencies.append(arrived[ticket.id] - sent)
-                        # The patient goes in and is seen: the board reloads for those too.
-                        await queue.start(doctor, ticket=ticket.id)
-                        await queue.serve(doctor, ticket=ticket.id)
-                    listening.cancel()
-                    wall = time.perf_counter() - started
+                    with commit_starts(db) as commits:
+                        started = time.perf_counter()
+                        for _ in range(calls):
+                            clock.advance(seconds=30)
+                            commits.clear()
+                            ticket = await queue.call_next(doctor)
+                            if ticket is None:
+                                raise RuntimeError("the queue ran dry during the benchmark")
+                            sent = commits[-1]
+                            await wait_until(lambda t=ticket: current.text == t.ticket_number,
+                                             f"{ticket.ticket_number} on the board",
+                                             within=TIMEOUT)  # fmt: skip
+                            board_latencies.append(time.perf_counter() - sent)
+                            await wait_until(lambda t=ticket: loaded_top() == t.ticket_number,
+                                             f"{ticket.ticket_number} in a reloaded view",
+                                             within=TIMEOUT)  # fmt: skip
+                            view_latencies.append(time.perf_counter() - sent)
+                            await wait_until(lambda t=ticket: t.id in arrived,
+                                             "the subscriber's event", within=TIMEOUT)  # fmt: skip
+                            event_latencies.append(arrived[ticket.id] - sent)
+                            # The patient goes in and is seen: the board reloads for those too.
+                            await queue.start(doctor, ticket=ticket.id)
+                            await queue.serve(doctor, ticket=ticket.id)
+                        listening.cancel()
+                        wall = time.perf_counter() - started
             finally:
                 await listener_db.dispose()
             timing = Timing(board_latencies, wall)
@@ -161,10 +144,10 @@ async def bench_database(url: str, *, calls: int, waiting: int = WAITING) -> dic
                 "ops": calls,
                 **timing.figures(),
                 "max_ms": round(1000 * max(board_latencies), 3),
-                "view_p50_ms": round(1000 * percentile(view_latencies, 50), 3),
-                "view_p99_ms": round(1000 * percentile(view_latencies, 99), 3),
-                "subscriber_p50_ms": round(1000 * baseline_p50, 3),
-                "subscriber_p99_ms": round(1000 * percentile(event_latencies, 99), 3),
+                "view_p50_ms": percentile_ms(view_latencies, 50),
+                "view_p99_ms": percentile_ms(view_latencies, 99),
+                "subscriber_p50_ms": percentile_ms(event_latencies, 50),
+                "subscriber_p99_ms": percentile_ms(event_latencies, 99),
                 "ratio_to_subscriber": round(percentile(board_latencies, 50) / baseline_p50, 2),
                 "within_1s": sum(1 for x in board_latencies if x <= 1.0) / len(board_latencies),
                 "view_within_1s": sum(1 for x in view_latencies if x <= 1.0) / len(view_latencies),
@@ -172,7 +155,6 @@ async def bench_database(url: str, *, calls: int, waiting: int = WAITING) -> dic
             emit(line)
             return line
         finally:
-            event.remove(db.engine.sync_engine, "commit", on_commit)
             await db.dispose()
 
 

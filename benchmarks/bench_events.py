@@ -19,13 +19,12 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import event
-
 from benchmarks._support import (
     Timing,
     add_backend_options,
     bench_settings,
     bulk_load_waiting,
+    commit_starts,
     emit,
     fresh_database,
     make_clinic,
@@ -47,12 +46,6 @@ async def bench_database(url: str, *, events: int, waiting: int = WAITING) -> di
     settings = bench_settings(url)
     db = Database.from_settings(settings)
     listener_db = Database(url)
-    commit_started: list[float] = []
-
-    def on_commit(_conn: Any) -> None:
-        commit_started.append(time.perf_counter())
-
-    event.listen(db.engine.sync_engine, "commit", on_commit)
     try:
         ctx = system_context(db, settings)
         bench = await make_clinic(ctx, doctors=1)
@@ -60,23 +53,24 @@ async def bench_database(url: str, *, events: int, waiting: int = WAITING) -> di
         doctor = bench.doctor_context(ctx, 0)
         latencies: list[float] = []
         async with subscribe(listener_db, department_id=bench.department_id) as feed:
-            started = time.perf_counter()
-            for _ in range(events):
-                commit_started.clear()
-                ticket = await queue.call_next(doctor)
-                if ticket is None:
-                    raise RuntimeError("the queue ran dry during the benchmark")
-                sent = commit_started[-1]
-                while True:
-                    got = await feed.next(within=RECEIVE_TIMEOUT)
-                    if got is None:
-                        raise RuntimeError(
-                            f"no event for {ticket.ticket_number} within {RECEIVE_TIMEOUT} s"
-                        )
-                    if isinstance(got, TicketCalled) and got.entry_id == ticket.id:
-                        latencies.append(time.perf_counter() - sent)
-                        break
-            wall = time.perf_counter() - started
+            with commit_starts(db) as commits:
+                started = time.perf_counter()
+                for _ in range(events):
+                    commits.clear()
+                    ticket = await queue.call_next(doctor)
+                    if ticket is None:
+                        raise RuntimeError("the queue ran dry during the benchmark")
+                    sent = commits[-1]
+                    while True:
+                        got = await feed.next(within=RECEIVE_TIMEOUT)
+                        if got is None:
+                            raise RuntimeError(
+                                f"no event for {ticket.ticket_number} within {RECEIVE_TIMEOUT} s"
+                            )
+                        if isinstance(got, TicketCalled) and got.entry_id == ticket.id:
+                            latencies.append(time.perf_counter() - sent)
+                            break
+                wall = time.perf_counter() - started
         timing = Timing(latencies, wall)
         line = {
             "name": "events.call_to_subscriber",
@@ -89,7 +83,6 @@ async def bench_database(url: str, *, events: int, waiting: int = WAITING) -> di
         emit(line)
         return line
     finally:
-        event.remove(db.engine.sync_engine, "commit", on_commit)
         await listener_db.dispose()
         await db.dispose()
 

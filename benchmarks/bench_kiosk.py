@@ -36,18 +36,21 @@ from benchmarks._support import (
     BENCH_NOW,
     Timing,
     add_backend_options,
+    bench_settings,
+    bulk_load_waiting,
     emit,
     fresh_database,
     make_clinic,
     progress,
     run_with_backends,
     system_context,
+    wait_until,
 )
 from iqms.core.clock import FrozenClock
 from iqms.core.config import Settings
 from iqms.core.db import Database
 from iqms.core.security.rbac import Principal
-from iqms.core.services import devices
+from iqms.core.services import devices, selfservice
 from iqms.kiosk.app import KioskApp, KioskAuth
 from iqms.kiosk.desk import KioskDepartment, TicketDesk
 from iqms.kiosk.printer import PrintWorker, TicketPrinter, parse_printer_spec
@@ -62,14 +65,10 @@ WAIT_SECONDS = 10.0
 
 
 def kiosk_settings(url: str, data_dir: Path) -> Settings:
-    return Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        database_url=url,
+    return bench_settings(
+        url,
         data_dir=data_dir,
         config_dir=data_dir / "config",
-        timezone="UTC",
-        secret_key="benchmark-signing-secret-0123456789",
-        bcrypt_rounds=4,
         sms_provider="none",  # straight from the service to the ticket
         clinic_name="Benchmark Clinic",
     )
@@ -80,12 +79,10 @@ def printer_for(settings: Settings, printer: FakePrinter) -> PrintWorker:
     return PrintWorker(TicketPrinter(config, settings))
 
 
-async def _until(condition: Any, what: str, pause: Any) -> None:
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not condition():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"timed out waiting for {what}")
-        await pause()
+async def _until(condition: Any, what: str) -> None:
+    # Polled with a plain sleep, not pilot.pause(): that redraws the whole screen each time,
+    # which a real terminal never asks for, and the timed press would pay for it.
+    await wait_until(condition, what, within=WAIT_SECONDS, poll=0.005)
 
 
 def press(app: KioskApp, key: str) -> None:
@@ -97,39 +94,37 @@ def press(app: KioskApp, key: str) -> None:
     app._driver.send_message(event)
 
 
+def _ticket_jobs(printer: FakePrinter) -> list[Any]:
+    """The printer's jobs that carried a ticket (not only status queries)."""
+    return [job for job in printer.jobs if job.ticket_bytes]
+
+
 def _last_byte(printer: FakePrinter, jobs_before: int) -> float | None:
     """When the newest ticket's last byte arrived (once its job ended), or None yet."""
-    jobs = [job for job in printer.jobs if job.ticket_bytes]
+    jobs = _ticket_jobs(printer)
     if len(jobs) <= jobs_before:
         return None
     return jobs[-1].last_byte_at
 
 
-async def screens(url: str, settings: Settings, key: str, presses: int) -> list[float]:
+async def screens(settings: Settings, key: str, presses: int) -> list[float]:
     """Presses through the real kiosk screens; seconds from press to last byte each."""
     samples: list[float] = []
     with FakePrinter() as printer:
         app = KioskApp(settings, KioskAuth(key), printer=printer_for(settings, printer),
                        clock=FrozenClock(BENCH_NOW))  # fmt: skip
         async with app.run_test(size=(100, 34)) as pilot:
-
-            async def pause() -> None:
-                # Not pilot.pause(): it redraws the whole screen each time, which a real
-                # terminal never asks for, and the timed press would pay for it.
-                await asyncio.sleep(0.005)
-
-            await _until(lambda: isinstance(app.screen, StartScreen), "the start screen", pause)
+            await _until(lambda: isinstance(app.screen, StartScreen), "the start screen")
             for _ in range(presses):
                 await pilot.press("1")  # language
-                await _until(lambda: isinstance(app.screen, ServiceScreen), "services", pause)
+                await _until(lambda: isinstance(app.screen, ServiceScreen), "services")
                 await asyncio.sleep(READING_SECONDS)  # a person reads the services first
                 issued = len(app.issued)
-                jobs = len([j for j in printer.jobs if j.ticket_bytes])
+                jobs = len(_ticket_jobs(printer))
                 press(app, "1")  # the service: this is the press that is timed
                 await _until(
                     lambda before=issued: len(app.issued) > before and bool(app.issued[-1].results),
                     "the ticket to print",
-                    pause,
                 )
                 ticket = app.issued[-1]
                 if not ticket.results[-1].printed:
@@ -138,11 +133,11 @@ async def screens(url: str, settings: Settings, key: str, presses: int) -> list[
                 assert last is not None
                 samples.append(last - ticket.pressed_at)
                 await pilot.press("0")  # done
-                await _until(lambda: isinstance(app.screen, StartScreen), "the start", pause)
+                await _until(lambda: isinstance(app.screen, StartScreen), "the start")
     return samples
 
 
-async def baseline(url: str, settings: Settings, key: str, presses: int) -> list[float]:
+async def baseline(settings: Settings, key: str, presses: int) -> list[float]:
     """The same tickets through the kiosk's desk directly: core + printer, no screens."""
     db = Database.from_settings(settings)
     samples: list[float] = []
@@ -150,8 +145,6 @@ async def baseline(url: str, settings: Settings, key: str, presses: int) -> list
         ctx = system_context(db, settings)
         anonymous = ctx.as_principal(Principal.anonymous())
         kiosk = ctx.as_principal(await devices.authenticate(anonymous, key=key))
-        from iqms.core.services import selfservice
-
         [wait] = await selfservice.department_waits(kiosk)
         department = KioskDepartment(wait.department_id, wait.code, wait.name)
         with FakePrinter() as printer:
@@ -159,7 +152,7 @@ async def baseline(url: str, settings: Settings, key: str, presses: int) -> list
             desk = TicketDesk(settings, worker, ctx=lambda: kiosk)
             await worker.warm_up()
             for _ in range(presses):
-                jobs = len([j for j in printer.jobs if j.ticket_bytes])
+                jobs = len(_ticket_jobs(printer))
                 pressed = time.perf_counter()
                 issued = await desk.issue(department, language="en", pressed_at=pressed)
                 result = await desk.print(issued)
@@ -176,11 +169,11 @@ async def baseline(url: str, settings: Settings, key: str, presses: int) -> list
 
 async def bench_database(url: str, *, presses: int, waiting: int = WAITING) -> dict[str, Any]:
     """Press -> printed on one migrated, empty database; returns the result line."""
-    from benchmarks._support import bench_settings, bulk_load_waiting
-
-    db = Database.from_settings(bench_settings(url))
+    settings = bench_settings(url)
+    db = Database.from_settings(settings)
+    backend = db.backend
     try:
-        ctx = system_context(db, bench_settings(url))
+        ctx = system_context(db, settings)
         bench = await make_clinic(ctx, doctors=2)
         await bulk_load_waiting(url, bench.department_id, waiting)
         key = (await devices.add(ctx, name="bench-kiosk", role="kiosk")).key
@@ -189,16 +182,16 @@ async def bench_database(url: str, *, presses: int, waiting: int = WAITING) -> d
     with tempfile.TemporaryDirectory(prefix="iqms-kiosk-bench-") as tmp:
         settings = kiosk_settings(url, Path(tmp))
         started = time.perf_counter()
-        base = await baseline(url, settings, key, presses)
+        base = await baseline(settings, key, presses)
         base_timing = Timing(base, time.perf_counter() - started)
         started = time.perf_counter()
-        kiosk = await screens(url, settings, key, presses)
+        kiosk = await screens(settings, key, presses)
         timing = Timing(kiosk, time.perf_counter() - started)
     figures = timing.figures()
     base_figures = base_timing.figures("baseline_")
     line = {
         "name": "kiosk.press_to_last_byte",
-        "backend": make_backend(url),
+        "backend": backend,
         "callers": 1,
         "waiting": waiting,
         "ops": presses,
@@ -209,10 +202,6 @@ async def bench_database(url: str, *, presses: int, waiting: int = WAITING) -> d
     }
     emit(line)
     return line
-
-
-def make_backend(url: str) -> str:
-    return "sqlite" if url.startswith("sqlite") else "postgresql"
 
 
 async def run(server_url: str | None, *, backends: Sequence[str], presses: int) -> list[Any]:

@@ -13,9 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import resource
-import sys
 import tempfile
 import time
 import uuid
@@ -24,7 +22,13 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-from benchmarks._support import add_backend_options, chosen_backends, postgres_server, progress
+from benchmarks._support import (
+    add_backend_options,
+    chosen_backends,
+    emit,
+    postgres_server,
+    progress,
+)
 from benchmarks.gen_history import generate
 from iqms.core.clock import FrozenClock
 from iqms.core.config import Settings
@@ -35,11 +39,6 @@ from iqms.core.services import exports, reports
 
 LAST_DAY = date(2026, 1, 31)
 TIMEZONE = "Europe/London"
-
-
-def _emit(record: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(record) + "\n")
-    sys.stdout.flush()
 
 
 async def _timed(fn: Callable[[], Awaitable[Any]], repeat: int) -> tuple[float, float, Any]:
@@ -53,7 +52,7 @@ async def _timed(fn: Callable[[], Awaitable[Any]], repeat: int) -> tuple[float, 
 
 async def run(url: str, entries: int, repeat: int) -> None:
     gen = await generate(url, entries=entries, last_day=LAST_DAY, timezone=TIMEZONE)
-    _emit(gen)
+    emit(gen)
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, database_url=url, timezone=TIMEZONE, secret_key="benchmark-secret-key"
     )
@@ -75,7 +74,7 @@ async def run(url: str, entries: int, repeat: int) -> None:
             best, mean, report = await _timed(
                 lambda kw=kwargs: reports.clinic_report(ctx, **kw), repeat
             )
-            _emit(
+            emit(
                 {
                     "benchmark": name,
                     "backend": db.backend,
@@ -99,7 +98,7 @@ async def run(url: str, entries: int, repeat: int) -> None:
         )
         seconds = time.perf_counter() - started
         rss_after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        _emit(
+        emit(
             {
                 "benchmark": "export.queue_year",
                 "backend": db.backend,

@@ -41,10 +41,11 @@ from benchmarks._support import (
     emit,
     fresh_database,
     make_clinic,
-    percentile,
+    percentile_ms,
     progress,
     run_with_backends,
     system_context,
+    wait_until,
 )
 from iqms.core.clock import FrozenClock
 from iqms.core.db import Database
@@ -78,19 +79,13 @@ class BareTable(App[None]):
             )
 
 
-async def _wait(condition: Any, *, within: float = ROW_TIMEOUT) -> None:
-    deadline = time.perf_counter() + within
-    while not condition():
-        if time.perf_counter() > deadline:
-            raise RuntimeError("the console did not get there in time")
-        await asyncio.sleep(0.001)
-
-
 async def floor_start(rows: int) -> float:
     app = BareTable(rows)
     started = time.perf_counter()
     async with app.run_test(size=SIZE) as pilot:
-        await _wait(lambda: app.query_one(DataTable).row_count == rows)
+        await wait_until(
+            lambda: app.query_one(DataTable).row_count == rows, "the bare table", within=ROW_TIMEOUT
+        )
         await pilot.pause()
         took = time.perf_counter() - started
     return took
@@ -139,7 +134,7 @@ async def bench_database(
             screen = app.screen
             return isinstance(screen, QueueScreen) and len(screen.cells) >= waiting
 
-        await _wait(table_full, within=60)
+        await wait_until(table_full, "the full queue table", within=60)
         first = time.perf_counter() - started
         first_cpu = time.process_time() - cpu_started
         screen = app.screen
@@ -156,23 +151,29 @@ async def bench_database(
         wall_started = time.perf_counter()
         for i in range(presses):
             wanted = "on hold" if i % 2 == 0 else "waiting"
-            await _wait(quiet, within=60)
+            await wait_until(quiet, "the queue reloads to finish", within=60)
             await pilot.pause(0.05)
             sent = time.perf_counter()
             cpu = time.process_time()
             # The press runs alongside: Pilot.press returns only once the app is idle again,
             # which includes the reload that follows; the row changes before that.
             pressing = asyncio.create_task(pilot.press("h"))
-            await _wait(lambda wanted=wanted: str(table.get_cell(key, "status")) == wanted)
+            await wait_until(
+                lambda wanted=wanted: str(table.get_cell(key, "status")) == wanted,
+                f"the row to show {wanted!r}",
+                within=ROW_TIMEOUT,
+            )
             latencies.append(time.perf_counter() - sent)
             cpu_times.append(time.process_time() - cpu)
             await pressing
             # then the live event of the change arrives and the whole queue is read again
             await pilot.pause(0.4)
-            await _wait(quiet, within=60)
+            await wait_until(quiet, "the queue reloads to finish", within=60)
         wall = time.perf_counter() - wall_started
         reloads = list(app.reload_seconds)
     backend = db.backend
+    key_figures = Timing(latencies, wall).figures()
+    floor_p50_ms = percentile_ms(floor, 50)
     lines = [
         {
             "name": "tui.start_to_queue",
@@ -192,13 +193,11 @@ async def bench_database(
             "callers": 1,
             "waiting": waiting,
             "ops": presses,
-            **Timing(latencies, wall).figures(),
-            "cpu_p50_ms": round(1000 * percentile(cpu_times, 50), 1),
-            "floor_p50_ms": Timing(floor, sum(floor)).figures()["p50_ms"],
+            **key_figures,
+            "cpu_p50_ms": percentile_ms(cpu_times, 50, 1),
+            "floor_p50_ms": floor_p50_ms,
+            "ratio_to_floor": round(key_figures["p50_ms"] / max(floor_p50_ms, 1e-6), 2),
         },
-    ]
-    lines[1]["ratio_to_floor"] = round(lines[1]["p50_ms"] / max(lines[1]["floor_p50_ms"], 1e-6), 2)
-    lines.append(
         {
             "name": "tui.queue_reload",
             "backend": backend,
@@ -206,8 +205,8 @@ async def bench_database(
             "waiting": waiting,
             "ops": len(reloads),
             **Timing(reloads, sum(reloads)).figures(),
-        }
-    )
+        },
+    ]
     for line in lines:
         emit(line)
     return lines

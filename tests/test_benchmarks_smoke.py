@@ -111,6 +111,7 @@ async def test_notification_window_benchmark_runs(
     assert REQUIRED <= set(line)
     assert line["name"] == "notify.duplicate_window" and line["ops"] == 3
     assert 0 < line["p50_ms"] <= line["max_ms"] and line["floor_p50_ms"] > 0
+    assert json.loads(capsys.readouterr().out) == line
 
 
 @pytest.mark.postgresql
