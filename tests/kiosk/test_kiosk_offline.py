@@ -12,7 +12,6 @@ from pathlib import Path
 
 from iqms.core.clock import FrozenClock
 from iqms.core.db import Database
-from iqms.core.security.rbac import Principal
 from iqms.core.service import Context
 from iqms.core.services import queue
 from iqms.kiosk.desk import KioskDepartment, TicketDesk
@@ -36,6 +35,7 @@ from tests.kiosk.support import (
     started,
     until_screen,
 )
+from tests.system import system_context
 from tests.test_connectivity import terminal_link
 from tests.test_queue_fixtures import small_clinic
 from tests.tui.support import screen_text, status_line, wait_until
@@ -155,14 +155,9 @@ async def test_a_kiosk_started_while_the_database_is_away_waits_for_it(
     clock: FrozenClock, pg_url: str, tmp_path: Path
 ) -> None:
     # The production shape: a PostgreSQL server on the network, not answering at first.
-    db = Database(pg_url)
-    core = Context(db=db, principal=Principal.system("test"), settings=kiosk_settings(
-        tmp_path, pg_url), clock=clock)  # fmt: skip
-    try:
+    async with system_context(kiosk_settings(tmp_path, pg_url), clock) as core:
         await small_clinic(core, doctors=False)
         key = await kiosk_key(core)
-    finally:
-        await db.dispose()
     async with terminal_link(pg_url, tmp_path, "kiosk") as link:
         settings = kiosk_settings(tmp_path / "kiosk", link.url, db_connect_timeout=1)
         await link.cut()

@@ -11,10 +11,8 @@ from pathlib import Path
 
 from iqms.core.clock import FrozenClock
 from iqms.core.config import Settings
-from iqms.core.db import Database
 from iqms.core.enums import DoctorStatus, Role, TicketStatus
 from iqms.core.schemas.queue import TicketOut
-from iqms.core.security.rbac import Principal
 from iqms.core.service import Context
 from iqms.core.services import audit, clinic, queue
 from iqms.tui.auth import PasswordLogin
@@ -22,6 +20,7 @@ from iqms.tui.dialogs import ConfirmDialog, ListDialog, TextDialog
 from iqms.tui.doctor import DoctorConsole
 from iqms.tui.doctor.screen import DoctorScreen
 from iqms.tui.doctor.widgets import QueueList
+from tests.system import system_context
 from tests.tui.doctor_clinic import (
     doctor_app,
     doctor_clinic,
@@ -146,12 +145,8 @@ async def ticket_seen_from_another_terminal(
     settings: Settings, clock: FrozenClock, ticket: object
 ) -> TicketOut:
     """The ticket as a terminal that has read nothing yet sees it (no estimate inputs cached)."""
-    db = Database.from_settings(settings)
-    try:
-        other = Context(db=db, principal=Principal.system("test"), settings=settings, clock=clock)
+    async with system_context(settings, clock) as other:
         return await queue.get_ticket(other, ticket=ticket)  # type: ignore[arg-type]
-    finally:
-        await db.dispose()
 
 
 async def test_pausing_takes_the_doctor_out_of_the_estimates_and_back(
