@@ -15,8 +15,9 @@ import pytest
 from iqms.core.clock import FrozenClock
 from iqms.core.config import Settings
 from iqms.core.service import Context
+from iqms.tui.reception.app import ReceptionApp
 from tests.system import run_as_system, system_context
-from tests.tui.desk import MORNING, Desk, seed_desk
+from tests.tui.desk import MORNING, Desk, reception, seed_desk
 from tests.tui.support import console_settings
 
 
@@ -63,6 +64,12 @@ def desk(desk_template: tuple[Path, Desk], clock: FrozenClock) -> Desk:
 @pytest.fixture
 def desk_settings(tmp_path: Path, desk_url: str) -> Settings:
     return console_settings(tmp_path, desk_url)
+
+
+@pytest.fixture
+def desk_app(desk_settings: Settings, desk: Desk, clock: FrozenClock) -> ReceptionApp:
+    """Rita's reception console on the seeded clinic, without live events (the test moves)."""
+    return reception(desk_settings, desk.rita, clock, live_events=False)
 
 
 @pytest.fixture

@@ -14,9 +14,8 @@ from iqms.tui.reception.dialogs import IssueDialog
 from iqms.tui.reception.patients import PatientForm, PatientsScreen
 from tests.system import system_context
 from tests.test_connectivity import terminal_link
-from tests.tui.desk import open_queue, reception, seed_desk
+from tests.tui.desk import open_queue, reception, row_of, seed_desk
 from tests.tui.support import console_settings, screen_text, status_line, wait_until
-from tests.tui.test_reception_queue import row_of
 
 
 async def test_offline_tickets_and_registrations_reach_the_central_queue_once(
