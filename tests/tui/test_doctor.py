@@ -22,6 +22,7 @@ from iqms.tui.doctor.screen import DoctorScreen
 from iqms.tui.doctor.widgets import QueueList
 from tests.system import system_context
 from tests.tui.doctor_clinic import (
+    call_next,
     doctor_app,
     doctor_clinic,
     doctor_screen,
@@ -29,6 +30,7 @@ from tests.tui.doctor_clinic import (
     noticed,
     on_doctor_screen,
     shows,
+    start,
     until,
 )
 from tests.tui.support import PASSWORD, add_account, screen_text
@@ -50,14 +52,12 @@ async def test_call_next_start_and_done_show_each_step_and_the_core_agrees(
         assert shows(app, "No patient with you.", "to call the next patient: A-001")
         assert shows(app, "My queue · 2 waiting", "Waiting for you: 2")
 
-        await pilot.press("n")
-        await until(pilot, lambda: shows(app, "A-001", "Amelia Hughes, 75 y", "CALLED"))
+        await call_next(pilot, "A-001", "Amelia Hughes, 75 y")
         assert shows(app, "3 Urgent", "seen within 30 min", "waited 45 min (15 min over)")
         assert shows(app, "Note: Needs an interpreter (Polish)")
         await until(pilot, lambda: shows(app, "My queue · 1 waiting"))
 
-        await pilot.press("s")
-        await until(pilot, lambda: shows(app, "IN SERVICE 00:00"))
+        await start(pilot, "IN SERVICE 00:00")
         clock.advance(minutes=12, seconds=5)
         await until(pilot, lambda: shows(app, "IN SERVICE 12:05"), what="the clock running")
 
@@ -80,8 +80,7 @@ async def test_done_straight_from_called_serves_with_the_start_at_the_same_momen
     app = doctor_app(tui_settings, c.smith, clock)
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: on_doctor_screen(app))
-        await pilot.press("n")
-        await until(pilot, lambda: shows(app, "Oliver Brown", "CALLED"))
+        await call_next(pilot, "Oliver Brown")
         clock.advance(minutes=9)
         await pilot.press("d")
         await until(pilot, lambda: shows(app, "No patient with you."))
@@ -101,8 +100,7 @@ async def test_recall_twice_then_no_show(
     app = doctor_app(tui_settings, c.smith, clock)
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: on_doctor_screen(app))
-        await pilot.press("n")
-        await until(pilot, lambda: shows(app, "Mia Wilson, 15 mo", "CALLED"))
+        await call_next(pilot, "Mia Wilson, 15 mo")
         await pilot.press("r")
         await until(pilot, lambda: shows(app, "recalled once"))
         await pilot.press("r")
@@ -124,10 +122,8 @@ async def test_transfer_the_patient_in_the_room_to_another_department(
     app = doctor_app(tui_settings, c.smith, clock)
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
         await until(pilot, lambda: on_doctor_screen(app))
-        await pilot.press("n")
-        await until(pilot, lambda: shows(app, "CALLED"))
-        await pilot.press("s")
-        await until(pilot, lambda: shows(app, "IN SERVICE"))
+        await call_next(pilot)
+        await start(pilot)
         await pilot.press("t")
         await until(pilot, lambda: isinstance(app.screen, ListDialog))
         assert shows(app, "Transfer A-001 to", "Paediatrics", "Dr Jo Jones · Room 2")
@@ -184,14 +180,12 @@ async def test_one_patient_at_a_time_says_why_or_offers_to_finish_the_one_in_the
     app = doctor_app(tui_settings, c.smith, clock)
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
         await until(pilot, lambda: on_doctor_screen(app))
-        await pilot.press("n")
-        await until(pilot, lambda: shows(app, "Amelia Hughes", "CALLED"))
+        await call_next(pilot, "Amelia Hughes")
         await pilot.press("n")  # still called: refused, with the reason
         await until(pilot, lambda: noticed(app, "Not calling anyone: A-001 is called"))
         assert (await queue.get_ticket(core, ticket=second.id)).status == TicketStatus.WAITING
 
-        await pilot.press("s")
-        await until(pilot, lambda: shows(app, "IN SERVICE"))
+        await start(pilot)
         await pilot.press("n")  # in the room: offered to finish first
         await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         assert shows(app, "A-001 is still in the room", "Finish A-001 (done) and call")
@@ -216,10 +210,8 @@ async def test_hold_a_patient_and_send_them_back_to_the_queue(
     app = doctor_app(tui_settings, c.smith, clock)
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: on_doctor_screen(app))
-        await pilot.press("n")
-        await until(pilot, lambda: shows(app, "CALLED"))
-        await pilot.press("s")
-        await until(pilot, lambda: shows(app, "IN SERVICE"))
+        await call_next(pilot)
+        await start(pilot)
         await pilot.press("h")  # sent for a blood test
         await until(pilot, lambda: shows(app, "No patient with you.", "on hold"))
         assert (await queue.get_ticket(core, ticket=ticket.id)).status == TicketStatus.HELD

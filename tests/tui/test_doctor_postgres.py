@@ -22,6 +22,7 @@ from iqms.tui.doctor.widgets import QueueList
 from tests.system import system_context
 from tests.test_connectivity import terminal_link
 from tests.tui.doctor_clinic import (
+    call_next,
     doctor_app,
     doctor_clinic,
     doctor_screen,
@@ -120,7 +121,6 @@ async def test_the_console_refuses_actions_offline_and_recovers_by_itself(
             await link.restore()
             await until(pilot, lambda: "● online" in status_line(app))
             await until(pilot, lambda: not shows(app, "Reconnecting to the database"))
-            await pilot.press("n")
-            await until(pilot, lambda: shows(app, "Amelia Hughes", "CALLED"))
+            await call_next(pilot, "Amelia Hughes")
     called = await queue.get_ticket(pg_core, ticket=waiting.id)
     assert called.status == TicketStatus.CALLED and called.called_room == "Room 1"
