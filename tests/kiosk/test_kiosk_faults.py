@@ -21,13 +21,20 @@ from iqms.core.models import QueueEntry
 from iqms.core.queue.events import PrinterFault, subscribe
 from iqms.core.service import Context
 from iqms.core.services import devices
-from iqms.kiosk.screens import ResultScreen, ServiceScreen, SmsOfferScreen, StartScreen
+from iqms.kiosk.screens import StartScreen
 from tests.kiosk.fake_printer import FakePrinter, closed_port
-from tests.kiosk.support import kiosk_app, kiosk_key, printed_or_failed, started, until_screen
+from tests.kiosk.support import (
+    SIZE,
+    kiosk_app,
+    kiosk_key,
+    printed_or_failed,
+    started,
+    take_a_ticket,
+    until_screen,
+)
 from tests.test_queue_fixtures import small_clinic
 from tests.tui.support import screen_text, wait_until
 
-SIZE = (100, 34)
 TIMEOUT = 0.8
 
 FAULTS: dict[str, tuple[Callable[[FakePrinter], str], PrinterState]] = {
@@ -70,15 +77,6 @@ async def reception(core: Context) -> AsyncIterator[Reception]:
 async def ticket_count(core: Context) -> int:
     async with core.db.transaction(readonly=True) as s:
         return int((await s.execute(select(func.count()).select_from(QueueEntry))).scalar_one())
-
-
-async def take_a_ticket(pilot) -> None:  # type: ignore[no-untyped-def]
-    await pilot.press("1")  # English
-    await until_screen(pilot, ServiceScreen)
-    await pilot.press("1")  # General Practice
-    await until_screen(pilot, SmsOfferScreen)
-    await pilot.press("1")  # no SMS
-    await until_screen(pilot, ResultScreen)
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))

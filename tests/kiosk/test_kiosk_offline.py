@@ -21,18 +21,19 @@ from iqms.kiosk.screens import (
     CheckInOfflineScreen,
     ResultScreen,
     ServiceScreen,
-    SmsOfferScreen,
     StartScreen,
 )
 from tests.kiosk.escpos_decode import decode
 from tests.kiosk.fake_printer import FakePrinter
 from tests.kiosk.support import (
+    SIZE,
     kiosk,
     kiosk_app,
     kiosk_key,
     kiosk_settings,
     printed_or_failed,
     started,
+    take_a_ticket,
     until_screen,
 )
 from tests.system import system_context
@@ -41,17 +42,11 @@ from tests.test_queue_fixtures import small_clinic
 from tests.tui.support import screen_text, status_line, wait_until
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-SIZE = (100, 34)
 
 
 async def press_for_a_ticket(pilot, app) -> str:  # type: ignore[no-untyped-def]
     count = len(app.issued)
-    await pilot.press("1")
-    await until_screen(pilot, ServiceScreen)
-    await pilot.press("1")
-    await until_screen(pilot, SmsOfferScreen)
-    await pilot.press("1")
-    await until_screen(pilot, ResultScreen)
+    await take_a_ticket(pilot)
     await wait_until(pilot, lambda: len(app.issued) > count and printed_or_failed(app))
     await wait_until(pilot, lambda: "Please take your ticket." in screen_text(app))
     number = app.issued[-1].number
