@@ -15,7 +15,13 @@ from iqms.tui.reception.patients import PatientForm, PatientsScreen
 from tests.system import system_context
 from tests.test_connectivity import terminal_link
 from tests.tui.desk import open_queue, reception, row_of, seed_desk
-from tests.tui.support import console_settings, screen_text, status_line, wait_until
+from tests.tui.support import (
+    console_settings,
+    screen_text,
+    status_line,
+    synced_when_back,
+    wait_until,
+)
 
 
 async def test_offline_tickets_and_registrations_reach_the_central_queue_once(
@@ -57,14 +63,7 @@ async def test_offline_tickets_and_registrations_reach_the_central_queue_once(
                 await wait_until(pilot, lambda: "A-005" in screen_text(app))
                 assert "Hannah Clarke" in row_of(app, "A-005")
 
-                await link.restore()
-                await wait_until(pilot, lambda: "● online" in status_line(app), within=15)
-                await wait_until(pilot, lambda: any(n[1] == "Synced" for n in app.notices))
-                assert (
-                    "information",
-                    "Synced",
-                    "Sent 3 offline operations (3 applied).",
-                ) in app.notices
+                await synced_when_back(pilot, link, 3, within=15)
                 await wait_until(pilot, lambda: "not synced" not in screen_text(app))
                 assert "Hannah Clarke" in row_of(app, "A-005")
                 assert not isinstance(app.screen, PatientForm)
