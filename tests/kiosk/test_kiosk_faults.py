@@ -95,8 +95,9 @@ async def test_a_printer_fault_costs_no_ticket_and_reception_sees_it(
                 await take_a_ticket(pilot)
                 number = app.issued[0].number
                 await wait_until(pilot, lambda: printed_or_failed(app), within=10)
+                await wait_until(pilot, lambda: "Please note your number: the printer is out of "
+                                 "order." in screen_text(app))  # drawn just after the result  # fmt: skip
                 text = screen_text(app)
-                assert "Please note your number: the printer is out of order." in text
                 assert "Your number" in text and "Print again" in text
                 await pilot.press("0")  # done
                 await until_screen(pilot, StartScreen)
