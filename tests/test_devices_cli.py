@@ -3,7 +3,6 @@ the kiosk stores its key (never typed on a command line), and a revoked key stop
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -15,13 +14,10 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from iqms.cli import app
-from iqms.core.clock import SystemClock
-from iqms.core.db import Database
 from iqms.core.enums import Role
-from iqms.core.security.rbac import Principal
-from iqms.core.security.tokens import issue_token
 from iqms.core.service import Context
 from tests.conftest import make_settings
+from tests.system import cli_environment, login_token, run_as_system
 from tests.test_queue_fixtures import add_user
 
 runner = CliRunner()
@@ -37,39 +33,17 @@ class Setup:
 @pytest.fixture
 def cli(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Setup:
     settings = make_settings(tmp_path, sqlite_url)
-    for key, value in {
-        "IQMS_DATABASE_URL": sqlite_url,
-        "IQMS_DATA_DIR": str(tmp_path / "data"),
-        "IQMS_CONFIG_DIR": str(tmp_path / "config"),
-        "IQMS_SECRET_KEY": "test-signing-secret-0123456789abcdef",
-        "IQMS_TIMEZONE": "Europe/London",
-    }.items():
-        monkeypatch.setenv(key, value)
-    for key in ("IQMS_TOKEN", "IQMS_DEVICE_KEY", "IQMS_DEVICE_KEY_FILE"):
-        monkeypatch.delenv(key, raising=False)
+    cli_environment(monkeypatch, tmp_path, sqlite_url, IQMS_TIMEZONE="Europe/London",
+                    unset=("IQMS_TOKEN", "IQMS_DEVICE_KEY", "IQMS_DEVICE_KEY_FILE"))  # fmt: skip
 
-    async def seed() -> tuple[str, str]:
-        db = Database.from_settings(settings)
-        try:
-            ctx = Context(db=db, principal=Principal.system("test"), settings=settings)
-            tokens = []
-            for name, role in (("ada", Role.ADMIN), ("rita", Role.STAFF)):
-                user = await add_user(ctx, name, role)
-                tokens.append(
-                    issue_token(
-                        settings,
-                        user_id=user.id,
-                        username=name,
-                        role=role.value,
-                        token_version=1,
-                        now=SystemClock().now(),
-                    )
-                )
-            return tokens[0], tokens[1]
-        finally:
-            await db.dispose()
+    async def seed(ctx: Context) -> tuple[str, str]:
+        tokens = []
+        for name, role in (("ada", Role.ADMIN), ("rita", Role.STAFF)):
+            user = await add_user(ctx, name, role)
+            tokens.append(login_token(settings, user.id, name, role))
+        return tokens[0], tokens[1]
 
-    admin, staff = asyncio.run(seed())
+    admin, staff = run_as_system(settings, seed)
     return Setup(admin, staff, tmp_path / "data")
 
 

@@ -10,7 +10,6 @@ command that keeps the WAV; espeak-ng speaks for real.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shlex
 import shutil
@@ -26,16 +25,13 @@ import pytest
 from typer.testing import CliRunner, Result
 
 from iqms.cli import app
-from iqms.core.clock import SystemClock
-from iqms.core.db import Database
 from iqms.core.enums import Role
-from iqms.core.security.rbac import Principal
-from iqms.core.security.tokens import issue_token
 from iqms.core.service import Context
 from iqms.core.services import devices, display
 from iqms.tui.display.bigtext import render_lines
 from tests.audio_support import fake_player, read_wav
 from tests.conftest import make_settings
+from tests.system import cli_environment, login_token, run_as_system
 from tests.test_queue_fixtures import add_user
 from tests.tui.display_support import NAMES, call, named_clinic
 
@@ -53,35 +49,20 @@ class Setup:
 
 @pytest.fixture
 def cli(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Setup:
-    env = {
-        "IQMS_DATABASE_URL": sqlite_url,
-        "IQMS_DATA_DIR": str(tmp_path / "data"),
-        "IQMS_CONFIG_DIR": str(tmp_path / "config"),
-        "IQMS_SECRET_KEY": "test-signing-secret-0123456789abcdef",
-        "IQMS_TIMEZONE": "Europe/London",
-        "IQMS_CLINIC_NAME": "Riverside Clinic",
-    }
-    for key, value in env.items():
-        monkeypatch.setenv(key, value)
-    for key in ("IQMS_TOKEN", "IQMS_DEVICE_KEY", "IQMS_DEVICE_KEY_FILE", "IQMS_ANNOUNCE"):
-        monkeypatch.delenv(key, raising=False)
+    env = cli_environment(monkeypatch, tmp_path, sqlite_url, IQMS_TIMEZONE="Europe/London",
+                          IQMS_CLINIC_NAME="Riverside Clinic",
+                          unset=("IQMS_TOKEN", "IQMS_DEVICE_KEY", "IQMS_DEVICE_KEY_FILE",
+                                 "IQMS_ANNOUNCE"))  # fmt: skip
     settings = make_settings(tmp_path, sqlite_url)
 
-    async def seed() -> list[str]:
-        db = Database.from_settings(settings)
-        try:
-            ctx = Context(db=db, principal=Principal.system("test"), settings=settings)
-            tokens = []
-            for name, role in (("ada", Role.ADMIN), ("dr", Role.DOCTOR)):
-                user = await add_user(ctx, name, role)
-                tokens.append(issue_token(settings, user_id=user.id, username=name,
-                                          role=role.value, token_version=1,
-                                          now=SystemClock().now()))  # fmt: skip
-            return tokens
-        finally:
-            await db.dispose()
+    async def seed(ctx: Context) -> list[str]:
+        tokens = []
+        for name, role in (("ada", Role.ADMIN), ("dr", Role.DOCTOR)):
+            user = await add_user(ctx, name, role)
+            tokens.append(login_token(settings, user.id, name, role))
+        return tokens
 
-    admin, doctor = asyncio.run(seed())
+    admin, doctor = run_as_system(settings, seed)
     return Setup(env, admin, doctor, settings)
 
 
@@ -118,17 +99,9 @@ def test_the_message_line_is_set_shown_and_cleared_from_the_command_line(cli: Se
 
 
 def test_queue_watch_lists_a_board_message_among_the_events(cli: Setup) -> None:
-    async def set_message() -> None:
-        db = Database.from_settings(cli.settings)  # type: ignore[arg-type]
-        try:
-            ctx = Context(db=db, principal=Principal.system("test"), settings=cli.settings)  # type: ignore[arg-type]
-            await display.set_message(ctx, text="Back at 14:00")
-        finally:
-            await db.dispose()
-
     def later() -> None:
         time.sleep(1.0)  # the watcher is listening by then
-        asyncio.run(set_message())
+        run_as_system(cli.settings, lambda ctx: display.set_message(ctx, text="Back at 14:00"))  # type: ignore[arg-type]
 
     setter = threading.Thread(target=later)
     setter.start()
@@ -225,17 +198,12 @@ def test_the_real_board_in_a_terminal_shows_calls_and_messages_and_speaks(
 ) -> None:
     settings = cli.settings
 
-    async def prepare() -> tuple[str, object]:
-        db = Database.from_settings(settings)  # type: ignore[arg-type]
-        try:
-            ctx = Context(db=db, principal=Principal.system("test"), settings=settings)  # type: ignore[arg-type]
-            clinic = await named_clinic(ctx, waiting=3)
-            key = (await devices.add(ctx, name="hall-board", role="display")).key
-            return key, clinic
-        finally:
-            await db.dispose()
+    async def prepare(ctx: Context) -> tuple[str, object]:
+        clinic = await named_clinic(ctx, waiting=3)
+        key = (await devices.add(ctx, name="hall-board", role="display")).key
+        return key, clinic
 
-    key, clinic = asyncio.run(prepare())
+    key, clinic = run_as_system(settings, prepare)  # type: ignore[arg-type]
     speaker = fake_player(tmp_path)
     env = dict(cli.env, IQMS_DEVICE_KEY=key, IQMS_ANNOUNCE="voice",
                IQMS_AUDIO_PLAYER=speaker.setting, TERM="xterm-256color",
@@ -245,16 +213,8 @@ def test_the_real_board_in_a_terminal_shows_calls_and_messages_and_speaks(
     assert "Riverside Clinic" in screen and "hall-board" not in screen
     assert "Now calling" in screen and "No calls yet today" in screen
 
-    async def call_one() -> str:
-        db = Database.from_settings(settings)  # type: ignore[arg-type]
-        try:
-            ctx = Context(db=db, principal=Principal.system("test"), settings=settings)  # type: ignore[arg-type]
-            return await call(ctx, clinic, "drsmith")  # type: ignore[arg-type]
-        finally:
-            await db.dispose()
-
     time.sleep(0.5)  # the board is listening
-    number = asyncio.run(call_one())
+    number = run_as_system(settings, lambda ctx: call(ctx, clinic, "drsmith"))  # type: ignore[arg-type]
     term.wait_for(lambda s: drawn(number, s) and drawn("→ Room 1", s), f"{number} large")
     term.wait_for(lambda s: "2 waiting" in s, "the count after the call")
 

@@ -10,10 +10,9 @@ import pytest
 
 from iqms.core.clock import FrozenClock
 from iqms.core.config import Settings
-from iqms.core.db import Database
-from iqms.core.security.rbac import Principal
 from iqms.core.service import Context
 from tests.kiosk.support import kiosk_settings
+from tests.system import system_context
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -31,8 +30,5 @@ def kiosk_env(tmp_path: Path, sqlite_url: str) -> Settings:
 @pytest.fixture
 async def core(kiosk_env: Settings, clock: FrozenClock) -> AsyncIterator[Context]:
     """The system's own context on the kiosk's database, to set up and to check outcomes."""
-    db = Database.from_settings(kiosk_env)
-    try:
-        yield Context(db=db, principal=Principal.system("test"), settings=kiosk_env, clock=clock)
-    finally:
-        await db.dispose()
+    async with system_context(kiosk_env, clock) as ctx:
+        yield ctx

@@ -16,10 +16,12 @@ from iqms.core.services import devices
 from iqms.core.sync.connectivity import Backoff
 from iqms.kiosk.app import KioskApp, KioskAuth
 from iqms.kiosk.printer import PrintWorker, TicketPrinter, parse_printer_spec
-from iqms.kiosk.screens import StartScreen
+from iqms.kiosk.screens import ResultScreen, ServiceScreen, SmsOfferScreen, StartScreen
 from tests.tui.support import console_settings, wait_until
 
 PIN = "2468"
+#: the kiosk's screen in the tests (a portrait touch screen's worth of lines)
+SIZE = (100, 34)
 
 
 async def kiosk(ctx: Context, name: str = "entrance") -> Context:
@@ -81,6 +83,16 @@ async def started(pilot: Pilot[Any]) -> None:
     """The kiosk signed in and shows its start screen."""
     await until_screen(pilot, StartScreen)
     await pilot.pause(0.05)
+
+
+async def take_a_ticket(pilot: Pilot[Any]) -> None:
+    """From the start screen: English, General Practice, no SMS; waits for the number's screen."""
+    await pilot.press("1")  # English
+    await until_screen(pilot, ServiceScreen)
+    await pilot.press("1")  # General Practice
+    await until_screen(pilot, SmsOfferScreen)
+    await pilot.press("1")  # no SMS
+    await until_screen(pilot, ResultScreen)
 
 
 def printed_or_failed(app: KioskApp) -> bool:

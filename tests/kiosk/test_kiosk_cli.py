@@ -3,19 +3,17 @@ services, printer), with one line each and an exit code that says whether it is 
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from iqms.cli import app
-from iqms.core.db import Database
-from iqms.core.security.rbac import Principal
 from iqms.core.service import Context
 from tests.conftest import make_settings
 from tests.kiosk.fake_printer import FakePrinter
 from tests.kiosk.support import kiosk_key
+from tests.system import cli_environment, run_as_system
 from tests.test_queue_fixtures import small_clinic
 
 runner = CliRunner()
@@ -25,26 +23,14 @@ runner = CliRunner()
 def kiosk_computer(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     """A clinic with a kiosk device; the environment of the kiosk's computer. Returns its key."""
     settings = make_settings(tmp_path, sqlite_url)
-    for name, value in {
-        "IQMS_DATABASE_URL": sqlite_url,
-        "IQMS_DATA_DIR": str(tmp_path / "data"),
-        "IQMS_CONFIG_DIR": str(tmp_path / "config"),
-        "IQMS_SECRET_KEY": "test-signing-secret-0123456789abcdef",
-    }.items():
-        monkeypatch.setenv(name, value)
-    for name in ("IQMS_DEVICE_KEY", "IQMS_DEVICE_KEY_FILE", "IQMS_PRINTER_KIND"):
-        monkeypatch.delenv(name, raising=False)
+    cli_environment(monkeypatch, tmp_path, sqlite_url,
+                    unset=("IQMS_DEVICE_KEY", "IQMS_DEVICE_KEY_FILE", "IQMS_PRINTER_KIND"))  # fmt: skip
 
-    async def seed() -> str:
-        db = Database.from_settings(settings)
-        try:
-            ctx = Context(db=db, principal=Principal.system("test"), settings=settings)
-            await small_clinic(ctx, doctors=False)
-            return await kiosk_key(ctx, "hall")
-        finally:
-            await db.dispose()
+    async def seed(ctx: Context) -> str:
+        await small_clinic(ctx, doctors=False)
+        return await kiosk_key(ctx, "hall")
 
-    return asyncio.run(seed())
+    return run_as_system(settings, seed)
 
 
 @pytest.mark.sqlite

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from iqms.core.clock import FrozenClock
 from iqms.core.db import Database
-from iqms.core.security.rbac import Principal
 from iqms.core.service import Context
 from iqms.core.services import queue
 from iqms.kiosk.desk import KioskDepartment, TicketDesk
@@ -22,36 +21,32 @@ from iqms.kiosk.screens import (
     CheckInOfflineScreen,
     ResultScreen,
     ServiceScreen,
-    SmsOfferScreen,
     StartScreen,
 )
 from tests.kiosk.escpos_decode import decode
 from tests.kiosk.fake_printer import FakePrinter
 from tests.kiosk.support import (
+    SIZE,
     kiosk,
     kiosk_app,
     kiosk_key,
     kiosk_settings,
     printed_or_failed,
     started,
+    take_a_ticket,
     until_screen,
 )
+from tests.system import system_context
 from tests.test_connectivity import terminal_link
 from tests.test_queue_fixtures import small_clinic
 from tests.tui.support import screen_text, status_line, wait_until
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
-SIZE = (100, 34)
 
 
 async def press_for_a_ticket(pilot, app) -> str:  # type: ignore[no-untyped-def]
     count = len(app.issued)
-    await pilot.press("1")
-    await until_screen(pilot, ServiceScreen)
-    await pilot.press("1")
-    await until_screen(pilot, SmsOfferScreen)
-    await pilot.press("1")
-    await until_screen(pilot, ResultScreen)
+    await take_a_ticket(pilot)
     await wait_until(pilot, lambda: len(app.issued) > count and printed_or_failed(app))
     await wait_until(pilot, lambda: "Please take your ticket." in screen_text(app))
     number = app.issued[-1].number
@@ -155,14 +150,9 @@ async def test_a_kiosk_started_while_the_database_is_away_waits_for_it(
     clock: FrozenClock, pg_url: str, tmp_path: Path
 ) -> None:
     # The production shape: a PostgreSQL server on the network, not answering at first.
-    db = Database(pg_url)
-    core = Context(db=db, principal=Principal.system("test"), settings=kiosk_settings(
-        tmp_path, pg_url), clock=clock)  # fmt: skip
-    try:
+    async with system_context(kiosk_settings(tmp_path, pg_url), clock) as core:
         await small_clinic(core, doctors=False)
         key = await kiosk_key(core)
-    finally:
-        await db.dispose()
     async with terminal_link(pg_url, tmp_path, "kiosk") as link:
         settings = kiosk_settings(tmp_path / "kiosk", link.url, db_connect_timeout=1)
         await link.cut()

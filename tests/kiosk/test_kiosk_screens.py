@@ -31,6 +31,7 @@ from iqms.kiosk.screens import (
 from tests.kiosk.fake_printer import FakePrinter
 from tests.kiosk.support import (
     PIN,
+    SIZE,
     kiosk_app,
     kiosk_key,
     kiosk_settings,
@@ -40,8 +41,6 @@ from tests.kiosk.support import (
 )
 from tests.test_queue_fixtures import small_clinic
 from tests.tui.support import screen_text, status_line, wait_until
-
-SIZE = (100, 34)
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from iqms.core.services import queue, sync
 from iqms.core.sync.batch import BatchRejected
 from iqms.core.sync.journal import Journal
 from tests.kiosk.support import kiosk
-from tests.test_sync_push import make_clinic
+from tests.test_sync_push import Clinic, make_clinic
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -29,6 +29,22 @@ def kiosk_journal(
     return Journal(tmp_path / f"{name}.db", device_id=kiosk_ctx.principal.device_id,
                    device_name=kiosk_ctx.principal.username, timezone=kiosk_ctx.settings.tz,
                    clock=clock)  # fmt: skip
+
+
+async def kiosk_at_nine(
+    ctx: Context, clock: FrozenClock, tmp_path: Path, journal_name: str = "j"
+) -> tuple[Clinic, Context, Journal]:
+    """09:00: the clinic, a kiosk signed in with its own key, and the kiosk's journal."""
+    clock.set(T0)
+    c = await make_clinic(ctx)
+    at = await kiosk(ctx)
+    return c, at, kiosk_journal(tmp_path, at, clock, journal_name)
+
+
+async def take_numbers(at: Context, journal: Journal, department: uuid.UUID) -> None:
+    """What a kiosk does once online: carry on its sequence, reserve five numbers to print."""
+    journal.continue_after(await sync.last_sequence(at))
+    journal.add_number_block(await sync.reserve_numbers(at, department_id=department, size=5))
 
 
 async def push(kiosk_ctx: Context, journal: Journal) -> sync.PushReport:
@@ -42,10 +58,7 @@ async def push(kiosk_ctx: Context, journal: Journal) -> sync.PushReport:
 async def test_offline_tickets_sync_as_the_kiosk_with_their_printed_links(
     ctx: Context, clock: FrozenClock, tmp_path: Path
 ) -> None:
-    clock.set(T0)
-    c = await make_clinic(ctx)
-    at = await kiosk(ctx)
-    journal = kiosk_journal(tmp_path, at, clock)
+    c, at, journal = await kiosk_at_nine(ctx, clock, tmp_path)
     assert journal.device_id == at.principal.device_id
     block = await sync.reserve_numbers(at, department_id=c.gen, size=5,
                                        device_id=journal.device_id)  # fmt: skip
@@ -66,12 +79,8 @@ async def test_offline_tickets_sync_as_the_kiosk_with_their_printed_links(
 async def test_a_reinstalled_kiosk_carries_on_from_the_servers_sequence(
     ctx: Context, clock: FrozenClock, tmp_path: Path
 ) -> None:
-    clock.set(T0)
-    c = await make_clinic(ctx)
-    at = await kiosk(ctx)
-    first = kiosk_journal(tmp_path, at, clock, "before")
-    first.continue_after(await sync.last_sequence(at))
-    first.add_number_block(await sync.reserve_numbers(at, department_id=c.gen, size=5))
+    c, at, first = await kiosk_at_nine(ctx, clock, tmp_path, "before")
+    await take_numbers(at, first, c.gen)
     first.issue_ticket(c.gen)
     first.issue_ticket(c.gen)
     await push(at, first)
@@ -119,12 +128,8 @@ async def test_a_journal_takes_the_device_key_of_its_computer(
 async def test_a_press_whose_online_reply_was_lost_is_one_ticket(
     ctx: Context, clock: FrozenClock, tmp_path: Path
 ) -> None:
-    clock.set(T0)
-    c = await make_clinic(ctx)
-    at = await kiosk(ctx)
-    journal = kiosk_journal(tmp_path, at, clock)
-    journal.continue_after(await sync.last_sequence(at))
-    journal.add_number_block(await sync.reserve_numbers(at, department_id=c.gen, size=5))
+    c, at, journal = await kiosk_at_nine(ctx, clock, tmp_path)
+    await take_numbers(at, journal, c.gen)
     await queue.issue(ctx, department=c.gen)  # someone else's ticket first: A-006
     press = uuid.uuid4()
     # The kiosk asked online; the ticket was committed but the reply never arrived...

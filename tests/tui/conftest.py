@@ -6,7 +6,6 @@ it is built once per run through the services and copied for each test.
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -15,10 +14,10 @@ import pytest
 
 from iqms.core.clock import FrozenClock
 from iqms.core.config import Settings
-from iqms.core.db import Database
-from iqms.core.security.rbac import Principal
 from iqms.core.service import Context
-from tests.tui.desk import MORNING, Desk, seed_desk
+from iqms.tui.reception.app import ReceptionApp
+from tests.system import run_as_system, system_context
+from tests.tui.desk import MORNING, Desk, reception, seed_desk
 from tests.tui.support import console_settings
 
 
@@ -31,11 +30,8 @@ def tui_settings(tmp_path: Path, sqlite_url: str) -> Settings:
 @pytest.fixture
 async def core(tui_settings: Settings, clock: FrozenClock) -> AsyncIterator[Context]:
     """The system's own context on the console's database, to set up and to check outcomes."""
-    db = Database.from_settings(tui_settings)
-    try:
-        yield Context(db=db, principal=Principal.system("test"), settings=tui_settings, clock=clock)
-    finally:
-        await db.dispose()
+    async with system_context(tui_settings, clock) as ctx:
+        yield ctx
 
 
 @pytest.fixture(scope="session")
@@ -47,16 +43,8 @@ def desk_template(
     shutil.copyfile(sqlite_template, path)
     settings = console_settings(path.parent, f"sqlite+aiosqlite:///{path}")
 
-    async def seed() -> Desk:
-        db = Database.from_settings(settings)
-        core = Context(db=db, principal=Principal.system("test"), settings=settings,
-                       clock=FrozenClock())  # fmt: skip
-        try:
-            return await seed_desk(core, core.clock)  # type: ignore[arg-type]
-        finally:
-            await db.dispose()  # the last connection closing folds the WAL into the file
-
-    return path, asyncio.run(seed())
+    clock = FrozenClock()
+    return path, run_as_system(settings, lambda core: seed_desk(core, clock), clock)
 
 
 @pytest.fixture
@@ -79,13 +67,15 @@ def desk_settings(tmp_path: Path, desk_url: str) -> Settings:
 
 
 @pytest.fixture
+def desk_app(desk_settings: Settings, desk: Desk, clock: FrozenClock) -> ReceptionApp:
+    """Rita's reception console on the seeded clinic, without live events (the test moves)."""
+    return reception(desk_settings, desk.rita, clock, live_events=False)
+
+
+@pytest.fixture
 async def desk_core(
     desk_settings: Settings, desk: Desk, clock: FrozenClock
 ) -> AsyncIterator[Context]:
     """The system's context on the seeded clinic (to change things and check outcomes)."""
-    db = Database.from_settings(desk_settings)
-    try:
-        yield Context(db=db, principal=Principal.system("test"), settings=desk_settings,
-                      clock=clock)  # fmt: skip
-    finally:
-        await db.dispose()
+    async with system_context(desk_settings, clock) as ctx:
+        yield ctx

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from iqms.core.clock import FrozenClock
 from iqms.core.config import Settings
@@ -18,6 +20,9 @@ from iqms.core.services import clinic, patients, queue
 from iqms.tui.reception.app import ReceptionApp
 from tests.test_queue_fixtures import Clinic, as_doctor
 from tests.tui.support import add_account, screen_text, wait_until
+
+if TYPE_CHECKING:
+    from iqms.tui.reception.queue_screen import QueueScreen
 
 #: the morning the tests run at: Monday 5 January 2026, 09:30 in London (UTC in winter)
 MORNING = FrozenClock().now().replace(hour=9, minute=30)
@@ -118,4 +123,46 @@ async def open_queue(pilot: Any) -> None:
     await wait_until(pilot, lambda: on_queue(pilot.app), what="the queue")
 
 
-__all__ = ["MORNING", "Desk", "book", "on_queue", "open_queue", "reception", "seed_desk"]
+@asynccontextmanager
+async def queue_open(app: ReceptionApp, size: tuple[int, int] = (100, 30)) -> AsyncIterator[Any]:
+    """The console running in a terminal of ``size``, signed in, its queue loaded: the pilot."""
+    async with app.run_test(size=size) as pilot:
+        await open_queue(pilot)
+        yield pilot
+
+
+def queue_screen(app: ReceptionApp) -> QueueScreen:
+    from iqms.tui.reception.queue_screen import QueueScreen
+
+    screen = app.screen
+    assert isinstance(screen, QueueScreen), screen
+    return screen
+
+
+def row_of(app: ReceptionApp, number: str) -> str:
+    """The table line of a ticket, as shown."""
+    return next(line for line in screen_text(app).splitlines() if f" {number} " in line)
+
+
+async def select(pilot: Any, number: str) -> None:
+    """Put the cursor on a ticket with the search box (as the desk does), then back to the table."""
+    await pilot.press("slash", *number, "enter")
+    screen = queue_screen(pilot.app)
+    await wait_until(pilot, lambda: screen.selected() is not None
+                     and screen.selected().ticket_number == number)  # type: ignore[union-attr]  # fmt: skip
+    await pilot.press("escape")
+
+
+__all__ = [
+    "MORNING",
+    "Desk",
+    "book",
+    "on_queue",
+    "open_queue",
+    "queue_open",
+    "queue_screen",
+    "reception",
+    "row_of",
+    "seed_desk",
+    "select",
+]

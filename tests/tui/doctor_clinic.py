@@ -102,6 +102,18 @@ def shows(app: DoctorConsole, *texts: str) -> bool:
     return all(t in text for t in texts)
 
 
+async def call_next(pilot: Pilot[Any], *shown: str) -> None:
+    """``n``: the next patient called; waits until the screen shows ``shown`` and CALLED."""
+    await pilot.press("n")
+    await until(pilot, lambda: shows(pilot.app, *shown, "CALLED"))  # type: ignore[arg-type]
+
+
+async def start(pilot: Pilot[Any], shown: str = "IN SERVICE") -> None:
+    """``s``: the consultation started; waits until the screen shows ``shown``."""
+    await pilot.press("s")
+    await until(pilot, lambda: shows(pilot.app, shown))  # type: ignore[arg-type]
+
+
 def noticed(app: DoctorConsole, text: str) -> bool:
     """True when a notification (a toast) said ``text``."""
     return any(text in message for _severity, _title, message in app.notices)
@@ -110,6 +122,7 @@ def noticed(app: DoctorConsole, text: str) -> bool:
 __all__ = [
     "DoctorClinic",
     "add_doctor",
+    "call_next",
     "doctor_app",
     "doctor_clinic",
     "doctor_screen",
@@ -117,5 +130,6 @@ __all__ = [
     "noticed",
     "on_doctor_screen",
     "shows",
+    "start",
     "until",
 ]

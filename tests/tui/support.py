@@ -84,6 +84,18 @@ def status_line(app: ConsoleApp) -> str:
     return lines[0] if lines else ""
 
 
+async def synced_when_back(
+    pilot: Pilot[Any], link: Any, operations: int, *, within: float = 5.0
+) -> None:
+    """The database ``link`` restored: the console goes online and says it sent its journal."""
+    app = pilot.app
+    await link.restore()
+    await wait_until(pilot, lambda: "● online" in status_line(app), within=within)  # type: ignore[arg-type]
+    await wait_until(pilot, lambda: any(n[1] == "Synced" for n in app.notices))  # type: ignore[attr-defined]
+    sent = f"Sent {operations} offline operations ({operations} applied)."
+    assert ("information", "Synced", sent) in app.notices  # type: ignore[attr-defined]
+
+
 class SampleScreen(ConsoleScreen):
     """A minimal console view: lists the live events it got and issues tickets."""
 
@@ -159,5 +171,6 @@ __all__ = [
     "screen_text",
     "staff_principal",
     "status_line",
+    "synced_when_back",
     "wait_until",
 ]

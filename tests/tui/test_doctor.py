@@ -11,10 +11,8 @@ from pathlib import Path
 
 from iqms.core.clock import FrozenClock
 from iqms.core.config import Settings
-from iqms.core.db import Database
 from iqms.core.enums import DoctorStatus, Role, TicketStatus
 from iqms.core.schemas.queue import TicketOut
-from iqms.core.security.rbac import Principal
 from iqms.core.service import Context
 from iqms.core.services import audit, clinic, queue
 from iqms.tui.auth import PasswordLogin
@@ -22,7 +20,9 @@ from iqms.tui.dialogs import ConfirmDialog, ListDialog, TextDialog
 from iqms.tui.doctor import DoctorConsole
 from iqms.tui.doctor.screen import DoctorScreen
 from iqms.tui.doctor.widgets import QueueList
+from tests.system import system_context
 from tests.tui.doctor_clinic import (
+    call_next,
     doctor_app,
     doctor_clinic,
     doctor_screen,
@@ -30,6 +30,7 @@ from tests.tui.doctor_clinic import (
     noticed,
     on_doctor_screen,
     shows,
+    start,
     until,
 )
 from tests.tui.support import PASSWORD, add_account, screen_text
@@ -51,14 +52,12 @@ async def test_call_next_start_and_done_show_each_step_and_the_core_agrees(
         assert shows(app, "No patient with you.", "to call the next patient: A-001")
         assert shows(app, "My queue · 2 waiting", "Waiting for you: 2")
 
-        await pilot.press("n")
-        await until(pilot, lambda: shows(app, "A-001", "Amelia Hughes, 75 y", "CALLED"))
+        await call_next(pilot, "A-001", "Amelia Hughes, 75 y")
         assert shows(app, "3 Urgent", "seen within 30 min", "waited 45 min (15 min over)")
         assert shows(app, "Note: Needs an interpreter (Polish)")
         await until(pilot, lambda: shows(app, "My queue · 1 waiting"))
 
-        await pilot.press("s")
-        await until(pilot, lambda: shows(app, "IN SERVICE 00:00"))
+        await start(pilot, "IN SERVICE 00:00")
         clock.advance(minutes=12, seconds=5)
         await until(pilot, lambda: shows(app, "IN SERVICE 12:05"), what="the clock running")
 
@@ -81,8 +80,7 @@ async def test_done_straight_from_called_serves_with_the_start_at_the_same_momen
     app = doctor_app(tui_settings, c.smith, clock)
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: on_doctor_screen(app))
-        await pilot.press("n")
-        await until(pilot, lambda: shows(app, "Oliver Brown", "CALLED"))
+        await call_next(pilot, "Oliver Brown")
         clock.advance(minutes=9)
         await pilot.press("d")
         await until(pilot, lambda: shows(app, "No patient with you."))
@@ -102,8 +100,7 @@ async def test_recall_twice_then_no_show(
     app = doctor_app(tui_settings, c.smith, clock)
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: on_doctor_screen(app))
-        await pilot.press("n")
-        await until(pilot, lambda: shows(app, "Mia Wilson, 15 mo", "CALLED"))
+        await call_next(pilot, "Mia Wilson, 15 mo")
         await pilot.press("r")
         await until(pilot, lambda: shows(app, "recalled once"))
         await pilot.press("r")
@@ -125,10 +122,8 @@ async def test_transfer_the_patient_in_the_room_to_another_department(
     app = doctor_app(tui_settings, c.smith, clock)
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
         await until(pilot, lambda: on_doctor_screen(app))
-        await pilot.press("n")
-        await until(pilot, lambda: shows(app, "CALLED"))
-        await pilot.press("s")
-        await until(pilot, lambda: shows(app, "IN SERVICE"))
+        await call_next(pilot)
+        await start(pilot)
         await pilot.press("t")
         await until(pilot, lambda: isinstance(app.screen, ListDialog))
         assert shows(app, "Transfer A-001 to", "Paediatrics", "Dr Jo Jones · Room 2")
@@ -146,12 +141,8 @@ async def ticket_seen_from_another_terminal(
     settings: Settings, clock: FrozenClock, ticket: object
 ) -> TicketOut:
     """The ticket as a terminal that has read nothing yet sees it (no estimate inputs cached)."""
-    db = Database.from_settings(settings)
-    try:
-        other = Context(db=db, principal=Principal.system("test"), settings=settings, clock=clock)
+    async with system_context(settings, clock) as other:
         return await queue.get_ticket(other, ticket=ticket)  # type: ignore[arg-type]
-    finally:
-        await db.dispose()
 
 
 async def test_pausing_takes_the_doctor_out_of_the_estimates_and_back(
@@ -189,14 +180,12 @@ async def test_one_patient_at_a_time_says_why_or_offers_to_finish_the_one_in_the
     app = doctor_app(tui_settings, c.smith, clock)
     async with app.run_test(size=(100, 30), notifications=True) as pilot:
         await until(pilot, lambda: on_doctor_screen(app))
-        await pilot.press("n")
-        await until(pilot, lambda: shows(app, "Amelia Hughes", "CALLED"))
+        await call_next(pilot, "Amelia Hughes")
         await pilot.press("n")  # still called: refused, with the reason
         await until(pilot, lambda: noticed(app, "Not calling anyone: A-001 is called"))
         assert (await queue.get_ticket(core, ticket=second.id)).status == TicketStatus.WAITING
 
-        await pilot.press("s")
-        await until(pilot, lambda: shows(app, "IN SERVICE"))
+        await start(pilot)
         await pilot.press("n")  # in the room: offered to finish first
         await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
         assert shows(app, "A-001 is still in the room", "Finish A-001 (done) and call")
@@ -221,10 +210,8 @@ async def test_hold_a_patient_and_send_them_back_to_the_queue(
     app = doctor_app(tui_settings, c.smith, clock)
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: on_doctor_screen(app))
-        await pilot.press("n")
-        await until(pilot, lambda: shows(app, "CALLED"))
-        await pilot.press("s")
-        await until(pilot, lambda: shows(app, "IN SERVICE"))
+        await call_next(pilot)
+        await start(pilot)
         await pilot.press("h")  # sent for a blood test
         await until(pilot, lambda: shows(app, "No patient with you.", "on hold"))
         assert (await queue.get_ticket(core, ticket=ticket.id)).status == TicketStatus.HELD

@@ -15,14 +15,14 @@ import pytest
 
 from iqms.core.clock import FrozenClock
 from iqms.core.config import Settings
-from iqms.core.db import Database
 from iqms.core.enums import TicketStatus
-from iqms.core.security.rbac import Principal
 from iqms.core.service import Context
 from iqms.core.services import queue
 from iqms.tui.doctor.widgets import QueueList
+from tests.system import system_context
 from tests.test_connectivity import terminal_link
 from tests.tui.doctor_clinic import (
+    call_next,
     doctor_app,
     doctor_clinic,
     doctor_screen,
@@ -44,11 +44,8 @@ def pg_settings(tmp_path: Path, pg_url: str) -> Settings:
 
 @pytest.fixture
 async def pg_core(pg_settings: Settings, clock: FrozenClock) -> AsyncIterator[Context]:
-    db = Database.from_settings(pg_settings)
-    try:
-        yield Context(db=db, principal=Principal.system("test"), settings=pg_settings, clock=clock)
-    finally:
-        await db.dispose()
+    async with system_context(pg_settings, clock) as ctx:
+        yield ctx
 
 
 async def test_two_doctors_pressing_call_next_at_the_same_moment_get_different_patients(
@@ -124,7 +121,6 @@ async def test_the_console_refuses_actions_offline_and_recovers_by_itself(
             await link.restore()
             await until(pilot, lambda: "● online" in status_line(app))
             await until(pilot, lambda: not shows(app, "Reconnecting to the database"))
-            await pilot.press("n")
-            await until(pilot, lambda: shows(app, "Amelia Hughes", "CALLED"))
+            await call_next(pilot, "Amelia Hughes")
     called = await queue.get_ticket(pg_core, ticket=waiting.id)
     assert called.status == TicketStatus.CALLED and called.called_room == "Room 1"

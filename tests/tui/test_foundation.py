@@ -38,6 +38,7 @@ from tests.tui.support import (
     screen_text,
     staff_principal,
     status_line,
+    synced_when_back,
     wait_until,
 )
 
@@ -278,14 +279,7 @@ async def test_with_the_journal_a_console_keeps_issuing_offline_and_syncs_when_b
             await pilot.press("i")  # offline: the first number of the reserved block
             await wait_until(pilot, lambda: screen.issued == ["A-021", "A-001"])
             await wait_until(pilot, lambda: "· 1 to sync" in status_line(app))
-            await link.restore()
-            await wait_until(pilot, lambda: "● online" in status_line(app))
-            await wait_until(pilot, lambda: any(n[1] == "Synced" for n in app.notices))
-            assert (
-                "information",
-                "Synced",
-                "Sent 1 offline operations (1 applied).",
-            ) in app.notices
+            await synced_when_back(pilot, link, 1)
     waiting = await queue.queue_list(core, department="GEN")
     assert sorted(t.ticket_number for t in waiting) == ["A-001", "A-021"]
 

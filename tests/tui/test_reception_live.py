@@ -19,9 +19,8 @@ from iqms.core.db import Database
 from iqms.core.security.rbac import Principal
 from iqms.core.security.tokens import issue_token
 from iqms.core.service import Context
-from tests.tui.desk import open_queue, reception, seed_desk
+from tests.tui.desk import open_queue, queue_screen, reception, row_of, seed_desk, select
 from tests.tui.support import console_settings, screen_text, wait_until
-from tests.tui.test_reception_queue import queue_screen, row_of, select
 
 
 async def issue_from_another_process(settings: Settings, token: str, *args: str) -> str:

@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 from iqms.core.clock import FrozenClock
-from iqms.core.config import Settings
 from iqms.core.enums import AppointmentStatus, DoctorStatus, TicketStatus
 from iqms.core.service import Context
 from iqms.core.services import clinic, queue
 from iqms.tui.dialogs import ListDialog, TextDialog, TriageDialog
+from iqms.tui.reception.app import ReceptionApp
 from iqms.tui.reception.dialogs import TransferDialog
 from iqms.tui.reception.doctors import DoctorsScreen
-from tests.tui.desk import Desk, book, open_queue, reception
+from tests.tui.desk import (
+    Desk,
+    book,
+    open_queue,
+    queue_open,
+    queue_screen,
+    row_of,
+    select,
+)
 from tests.tui.support import screen_text, wait_until
-from tests.tui.test_reception_queue import queue_screen, row_of, select
 
 
 async def test_change_category_transfer_hold_and_return(
-    desk_core: Context, desk_settings: Settings, clock: FrozenClock, desk: Desk
+    desk_core: Context, desk_app: ReceptionApp, desk: Desk
 ) -> None:
-    core = desk_core
-    app = reception(desk_settings, desk.rita, clock, live_events=False)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await open_queue(pilot)
+    core, app = desk_core, desk_app
+    async with queue_open(app) as pilot:
         await select(pilot, "A-001")
         await pilot.press("t")
         await wait_until(pilot, lambda: isinstance(app.screen, TriageDialog))
@@ -65,12 +70,10 @@ async def test_change_category_transfer_hold_and_return(
 
 
 async def test_cancel_with_a_reason_and_undo(
-    desk_core: Context, desk_settings: Settings, clock: FrozenClock, desk: Desk
+    desk_core: Context, desk_app: ReceptionApp, desk: Desk
 ) -> None:
-    core = desk_core
-    app = reception(desk_settings, desk.rita, clock, live_events=False)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await open_queue(pilot)
+    core, app = desk_core, desk_app
+    async with queue_open(app) as pilot:
         await select(pilot, "A-002")
         await pilot.press("c")
         await wait_until(pilot, lambda: isinstance(app.screen, TextDialog))
@@ -97,12 +100,10 @@ async def test_cancel_with_a_reason_and_undo(
 
 
 async def test_illegal_moves_are_dimmed_and_a_stale_view_is_refused_by_the_core(
-    desk_core: Context, desk_settings: Settings, clock: FrozenClock, desk: Desk
+    desk_core: Context, desk_app: ReceptionApp, desk: Desk
 ) -> None:
-    core = desk_core
-    app = reception(desk_settings, desk.rita, clock, live_events=False)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await open_queue(pilot)
+    core, app = desk_core, desk_app
+    async with queue_open(app) as pilot:
         await select(pilot, "A-003")  # called by Dr Smith: no cancel, no triage
         screen = queue_screen(app)
         assert screen.check_action("cancel_ticket", ()) is None
@@ -123,14 +124,12 @@ async def test_illegal_moves_are_dimmed_and_a_stale_view_is_refused_by_the_core(
 
 
 async def test_check_in_from_todays_appointments(
-    desk_core: Context, desk_settings: Settings, clock: FrozenClock, desk: Desk
+    desk_core: Context, desk_app: ReceptionApp, clock: FrozenClock, desk: Desk
 ) -> None:
-    core = desk_core
+    core, app = desk_core, desk_app
     await queue.cancel(core, ticket="A-001")  # Amelia left and comes back for her appointment
     appointment = await book(core, desk.amelia, 20)
-    app = reception(desk_settings, desk.rita, clock, live_events=False)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await open_queue(pilot)
+    async with queue_open(app) as pilot:
         await pilot.press("a")
         await wait_until(
             pilot, lambda: isinstance(app.screen, ListDialog) and "09:50" in screen_text(app)
@@ -151,12 +150,10 @@ async def test_check_in_from_todays_appointments(
 
 
 async def test_the_doctors_panel_shows_rooms_status_and_patients_and_sets_a_status(
-    desk_core: Context, desk_settings: Settings, clock: FrozenClock, desk: Desk
+    desk_core: Context, desk_app: ReceptionApp
 ) -> None:
-    core = desk_core
-    app = reception(desk_settings, desk.rita, clock, live_events=False)
-    async with app.run_test(size=(120, 30)) as pilot:
-        await open_queue(pilot)
+    core, app = desk_core, desk_app
+    async with queue_open(app, (120, 30)) as pilot:
         await pilot.press("f3")
         await wait_until(
             pilot,

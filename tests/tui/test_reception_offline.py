@@ -8,17 +8,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from iqms.core.clock import FrozenClock
-from iqms.core.db import Database
-from iqms.core.security.rbac import Principal
-from iqms.core.service import Context
 from iqms.core.services import patients, queue
 from iqms.core.sync.connectivity import Backoff
 from iqms.tui.reception.dialogs import IssueDialog
 from iqms.tui.reception.patients import PatientForm, PatientsScreen
+from tests.system import system_context
 from tests.test_connectivity import terminal_link
-from tests.tui.desk import open_queue, reception, seed_desk
-from tests.tui.support import console_settings, screen_text, status_line, wait_until
-from tests.tui.test_reception_queue import row_of
+from tests.tui.desk import open_queue, reception, row_of, seed_desk
+from tests.tui.support import (
+    console_settings,
+    screen_text,
+    status_line,
+    synced_when_back,
+    wait_until,
+)
 
 
 async def test_offline_tickets_and_registrations_reach_the_central_queue_once(
@@ -26,9 +29,7 @@ async def test_offline_tickets_and_registrations_reach_the_central_queue_once(
 ) -> None:
     clock = FrozenClock(datetime(2026, 1, 5, 9, 30, tzinfo=UTC))
     settings = console_settings(tmp_path, db_url)
-    db = Database.from_settings(settings)
-    core = Context(db=db, principal=Principal.system("test"), settings=settings, clock=clock)
-    try:
+    async with system_context(settings, clock) as core:
         desk = await seed_desk(core, clock)
         async with terminal_link(db_url, tmp_path, "desk") as link:
             desk_settings = console_settings(tmp_path / "desk", link.url, device_name="desk 1")
@@ -62,14 +63,7 @@ async def test_offline_tickets_and_registrations_reach_the_central_queue_once(
                 await wait_until(pilot, lambda: "A-005" in screen_text(app))
                 assert "Hannah Clarke" in row_of(app, "A-005")
 
-                await link.restore()
-                await wait_until(pilot, lambda: "● online" in status_line(app), within=15)
-                await wait_until(pilot, lambda: any(n[1] == "Synced" for n in app.notices))
-                assert (
-                    "information",
-                    "Synced",
-                    "Sent 3 offline operations (3 applied).",
-                ) in app.notices
+                await synced_when_back(pilot, link, 3, within=15)
                 await wait_until(pilot, lambda: "not synced" not in screen_text(app))
                 assert "Hannah Clarke" in row_of(app, "A-005")
                 assert not isinstance(app.screen, PatientForm)
@@ -80,5 +74,3 @@ async def test_offline_tickets_and_registrations_reach_the_central_queue_once(
         [hannah] = await patients.search(core, query="Hannah Clarke")
         a005 = next(t for t in tickets if t.ticket_number == "A-005")
         assert a005.patient_id == hannah.id and a005.arrived_at == clock.now()
-    finally:
-        await db.dispose()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from iqms.core.clock import FrozenClock
-from iqms.core.config import Settings
 from iqms.core.enums import Role
 from iqms.core.security.rbac import Principal
 from iqms.core.service import Context
@@ -11,7 +9,7 @@ from iqms.core.services import patients
 from iqms.tui.dialogs import ConfirmDialog
 from iqms.tui.reception.app import ReceptionApp
 from iqms.tui.reception.patients import PatientForm, PatientsScreen
-from tests.tui.desk import Desk, open_queue, reception
+from tests.tui.desk import Desk, queue_open
 from tests.tui.support import add_account, screen_text, wait_until
 
 
@@ -28,12 +26,10 @@ async def open_form(pilot) -> None:  # type: ignore[no-untyped-def]
 
 
 async def test_register_shows_each_fields_problem_beside_it_then_saves(
-    desk_core: Context, desk_settings: Settings, clock: FrozenClock, desk: Desk
+    desk_core: Context, desk_app: ReceptionApp
 ) -> None:
-    core = desk_core
-    app = reception(desk_settings, desk.rita, clock, live_events=False)
-    async with app.run_test(size=(100, 40)) as pilot:
-        await open_queue(pilot)
+    core, app = desk_core, desk_app
+    async with queue_open(app, (100, 40)) as pilot:
         await open_form(pilot)
         await pilot.press("tab")  # leave the name empty
         await pilot.press(*"12345", "tab")  # not a phone number
@@ -67,12 +63,10 @@ async def test_register_shows_each_fields_problem_beside_it_then_saves(
 
 
 async def test_a_likely_duplicate_asks_first_and_registers_only_when_confirmed(
-    desk_core: Context, desk_settings: Settings, clock: FrozenClock, desk: Desk
+    desk_core: Context, desk_app: ReceptionApp
 ) -> None:
-    core = desk_core
-    app = reception(desk_settings, desk.rita, clock, live_events=False)
-    async with app.run_test(size=(100, 40)) as pilot:
-        await open_queue(pilot)
+    core, app = desk_core, desk_app
+    async with queue_open(app, (100, 40)) as pilot:
         for answer in ("n", "y"):
             await open_form(pilot)
             await pilot.press(*"Amelia J Hughes", "tab", *"+447911123101", "tab", *"1984-03-07")
@@ -90,14 +84,12 @@ async def test_a_likely_duplicate_asks_first_and_registers_only_when_confirmed(
 
 
 async def test_an_edit_that_clashes_says_who_changed_what_and_reload_takes_their_version(
-    desk_core: Context, desk_settings: Settings, clock: FrozenClock, desk: Desk
+    desk_core: Context, desk_app: ReceptionApp, desk: Desk
 ) -> None:
-    core = desk_core
+    core, app = desk_core, desk_app
     sam_id = await add_account(core, "sam", Role.STAFF, "Sam Desk")
     sam = core.as_principal(Principal(user_id=sam_id, username="sam", role="staff"))
-    app = reception(desk_settings, desk.rita, clock, live_events=False)
-    async with app.run_test(size=(100, 40)) as pilot:
-        await open_queue(pilot)
+    async with queue_open(app, (100, 40)) as pilot:
         await pilot.press("f2", *"George")
         await wait_until(pilot, lambda: "MRN000003" in screen_text(app))
         await pilot.press("enter", "enter")  # to the results, open the first

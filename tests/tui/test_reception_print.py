@@ -16,9 +16,8 @@ from iqms.core.clock import FrozenClock
 from iqms.core.service import Context
 from iqms.core.services import audit, patients
 from tests.kiosk.fake_printer import FakePrinter, closed_port
-from tests.tui.desk import Desk, open_queue, reception
+from tests.tui.desk import Desk, open_queue, reception, select
 from tests.tui.support import console_settings, screen_text, wait_until
-from tests.tui.test_reception_queue import select
 
 
 @pytest.fixture(scope="module", autouse=True)

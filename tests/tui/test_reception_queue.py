@@ -9,37 +9,15 @@ from __future__ import annotations
 from pathlib import Path
 
 from iqms.core.clock import FrozenClock
-from iqms.core.config import Settings
 from iqms.core.enums import TicketStatus
 from iqms.core.service import Context
 from iqms.core.services import queue
 from iqms.tui.auth import PasswordLogin
 from iqms.tui.reception.app import ReceptionApp
 from iqms.tui.reception.dialogs import IssueDialog
-from iqms.tui.reception.queue_screen import QueueScreen
 from iqms.tui.screens import LoginScreen
-from tests.tui.desk import Desk, open_queue, reception
+from tests.tui.desk import Desk, open_queue, queue_open, queue_screen, row_of
 from tests.tui.support import PASSWORD, console_settings, screen_text, wait_until
-
-
-def queue_screen(app: ReceptionApp) -> QueueScreen:
-    screen = app.screen
-    assert isinstance(screen, QueueScreen), screen
-    return screen
-
-
-def row_of(app: ReceptionApp, number: str) -> str:
-    """The table line of a ticket, as shown."""
-    return next(line for line in screen_text(app).splitlines() if f" {number} " in line)
-
-
-async def select(pilot, number: str) -> None:  # type: ignore[no-untyped-def]
-    """Put the cursor on a ticket with the search box (as the desk does), then back to the table."""
-    await pilot.press("slash", *number, "enter")
-    screen = queue_screen(pilot.app)
-    await wait_until(pilot, lambda: screen.selected() is not None
-                     and screen.selected().ticket_number == number)  # type: ignore[union-attr]  # fmt: skip
-    await pilot.press("escape")
 
 
 async def ticket(core: Context, number: str):  # type: ignore[no-untyped-def]
@@ -77,12 +55,9 @@ async def test_reception_login_wrong_password_locked_account_and_right_password(
         assert "A-001" in screen_text(app)
 
 
-async def test_the_queue_in_calling_order_with_search_and_filter(
-    desk_settings: Settings, clock: FrozenClock, desk: Desk
-) -> None:
-    app = reception(desk_settings, desk.rita, clock, live_events=False)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await open_queue(pilot)
+async def test_the_queue_in_calling_order_with_search_and_filter(desk_app: ReceptionApp) -> None:
+    app = desk_app
+    async with queue_open(app, (80, 24)) as pilot:
         lines = screen_text(app).splitlines()
         numbers = [w for line in lines for w in line.split() if w[:2] in ("A-", "P-")][:4]
         assert numbers == ["A-002", "A-001", "P-001", "A-003"]  # urgent first; called last
@@ -105,12 +80,10 @@ async def test_the_queue_in_calling_order_with_search_and_filter(
 
 
 async def test_issue_for_a_patient_found_by_name_and_for_a_walk_in(
-    desk_core: Context, desk_settings: Settings, clock: FrozenClock, desk: Desk
+    desk_core: Context, desk_app: ReceptionApp, desk: Desk
 ) -> None:
-    core = desk_core
-    app = reception(desk_settings, desk.rita, clock, live_events=False)
-    async with app.run_test(size=(100, 30)) as pilot:
-        await open_queue(pilot)
+    core, app = desk_core, desk_app
+    async with queue_open(app) as pilot:
         await pilot.press("n")
         await wait_until(pilot, lambda: isinstance(app.screen, IssueDialog))
         await pilot.press(*"30/06/2019")  # found by date of birth
