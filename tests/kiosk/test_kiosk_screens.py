@@ -269,7 +269,9 @@ async def test_an_unknown_department_or_a_revoked_key_stops_with_one_line(
     app = kiosk_app(kiosk_env, key, clock, departments=["XRAY"])
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: not app.is_running)
+        said = [str(line) for line in app._exit_renderables]  # printed as the app ends
     assert app.return_code == 3
+    assert said == ["iqms: error: no department XRAY (--department)"]
 
     from iqms.core.services import devices
 
@@ -277,4 +279,7 @@ async def test_an_unknown_department_or_a_revoked_key_stops_with_one_line(
     app = kiosk_app(kiosk_env, key, clock)
     async with app.run_test(size=SIZE) as pilot:
         await wait_until(pilot, lambda: not app.is_running)
+        said = [str(line) for line in app._exit_renderables]
     assert app.return_code == 5
+    [revoked] = said
+    assert revoked.startswith("iqms: error: ") and "revoked" in revoked and "\n" not in revoked

@@ -92,3 +92,32 @@ async def test_a_refused_printer_or_none_set_up_is_a_notice_and_the_console_goes
         [(severity, text)] = notices_of(app)
         assert severity == "warning"
         assert text.startswith("No ticket printer is set up at this desk: set IQMS_PRINTER_KIND")
+
+
+async def test_paper_out_is_a_notice_and_nothing_printed_then_paper_low_prints_with_a_warning(
+    desk_url: str, tmp_path: Path, clock: FrozenClock, desk: Desk
+) -> None:
+    with FakePrinter() as printer:
+        printer.paper = "out"
+        settings = console_settings(
+            tmp_path, desk_url, printer_kind="network", printer_host=printer.host,
+            printer_port=printer.port, printer_timeout_seconds=3,
+        )  # fmt: skip
+        app = reception(settings, desk.rita, clock, live_events=False)
+        async with app.run_test(size=(120, 30)) as pilot:
+            await open_queue(pilot)
+            await select(pilot, "A-001")
+            await pilot.press("p")
+            await wait_until(pilot, lambda: bool(notices_of(app)), what="a printer notice")
+            [(severity, text)] = notices_of(app)
+            assert severity == "error" and text.startswith("A-001 not printed: ")
+            assert "paper" in text.lower()
+            assert printer.tickets == []  # nothing half-printed on an empty roll
+
+            printer.paper = "low"  # a new roll is nearly at its end
+            await pilot.press("p")
+            await wait_until(pilot, lambda: len(notices_of(app)) == 2, what="a second notice")
+            severity, text = notices_of(app)[1]
+            assert severity == "warning" and text.startswith("A-001 printed (")
+            [paper] = printer.wait_for_tickets(1)
+    assert paper.largest.text == "A-001" and paper.cuts == 1
