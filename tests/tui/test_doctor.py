@@ -248,7 +248,11 @@ async def test_changing_room_from_the_console_and_from_the_command_line(
         await until(pilot, lambda: on_doctor_screen(app) and shows(app, "Room 4"))
         await pilot.press("m")
         await until(pilot, lambda: isinstance(app.screen, TextDialog))
-        await pilot.press(*["backspace"] * 6, *"Room 9", "enter")
+        await pilot.press(*["backspace"] * 6, "enter")  # no room at all
+        await until(pilot, lambda: "This cannot be empty." in screen_text(app))
+        assert isinstance(app.screen, TextDialog)  # still asking
+        assert (await clinic.get_doctor(core, doctor="drsmith")).room == "Room 4"
+        await pilot.press(*"Room 9", "enter")
         await until(pilot, lambda: shows(app, "Room 9", "AVAILABLE"))
     assert (await clinic.get_doctor(core, doctor="drsmith")).room == "Room 9"
 
