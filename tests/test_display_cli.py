@@ -137,7 +137,11 @@ class Terminal:
         self.socket = directory / "tmux.sock"
         self.status = directory / "exit-status"
         exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
-        script = f"env -u COLUMNS -u LINES {exports} {command}; echo $? > {shlex.quote(str(self.status))}"
+        status, part = shlex.quote(str(self.status)), shlex.quote(f"{self.status}.part")
+        # written whole, then renamed: a reader never sees the file before its number
+        script = (
+            f"env -u COLUMNS -u LINES {exports} {command}; echo $? > {part}; mv {part} {status}"
+        )
         self.tmux("new-session", "-d", "-s", "board", "-x", str(width), "-y", str(height),
                   "bash", "-c", script)  # fmt: skip
 

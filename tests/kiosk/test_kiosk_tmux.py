@@ -53,7 +53,9 @@ class Terminal:
         script.write_text(
             # the terminal's own size, not one a test runner left in the environment
             f"#!/bin/sh\nunset COLUMNS LINES\n{exports}cd '{self.workdir}'\n{args}\n"
-            f"echo $? > '{self.workdir}/exit-code'\nsleep 60\n"
+            # written whole, then renamed: a reader never sees the file before its number
+            f"echo $? > '{self.workdir}/exit-code.part'\n"
+            f"mv '{self.workdir}/exit-code.part' '{self.workdir}/exit-code'\nsleep 60\n"
         )
         script.chmod(0o755)
         (self.workdir / "exit-code").unlink(missing_ok=True)
