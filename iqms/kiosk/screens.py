@@ -194,12 +194,16 @@ class StartScreen(KioskScreen):
         self.refresh_notices()
 
     def refresh_notices(self) -> None:
-        printer = self.query_one("#printer", Static)
+        # The kiosk tells every start screen when the waits or the printer change: also one
+        # whose widgets are not composed yet, or already gone as the kiosk closes.
+        notices = {w.id: w for w in self.query("#printer, #closed").results(Static)}
+        if "printer" not in notices or "closed" not in notices:
+            return
+        printer, closed = notices["printer"], notices["closed"]
         out = self.kiosk.printer_out_of_order
         printer.update(Text("\n".join(t(lang, "start.printer_out") for lang in LANGUAGES))
                        if out else "")  # fmt: skip
         printer.display = out
-        closed = self.query_one("#closed", Static)
         none_open = self.kiosk.departments_loaded and not self.kiosk.departments
         closed.update(Text("\n".join(t(lang, "start.closed") for lang in LANGUAGES)))
         closed.display = none_open

@@ -283,3 +283,20 @@ async def test_an_unknown_department_or_a_revoked_key_stops_with_one_line(
     assert app.return_code == 5
     [revoked] = said
     assert revoked.startswith("iqms: error: ") and "revoked" in revoked and "\n" not in revoked
+
+
+async def test_new_waits_reaching_a_start_screen_without_its_widgets_do_not_stop_the_kiosk(
+    core: Context, kiosk_env: Settings, clock: FrozenClock
+) -> None:
+    # The kiosk passes new waits and printer states to its start screens from a timer, which
+    # can fire while a start screen is not composed yet or is being taken down as it closes.
+    await small_clinic(core, doctors=False)
+    app = kiosk_app(kiosk_env, await kiosk_key(core), clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        StartScreen().reload()  # no widgets: nothing to update, nothing raised
+        shown = app.screen
+        assert isinstance(shown, StartScreen)
+        await pilot.press("1")  # the kiosk goes on: English, then the services
+        await until_screen(pilot, ServiceScreen)
+        assert app.is_running
