@@ -551,7 +551,9 @@ class StartingScreen(KioskScreen):
         yield Static("", id="detail", classes="notice")
 
     def detail(self, text: str) -> None:
-        self.query_one("#detail", Static).update(Text(text))
+        # (not yet composed when the first attempt fails at once: the next one shows it)
+        for line in self.query("#detail").results(Static):
+            line.update(Text(text))
 
 
 class PinDialog(ModalScreen[bool]):
