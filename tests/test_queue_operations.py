@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -12,6 +13,7 @@ from iqms.core.clock import FrozenClock
 from iqms.core.enums import DoctorStatus, Role, TicketSource, TicketStatus
 from iqms.core.errors import Conflict, InvalidTransition, PermissionDenied, ValidationError
 from iqms.core.models import AuditRecord, QueueEntry
+from iqms.core.schemas.queue import TicketOut
 from iqms.core.security.audit import verify_chain
 from iqms.core.service import Context
 from iqms.core.services import clinic, patients, queue
@@ -306,6 +308,45 @@ async def test_queue_list_orders_waiting_then_active(ctx: Context) -> None:
     assert {r.ticket_number for r in everything} == {"A-002", "A-003", "P-001"}
     with pytest.raises(ValidationError):
         await queue.queue_list(ctx, statuses=["lost"])
+
+
+async def _each_on_its_own(ctx: Context, listed: list[TicketOut]) -> list[tuple[Any, ...]]:
+    return [
+        (t.position, t.estimate) for t in [await queue.get_ticket(ctx, ticket=r.id) for r in listed]
+    ]
+
+
+async def test_queue_list_gives_each_waiting_ticket_the_place_and_wait_it_has_on_its_own(
+    ctx: Context, clock: FrozenClock
+) -> None:
+    c = await small_clinic(ctx)
+    smith = as_doctor(ctx, c.doctors["drsmith"])
+    await queue.issue(ctx, department="GEN")
+    await queue.issue(ctx, department="GEN", triage_category=2)
+    await queue.issue(ctx, department="GEN", doctor="drjones")
+    await queue.issue(ctx, department="PED")
+    assert await queue.call_next(smith) is not None
+    await queue.issue(ctx, department="GEN", doctor="drsmith")
+    await queue.issue(ctx, department="GEN", triage_category=5)
+    listed = [t for t in await queue.queue_list(ctx) if t.status == TicketStatus.WAITING]
+    # GEN in calling order, then PED; a ticket for a named doctor counts what that doctor calls
+    assert [(t.ticket_number, t.position) for t in listed] == [
+        ("A-001", 1), ("A-003", 2), ("A-004", 2), ("A-005", 4), ("P-001", 1)
+    ]  # fmt: skip
+    assert await _each_on_its_own(ctx, listed) == [(t.position, t.estimate) for t in listed]
+    assert all(t.estimate is not None for t in listed)
+
+    # A patient left waiting since yesterday is still ahead of today's in the queue; today's
+    # list does not show them, but counts them in everyone's place and wait.
+    clock.advance(days=1)
+    await queue.issue(ctx, department="GEN")
+    await queue.issue(ctx, department="GEN", triage_category=4)
+    today = [t for t in await queue.queue_list(ctx) if t.status == TicketStatus.WAITING]
+    assert [(t.ticket_number, t.position) for t in today] == [("A-001", 5), ("A-002", 6)]
+    assert await _each_on_its_own(ctx, today) == [(t.position, t.estimate) for t in today]
+    # cut short by the limit: the tickets shown keep their place
+    [first] = await queue.queue_list(ctx, statuses=["waiting"], limit=1)
+    assert (first.ticket_number, first.position) == ("A-001", 5)
 
 
 async def test_patient_sees_own_ticket_status(ctx: Context) -> None:

@@ -219,7 +219,17 @@ def time_to_free_slot(servers: Sequence[Server], slots_needed: float) -> float:
     """
     if slots_needed <= 0 or not servers:
         return 0.0
-    events = sorted((max(s.free_in_minutes, 0.0), 1.0 / max(s.mean_minutes, 0.01)) for s in servers)
+    return _time_to_turns(_turn_events(servers), slots_needed)
+
+
+def _turn_events(servers: Sequence[Server]) -> list[tuple[float, float]]:
+    """(first free at, turns per minute) of each doctor, soonest first."""
+    return sorted((max(s.free_in_minutes, 0.0), 1.0 / max(s.mean_minutes, 0.01)) for s in servers)
+
+
+def _time_to_turns(events: Sequence[tuple[float, float]], slots_needed: float) -> float:
+    """:func:`time_to_free_slot` for breakpoints from :func:`_turn_events` (worked out once
+    per estimate: the fixed point below asks for them up to 30 times)."""
     # Walk the breakpoints where another doctor frees up; between them turns accrue linearly.
     count = 0.0  # turns available by time t
     rate = 0.0  # turns per minute from doctors already free
@@ -262,17 +272,24 @@ def overtaking_rate(
     return total
 
 
-def estimate_wait(
-    state: DepartmentState,
-    ahead: Ahead,
-    *,
-    doctor_id: uuid.UUID | None,
-    due_in_minutes: float,
-    band: int = 1,
-) -> WaitEstimate:
-    """The wait of one ticket, given its department's state and the tickets ahead of it."""
+@dataclass(frozen=True)
+class _Turns:
+    """Who will call a ticket and how fast: the part of an estimate that depends only on the
+    department's state and the ticket's doctor (the same for every pool ticket of a list)."""
+
+    share: float  # this ticket's share of the department's turns for pool tickets
+    servers: int  # doctors available who can call it
+    available: frozenset[uuid.UUID]
+    rate: float  # turns per minute once all of them are busy
+    mean_service: float
+    cv: float
+    size: int
+    events: list[tuple[float, float]]
+
+
+def _turns(state: DepartmentState, doctor_id: uuid.UUID | None) -> _Turns:
     servers = list(state.servers)
-    available = {s.doctor_id for s in servers}
+    available = frozenset(s.doctor_id for s in servers)
     if doctor_id is not None:
         stats = state.doctor_stats.get(doctor_id, state.stats)
         own = [s for s in servers if s.doctor_id == doctor_id]
@@ -283,39 +300,75 @@ def estimate_wait(
             0 if own else 1.0 / me.mean_minutes
         )
         share = (1.0 / me.mean_minutes) / total_rate
-        position = ahead.pool + ahead.reserved.get(doctor_id, 0)
-        work = ahead.reserved.get(doctor_id, 0) + ahead.pool * share
         pool = [me]
     else:
         share = 1.0
         n_servers = len(servers)
+        pool = servers or [Server(uuid.UUID(int=0), state.stats.mean_minutes, state.stats.cv, 0.0)]
+    rate = sum(1.0 / s.mean_minutes for s in pool)
+    return _Turns(
+        share=share,
+        servers=n_servers,
+        available=available,
+        rate=rate,
+        mean_service=len(pool) / rate,
+        cv=sum(s.cv for s in pool) / len(pool),
+        size=len(pool),
+        events=_turn_events(pool),
+    )
+
+
+def estimate_wait(
+    state: DepartmentState,
+    ahead: Ahead,
+    *,
+    doctor_id: uuid.UUID | None,
+    due_in_minutes: float,
+    band: int = 1,
+    turns: _Turns | None = None,
+) -> WaitEstimate:
+    """The wait of one ticket, given its department's state and the tickets ahead of it.
+
+    ``turns``: ``_turns(state, doctor_id)``, if the caller has it already.
+    """
+    if turns is None:
+        turns = _turns(state, doctor_id)
+    share = turns.share
+    if doctor_id is not None:
+        position = ahead.pool + ahead.reserved.get(doctor_id, 0)
+        work = ahead.reserved.get(doctor_id, 0) + ahead.pool * share
+    else:
         # Tickets reserved for a doctor who is not on duty do not hold anyone up now.
-        reserved = sum(n for d, n in ahead.reserved.items() if d in available)
+        reserved = sum(n for d, n in ahead.reserved.items() if d in turns.available)
         position = ahead.pool + sum(ahead.reserved.values())
         work = ahead.pool + reserved
-        pool = servers or [Server(uuid.UUID(int=0), state.stats.mean_minutes, state.stats.cv, 0.0)]
 
-    rate = sum(1.0 / s.mean_minutes for s in pool)  # turns per minute once all are busy
-    mean_service = len(pool) / rate
-    cv = sum(s.cv for s in pool) / len(pool)
-    wait = time_to_free_slot(pool, work + 1.0)
+    rate = turns.rate  # turns per minute once all are busy
+    mean_service = turns.mean_service
+    cv = turns.cv
+    events = turns.events
+    wait = _time_to_turns(events, work + 1.0)
     overtakers = 0.0
     if band > 0:
+        # overtaking_rate's windows, worked out once: (arrivals per minute, the longest window
+        # in which an arrival of that category is due before this ticket)
+        windows = [
+            (r, math.inf if c == 1 else max(due_in_minutes - state.targets.get(c, 0.0), 0.0))
+            for c, r in state.arrival_rates.items()
+            if r > 0
+        ]
         # Fixed point: the longer the wait, the more urgent arrivals overtake it (a reserved
         # ticket only by those its doctor takes). Converges: the cap keeps the slope below 1.
         for _ in range(30):
+            arriving = 0.0  # overtaking_rate(..., waited_minutes=wait)
+            for r, longest in windows:
+                arriving += r * max(min(wait, longest), 0.0)
             overtakers = min(
-                share
-                * overtaking_rate(
-                    state.arrival_rates,
-                    state.targets,
-                    due_in_minutes=due_in_minutes,
-                    waited_minutes=wait,
-                ),
+                share * arriving,
                 # Surges pass: later arrivals take at most this share of the turns meanwhile.
                 MAX_OVERTAKE_SHARE * wait * rate,
             )
-            new_wait = time_to_free_slot(pool, work + overtakers + 1.0)
+            new_wait = _time_to_turns(events, work + overtakers + 1.0)
             if abs(new_wait - wait) < 0.01:
                 wait = new_wait
                 break
@@ -324,14 +377,14 @@ def estimate_wait(
     # Spread: turns come up like a renewal process, so the variance of the time until one's
     # turn grows with the wait itself (cv^2 x pace x wait); later arrivals who overtake add
     # their own (Poisson) share. Growing with the wait keeps the median monotone in position.
-    pace = mean_service / len(pool)  # minutes per turn, all doctors together
+    pace = mean_service / turns.size  # minutes per turn, all doctors together
     variance = VARIANCE_INFLATION * pace * (cv * cv * wait + overtakers * pace)
     p50, p90 = lognormal_bounds(wait, variance)
     return WaitEstimate(
         p50_minutes=round(p50, 2),
         p90_minutes=round(max(p90, p50), 2),
         position=position,
-        servers=n_servers,
+        servers=turns.servers,
     )
 
 
@@ -749,16 +802,35 @@ async def estimates_for_department(
             .limit(limit)
         )
     ).all()
+    return estimates_in_order(state, rows, now=now)
+
+
+def estimates_in_order(
+    state: DepartmentState,
+    rows: Iterable[tuple[uuid.UUID, uuid.UUID | None, datetime, int]],
+    *,
+    now: datetime,
+) -> dict[uuid.UUID, WaitEstimate]:
+    """Wait estimates of a department's first waiting tickets, by ticket id.
+
+    ``rows`` are (id, doctor_id, due_at, queue_band) of the department's
+    waiting tickets in queue order, from the first: each ticket is estimated
+    with those before it ahead.
+    """
     out: dict[uuid.UUID, WaitEstimate] = {}
     pool = 0
     reserved: dict[uuid.UUID, int] = {}
+    turns: dict[uuid.UUID | None, _Turns] = {}
     for entry_id, doctor_id, due_at, band in rows:
+        if doctor_id not in turns:
+            turns[doctor_id] = _turns(state, doctor_id)
         out[entry_id] = estimate_wait(
             state,
-            Ahead(pool, dict(reserved)),
+            Ahead(pool, reserved),  # read during the call only: no copy needed
             doctor_id=doctor_id,
             due_in_minutes=_minutes(due_at - now),
             band=band,
+            turns=turns[doctor_id],
         )
         if doctor_id is None:
             pool += 1
@@ -782,6 +854,7 @@ __all__ = [
     "estimate_ticket",
     "estimate_wait",
     "estimates_for_department",
+    "estimates_in_order",
     "load_department_state",
     "lognormal_bounds",
     "note_change",

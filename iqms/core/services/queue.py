@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, case, func, or_, select
+from sqlalchemy import Row, Table, bindparam, case, func, or_, select
 
 from iqms.core import pipeline
 from iqms.core.enums import DoctorStatus, Role, TicketSource, TicketStatus, TriageCategory
@@ -106,7 +106,7 @@ async def _department_code(ctx: Context, department_id: uuid.UUID) -> str:
 
 async def _ticket_out(
     ctx: Context,
-    entry: QueueEntry,
+    entry: QueueEntry | Row[Any],
     *,
     dept: Department | None = None,
     department_code: str | None = None,
@@ -1117,71 +1117,70 @@ async def queue_list(
         require(ctx.principal, Permission.PATIENTS_READ)
     wanted = _statuses(statuses)
     day = day or ctx.today()
-    stmt = select(QueueEntry).where(QueueEntry.service_date == day, QueueEntry.status.in_(wanted))
-    dept: Department | None = None
+    qe = queue_engine.QUEUE_TABLE.c
+    # Plain rows (a console reloads up to 1,000 of these on every change): the ticket's
+    # columns and its department's code, no ORM objects.
+    stmt = select(*queue_engine.QUEUE_TABLE.columns, Department.code.label("department_code"))
+    stmt = stmt.where(qe.service_date == day, qe.status.in_(wanted))
     if department is not None:
         dept = await queue_engine.find_department(ctx.s, department)
-        stmt = stmt.where(QueueEntry.department_id == dept.id)
+        stmt = stmt.where(qe.department_id == dept.id)
     group = case(
-        (QueueEntry.status == TicketStatus.WAITING, 0),
-        (QueueEntry.status == TicketStatus.HELD, 1),
-        (QueueEntry.status == TicketStatus.CALLED, 2),
-        (QueueEntry.status == TicketStatus.IN_SERVICE, 3),
+        (qe.status == TicketStatus.WAITING, 0),
+        (qe.status == TicketStatus.HELD, 1),
+        (qe.status == TicketStatus.CALLED, 2),
+        (qe.status == TicketStatus.IN_SERVICE, 3),
         else_=4,
     )
     stmt = (
-        stmt.join(Department, Department.id == QueueEntry.department_id)
+        stmt.join(Department, Department.id == qe.department_id)
         .order_by(
             group,
             Department.code,
             *queue_engine.QUEUE_ORDER[:-1],
-            QueueEntry.finished_at.desc(),
-            QueueEntry.sequence,
+            qe.finished_at.desc(),
+            qe.sequence,
         )
         .limit(limit)
     )
-    entries = list((await ctx.s.execute(stmt)).scalars())
-    # The listed tickets' departments in one query (not one lookup per ticket).
-    departments = {
-        d.id: d
-        for d in (
-            await ctx.s.execute(
-                select(Department).where(Department.id.in_({e.department_id for e in entries}))
-            )
-        ).scalars()
-    }
+    rows = (await queue_engine.run(ctx.s, stmt)).all()
     estimates: dict[uuid.UUID, eta.WaitEstimate] = {}
     if TicketStatus.WAITING in wanted:
-        # Each department's queue up to its last listed waiting ticket.
-        last: dict[uuid.UUID, QueueEntry] = {}
-        for e in entries:
-            if e.status == TicketStatus.WAITING:
-                last[e.department_id] = e
-        for dept_id, entry in last.items():
+        # Each department's waiting tickets as listed: the start of its queue, in order.
+        listed: dict[uuid.UUID, list[Any]] = {}
+        for row in rows:
+            if row.status == TicketStatus.WAITING:
+                listed.setdefault(row.department_id, []).append(row)
+        for dept_id, waiting in listed.items():
+            state = await eta.department_state(ctx, dept_id)
             lanes = await queue_engine.lanes_ahead(
-                ctx.s, department_id=dept_id, key=queue_engine.rank_key(entry)
+                ctx.s, department_id=dept_id, key=queue_engine.rank_key(waiting[-1])
             )
-            estimates.update(
-                await eta.estimates_for_department(
-                    ctx.s,
-                    dept_id,
-                    now=ctx.now(),
-                    settings=ctx.settings,
-                    limit=sum(lanes.values()) + 1,
-                    state=await eta.department_state(ctx, dept_id),
+            ahead = sum(lanes.values())
+            if ahead + 1 == len(waiting):  # nobody waits among them unlisted (another day's)
+                estimates.update(
+                    eta.estimates_in_order(
+                        state,
+                        ((r.id, r.doctor_id, r.due_at, r.queue_band) for r in waiting),
+                        now=ctx.now(),
+                    )
                 )
+                continue
+            read = await eta.estimates_for_department(
+                ctx.s, dept_id, now=ctx.now(), settings=ctx.settings, limit=ahead + 1, state=state
             )
-    names = await _names(ctx, [e.patient_id for e in entries]) if include_names else {}
+            estimates.update(read)
+    names = await _names(ctx, [r.patient_id for r in rows]) if include_names else {}
     await _audit_names_shown(ctx, names, "queue_list")
     return [
         await _ticket_out(
             ctx,
-            e,
-            dept=departments.get(e.department_id),
-            patient_name=names.get(e.patient_id) if e.patient_id else None,
-            estimate=estimates.get(e.id),
+            row,
+            department_code=row.department_code,
+            patient_name=names.get(row.patient_id) if row.patient_id else None,
+            estimate=estimates.get(row.id),
         )
-        for e in entries
+        for row in rows
     ]
 
 
