@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 _SCRIPT = """\
-import shutil, sys, time
+import os, shutil, sys, time
 from pathlib import Path
 
 out, seconds, fail = Path(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
@@ -27,7 +27,9 @@ if fail != "-":
     sys.exit(1)
 started = time.time()
 number = len(list(out.glob("*.wav"))) + 1
-shutil.copyfile(sys.argv[4], out / f"{number}.wav")
+# copied whole, then renamed: a test never reads half a file
+shutil.copyfile(sys.argv[4], out / f"{number}.part")
+os.replace(out / f"{number}.part", out / f"{number}.wav")
 time.sleep(seconds)
 with open(out / "plays.log", "a") as log:
     log.write(f"{number} {started} {time.time()}\\n")
