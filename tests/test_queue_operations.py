@@ -269,6 +269,13 @@ async def test_board_shows_rooms_and_numbers_never_names(ctx: Context) -> None:
     assert board.waiting_count == 2
     assert board.recent_calls[0].ticket_number == "A-003"
     assert "Amelia" not in board.model_dump_json()
+    # the waits the board shows are each ticket's own
+    own = [await queue.get_ticket(ctx, ticket=n) for n in ("A-001", "A-002")]
+    assert [t.estimate for t in board.next_up] == [t.estimate for t in own]
+    assert all(t.estimate is not None for t in own)
+    # a board that shows no numbers still counts who waits
+    bare = await queue.board(kiosk, department="GEN", next_count=0)
+    assert (bare.next_up, bare.waiting_count) == ([], 2)
 
 
 async def test_doctor_queue_shows_names_only_when_asked_and_audits_it(ctx: Context) -> None:

@@ -936,16 +936,16 @@ async def board(
             .limit(BOARD_RECENT)
         )
     ).scalars()
-    waiting = await queue_engine.waiting_in_order(
-        ctx.s, department_id=dept.id, limit=next_count or None
+    waiting = (
+        await queue_engine.waiting_in_order(ctx.s, department_id=dept.id, limit=next_count)
+        if next_count
+        else []
     )
-    estimates = await eta.estimates_for_department(
-        ctx.s,
-        dept.id,
+    # the first of the department's queue, in order: their waits follow from these rows
+    estimates = eta.estimates_in_order(
+        await eta.department_state(ctx, dept.id, department=dept),
+        ((e.id, e.doctor_id, e.due_at, e.queue_band) for e in waiting),
         now=now,
-        settings=ctx.settings,
-        limit=len(waiting),
-        state=await eta.department_state(ctx, dept.id, department=dept),
     )
     count = await queue_engine.waiting_count(ctx.s, department_id=dept.id)
     return BoardView(
@@ -968,7 +968,7 @@ async def board(
                 triage_category=e.triage_category,
                 estimate=_estimate(estimates.get(e.id)),
             )
-            for e in (waiting if next_count else [])
+            for e in waiting
         ],
         waiting_count=int(count),
         generated_at=now,
