@@ -1,14 +1,20 @@
-"""Widgets every console shares: the status bar, the key bar and the triage tag."""
+"""Widgets every console shares: the status bar, the key bar, the triage tag and the queue list."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from rich.cells import cell_len
 from rich.table import Table
 from rich.text import Text
+from textual import events
 from textual.binding import Binding, BindingType
+from textual.geometry import Region, Size
+from textual.message import Message
 from textual.screen import Screen
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
 from textual.widget import Widget
 from textual.widgets import Input, Static
 
@@ -198,4 +204,210 @@ class TriageTag(Static):
         self.update(triage_text(category, short=self.short))
 
 
-__all__ = ["FieldInput", "KeyBar", "StatusBar", "TriageTag"]
+class QueueList(ScrollView, can_focus=True):
+    """Rows of text with a cursor, drawn line by line (Textual's line API).
+
+    Made for a queue that changes every few seconds: a row is rendered once
+    and kept until its text changes, so a live update redraws only the rows
+    that changed (a data table renders every visible cell again).
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "cursor(-1)", "Up", show=False),
+        Binding("down", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "edge(0)", "First", show=False),
+        Binding("end", "edge(1)", "Last", show=False),
+        Binding("enter", "choose", "Call selected", show=False),
+    ]
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"queue-list--cursor", "queue-list--odd"}
+    DEFAULT_CSS = """
+    QueueList { overflow-x: hidden; }
+    QueueList > .queue-list--cursor { background: $primary 40%; text-style: bold; }
+    QueueList:blur > .queue-list--cursor { background: $primary 20%; }
+    QueueList > .queue-list--odd { background: $boost; }
+    """
+
+    class Highlighted(Message):
+        """The cursor moved to another row (``key`` None: no rows)."""
+
+        def __init__(self, queue_list: QueueList, key: str | None) -> None:
+            super().__init__()
+            self.queue_list = queue_list
+            self.key = key
+
+        @property
+        def control(self) -> QueueList:
+            return self.queue_list
+
+    class Chosen(Message):
+        """Enter on a row."""
+
+        def __init__(self, queue_list: QueueList, key: str) -> None:
+            super().__init__()
+            self.queue_list = queue_list
+            self.key = key
+
+        @property
+        def control(self) -> QueueList:
+            return self.queue_list
+
+    def __init__(self, *, render: Callable[[Any], Text] | None = None, **kwargs: Any) -> None:
+        """``render``: the line of a row's item (items are lines themselves without it)."""
+        super().__init__(**kwargs)
+        self.rows: list[tuple[str, Any]] = []  # (key, item)
+        self.cursor = 0
+        self._render = render
+        self._made: dict[str, tuple[Any, Text]] = {}  # key -> (item, its line), as last made
+        self._strips: dict[tuple[str, str, int, bool, int], Strip] = {}
+
+    # -- content --
+    def set_rows(self, rows: Sequence[tuple[str, Any]]) -> None:
+        """Show these (key, item) rows; the cursor stays on its key (or its place).
+
+        A row's line is made when it is first drawn (a list of 1,000 rows draws the few
+        on screen); an item that is the same object as before keeps its line.
+        """
+        old_key = self.key
+        old_lines = {key: line for key, line in self.rows}
+        old_order = [key for key, _ in self.rows]
+        self.rows = list(rows)
+        keys = [key for key, _ in self.rows]
+        if old_key in keys:
+            self.cursor = keys.index(old_key)
+        self.cursor = max(0, min(self.cursor, len(self.rows) - 1))
+        self.virtual_size = Size(self.size.width, len(self.rows))
+        changed = [
+            y for y, (key, item) in enumerate(self.rows) if not _same(old_lines.get(key), item)
+        ]
+        if len(self._made) > 2 * len(self.rows) + 100:  # rows long gone
+            wanted = set(keys)
+            self._made = {key: made for key, made in self._made.items() if key in wanted}
+        if keys != old_order:  # rows added, removed or moved: every line below may differ
+            self.refresh()
+        else:
+            for y in changed:
+                self._refresh_row(y)
+        self._keep_cursor_visible()
+        if self.key != old_key:
+            self.post_message(self.Highlighted(self, self.key))
+
+    @property
+    def key(self) -> str | None:
+        return self.rows[self.cursor][0] if self.rows else None
+
+    def forget_lines(self) -> None:
+        """Make every line again when next drawn (the way items are shown has changed)."""
+        self._made.clear()
+        self._strips.clear()
+        self.refresh()
+
+    def line(self, index: int) -> Text:
+        """The line of the row at ``index``."""
+        key, item = self.rows[index]
+        if self._render is None:
+            return cast(Text, item)
+        made = self._made.get(key)
+        if made is None or made[0] is not item:
+            made = self._made[key] = (item, self._render(item))
+        return made[1]
+
+    @property
+    def row_count(self) -> int:
+        return len(self.rows)
+
+    def move_to(self, row: int) -> None:
+        if not self.rows:
+            return
+        before = self.cursor
+        self.cursor = max(0, min(row, len(self.rows) - 1))
+        if self.cursor != before:
+            self._refresh_row(before)
+            self._refresh_row(self.cursor)
+            self._keep_cursor_visible()
+            self.post_message(self.Highlighted(self, self.key))
+
+    # -- keys --
+    def action_cursor(self, step: int) -> None:
+        self.move_to(self.cursor + step)
+
+    def action_page(self, direction: int) -> None:
+        self.move_to(self.cursor + direction * max(1, self.size.height - 1))
+
+    def action_edge(self, last: int) -> None:
+        self.move_to(len(self.rows) - 1 if last else 0)
+
+    def action_choose(self) -> None:
+        if self.key is not None:
+            self.post_message(self.Chosen(self, self.key))
+
+    def on_click(self, event: events.Click) -> None:
+        row = event.y + int(self.scroll_offset.y)
+        if 0 <= row < len(self.rows):
+            self.move_to(row)
+
+    # -- drawing --
+    def _refresh_row(self, y: int) -> None:
+        self.refresh(Region(0, y - int(self.scroll_offset.y), self.size.width, 1))
+
+    def _keep_cursor_visible(self) -> None:
+        if self.rows:
+            self.scroll_to_region(
+                Region(0, self.cursor, 1, 1), animate=False, immediate=True, force=True
+            )
+
+    def on_resize(self) -> None:
+        self.virtual_size = Size(self.size.width, len(self.rows))
+        self._strips.clear()
+
+    def render_line(self, y: int) -> Strip:
+        index = y + int(self.scroll_offset.y)
+        width = self.size.width
+        base = self.rich_style
+        if index >= len(self.rows):
+            return Strip.blank(width, base)
+        key = self.rows[index][0]
+        line = self.line(index)
+        selected = index == self.cursor
+        cache_key = (key, line.plain, hash(tuple(line.spans)), selected, index % 2)
+        strip = self._strips.get(cache_key)  # type: ignore[arg-type]
+        if strip is None:
+            if selected:
+                style = self.get_component_rich_style("queue-list--cursor")
+            elif index % 2:
+                style = base + self.get_component_rich_style("queue-list--odd")
+            else:
+                style = base
+            text = line.copy()
+            text.stylize_before(style)
+            segments = list(text.render(self.app.console))
+            strip = Strip(segments).adjust_cell_length(width, style)
+            if len(self._strips) > 4 * max(len(self.rows), 50):
+                self._strips.clear()
+            self._strips[cache_key] = strip  # type: ignore[index]
+        return strip
+
+
+def _same(before: Any, now: Any) -> bool:
+    """Whether a row's item is unchanged (lines: the same text and styles)."""
+    if before is now:
+        return True
+    if isinstance(before, Text) and isinstance(now, Text):
+        return before.plain == now.plain and before.spans == now.spans
+    return False
+
+
+def cells_line(cells: Sequence[str | Text], widths: Sequence[int], *, style: str = "") -> Text:
+    """One row of a :class:`QueueList`: cells padded (or cut) to their widths, a space each side."""
+    line = Text(style=style, no_wrap=True, overflow="ellipsis")
+    for width, cell in zip(widths, cells, strict=True):
+        piece = cell.copy() if isinstance(cell, Text) else Text(str(cell))
+        piece.truncate(width, overflow="ellipsis", pad=True)
+        line.append(" ")
+        line.append_text(piece)
+        line.append(" ")
+    return line
+
+
+__all__ = ["FieldInput", "KeyBar", "QueueList", "StatusBar", "TriageTag", "cells_line"]

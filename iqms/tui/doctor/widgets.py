@@ -9,19 +9,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import date, datetime, tzinfo
-from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import events
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.geometry import Region, Size
-from textual.message import Message
-from textual.scroll_view import ScrollView
-from textual.strip import Strip
 from textual.widgets import Static
 
 from iqms.core.schemas.patients import PatientOut
@@ -36,6 +28,7 @@ from iqms.tui.doctor.texts import (
     status_text,
 )
 from iqms.tui.format import minutes, triage_text
+from iqms.tui.widgets import QueueList
 
 
 def _set(widget: Static, text: Text | str, *, layout: bool = False) -> None:
@@ -162,149 +155,6 @@ class PatientPanel(Vertical):
                 stage_text(ticket, now),
             ),
         )
-
-
-class QueueList(ScrollView, can_focus=True):
-    """Rows of text with a cursor, drawn line by line (Textual's line API).
-
-    Made for a queue that changes every few seconds: a row is rendered once
-    and kept until its text changes, so a live update redraws only the rows
-    that changed (a data table renders every visible cell again).
-    """
-
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "cursor(-1)", "Up", show=False),
-        Binding("down", "cursor(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "edge(0)", "First", show=False),
-        Binding("end", "edge(1)", "Last", show=False),
-        Binding("enter", "choose", "Call selected", show=False),
-    ]
-    COMPONENT_CLASSES: ClassVar[set[str]] = {"queue-list--cursor", "queue-list--odd"}
-    DEFAULT_CSS = """
-    QueueList { overflow-x: hidden; }
-    QueueList > .queue-list--cursor { background: $primary 40%; text-style: bold; }
-    QueueList:blur > .queue-list--cursor { background: $primary 20%; }
-    QueueList > .queue-list--odd { background: $boost; }
-    """
-
-    @dataclass
-    class Highlighted(Message):
-        """The cursor moved to another row (``key`` None: no rows)."""
-
-        key: str | None
-
-    @dataclass
-    class Chosen(Message):
-        """Enter on a row."""
-
-        key: str
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.rows: list[tuple[str, Text]] = []
-        self.cursor = 0
-        self._strips: dict[tuple[str, str, int, bool, int], Strip] = {}
-
-    # -- content --
-    def set_rows(self, rows: Sequence[tuple[str, Text]]) -> None:
-        """Show these (key, line) rows; the cursor stays on its key (or its place)."""
-        old_key = self.key
-        old_lines = {key: line.plain for key, line in self.rows}
-        self.rows = list(rows)
-        keys = [key for key, _ in self.rows]
-        if old_key in keys:
-            self.cursor = keys.index(old_key)
-        self.cursor = max(0, min(self.cursor, len(self.rows) - 1))
-        self.virtual_size = Size(self.size.width, len(self.rows))
-        changed = [y for y, (key, line) in enumerate(self.rows) if old_lines.get(key) != line.plain]
-        if len(old_lines) != len(self.rows) or any(old_lines.get(key) is None for key in keys):
-            self.refresh()
-        else:
-            for y in changed:
-                self._refresh_row(y)
-        self._keep_cursor_visible()
-        if self.key != old_key:
-            self.post_message(self.Highlighted(self.key))
-
-    @property
-    def key(self) -> str | None:
-        return self.rows[self.cursor][0] if self.rows else None
-
-    @property
-    def row_count(self) -> int:
-        return len(self.rows)
-
-    def move_to(self, row: int) -> None:
-        if not self.rows:
-            return
-        before = self.cursor
-        self.cursor = max(0, min(row, len(self.rows) - 1))
-        if self.cursor != before:
-            self._refresh_row(before)
-            self._refresh_row(self.cursor)
-            self._keep_cursor_visible()
-            self.post_message(self.Highlighted(self.key))
-
-    # -- keys --
-    def action_cursor(self, step: int) -> None:
-        self.move_to(self.cursor + step)
-
-    def action_page(self, direction: int) -> None:
-        self.move_to(self.cursor + direction * max(1, self.size.height - 1))
-
-    def action_edge(self, last: int) -> None:
-        self.move_to(len(self.rows) - 1 if last else 0)
-
-    def action_choose(self) -> None:
-        if self.key is not None:
-            self.post_message(self.Chosen(self.key))
-
-    def on_click(self, event: events.Click) -> None:
-        row = event.y + int(self.scroll_offset.y)
-        if 0 <= row < len(self.rows):
-            self.move_to(row)
-
-    # -- drawing --
-    def _refresh_row(self, y: int) -> None:
-        self.refresh(Region(0, y - int(self.scroll_offset.y), self.size.width, 1))
-
-    def _keep_cursor_visible(self) -> None:
-        if self.rows:
-            self.scroll_to_region(
-                Region(0, self.cursor, 1, 1), animate=False, immediate=True, force=True
-            )
-
-    def on_resize(self) -> None:
-        self.virtual_size = Size(self.size.width, len(self.rows))
-        self._strips.clear()
-
-    def render_line(self, y: int) -> Strip:
-        index = y + int(self.scroll_offset.y)
-        width = self.size.width
-        base = self.rich_style
-        if index >= len(self.rows):
-            return Strip.blank(width, base)
-        key, line = self.rows[index]
-        selected = index == self.cursor
-        cache_key = (key, line.plain, hash(tuple(line.spans)), selected, index % 2)
-        strip = self._strips.get(cache_key)  # type: ignore[arg-type]
-        if strip is None:
-            if selected:
-                style = self.get_component_rich_style("queue-list--cursor")
-            elif index % 2:
-                style = base + self.get_component_rich_style("queue-list--odd")
-            else:
-                style = base
-            text = line.copy()
-            text.stylize_before(style)
-            segments = list(text.render(self.app.console))
-            strip = Strip(segments).adjust_cell_length(width, style)
-            if len(self._strips) > 4 * max(len(self.rows), 50):
-                self._strips.clear()
-            self._strips[cache_key] = strip  # type: ignore[index]
-        return strip
 
 
 #: the queue's columns: heading and width (the rest of the line is blank)

@@ -1,8 +1,8 @@
 """The queue: every open ticket of the chosen departments in calling order, and the moves on them.
 
-Rows are updated in place when the queue changes (changed cells only, rows
-added, removed and re-ordered), so the table does not flicker and the cursor
-stays on the same ticket. Moves the state machine does not allow for the
+Rows are drawn line by line and only those whose text changed are drawn again
+when the queue changes (rows added, removed and re-ordered), so the list does
+not flicker and the cursor stays on the same ticket. Moves the state machine does not allow for the
 selected ticket are dimmed in the key bar; the core refuses anything stale
 with its own message and nothing changes.
 """
@@ -18,8 +18,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.coordinate import Coordinate
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 
 from iqms.core.enums import TicketStatus
 from iqms.core.queue import policy as queue_policy
@@ -46,11 +45,11 @@ from iqms.tui.reception.rows import (
     QueueFilter,
     Row,
     RowCache,
-    TicketCell,
     build_rows,
     describe_ticket,
 )
 from iqms.tui.screens import ConsoleScreen
+from iqms.tui.widgets import QueueList, cells_line
 
 if TYPE_CHECKING:
     from iqms.tui.reception.app import ReceptionApp
@@ -116,8 +115,9 @@ class QueueScreen(ConsoleScreen):
         super().__init__()
         self.view = QueueFilter()
         self.wide = False
-        self.cells: dict[str, tuple[object, ...]] = {}
-        self.shown: dict[str, Row] = {}  # the row each table row was last drawn from
+        self.shown: dict[str, Row] = {}  # the rows shown, by key, in order
+        self.widths: list[int] = []
+        self.positions: list[int] = []
         self.row_cache = RowCache()
         self._drawn: tuple[object, ...] | None = None
         self.select_next: str | None = None
@@ -136,12 +136,13 @@ class QueueScreen(ConsoleScreen):
         with Horizontal(id="toolbar"):
             yield Static("", id="showing")
             yield Input(placeholder="/ search number or name", id="search")
-        yield DataTable(id="tickets", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="tickets-header")
+        yield QueueList(id="tickets", render=self._line)
         yield Static("", id="details")
 
     @property
-    def table(self) -> DataTable[Any]:
-        return self.query_one("#tickets", DataTable)
+    def table(self) -> QueueList:
+        return self.query_one("#tickets", QueueList)
 
     def on_mount(self) -> None:
         self.view = QueueFilter(departments=self.reception.chosen_codes)
@@ -159,17 +160,21 @@ class QueueScreen(ConsoleScreen):
             self.redraw()
 
     def _set_columns(self) -> None:
-        table = self.table
-        table.clear(columns=True)
-        self.cells.clear()
         self.shown.clear()
+        self.table.forget_lines()
         self._drawn = None
         labels = dict(COLUMNS) if self.wide else {**dict(COLUMNS), **NARROW_LABELS}
-        widths = WIDTHS[self.wide]
-        for key in WIDE_COLUMNS if self.wide else NARROW_COLUMNS:
-            table.add_column(labels[key], key=key, width=widths[key])
+        columns = WIDE_COLUMNS if self.wide else NARROW_COLUMNS
+        self.widths = [WIDTHS[self.wide][key] for key in columns]
+        self.positions = [i for i, (key, _) in enumerate(COLUMNS) if key in columns]
+        header = cells_line([labels[key] for key in columns], self.widths, style="bold")
+        self.query_one("#tickets-header", Static).update(header)
 
     # ---- drawing ------------------------------------------------------------------------------
+    def _line(self, row: Row) -> Text:
+        """A row's line: its cells of the columns shown, at their widths."""
+        return cells_line([row.cells[i] for i in self.positions], self.widths)
+
     def reload(self) -> None:
         self.redraw()
 
@@ -200,50 +205,18 @@ class QueueScreen(ConsoleScreen):
         state = (
             id(app.tickets), len(app.offline_tickets), len(app.names), id(app.doctors),
             self.view, self.wide, app.clock.now().replace(second=0, microsecond=0),
-            self.select_next, len(self.table.columns),
+            self.select_next,
         )  # fmt: skip
-        if state == self._drawn and len(self.cells) == self.table.row_count:
+        if state == self._drawn:
             return  # nothing it shows has changed since it was drawn
         self._drawn = state
-        table = self.table
-        columns = WIDE_COLUMNS if self.wide else NARROW_COLUMNS
-        positions = [i for i, (key, _) in enumerate(COLUMNS) if key in columns]
         selected = self.select_next or self.selected_key()
         rows = self.rows()
-        wanted = {row.key for row in rows}
-        for key in [k for k in self.cells if k not in wanted]:
-            table.remove_row(key)
-            del self.cells[key]
-            self.shown.pop(key, None)
-        for rank, row in enumerate(rows):
-            old = self.cells.get(row.key)
-            if old is not None and self.shown.get(row.key) is row:
-                cast(TicketCell, old[0]).rank = rank  # the same row as drawn: only its place
-                continue
-            self.shown[row.key] = row
-            cells = tuple(row.cells[i] for i in positions)
-            if old is None:
-                cast(TicketCell, cells[0]).rank = rank
-                table.add_row(*cells, key=row.key)
-                self.cells[row.key] = cells
-                continue
-            ticket_cell = cast(TicketCell, old[0])
-            ticket_cell.rank = rank
-            kept = [ticket_cell]
-            for key, new, before in zip(columns[1:], cells[1:], old[1:], strict=True):
-                if _signature(new) != _signature(before):
-                    table.update_cell(row.key, key, new)
-                    kept.append(new)
-                else:
-                    kept.append(before)
-            self.cells[row.key] = tuple(kept)
-        order = [row.key for row in rows]
-        if [r.key.value for r in table.ordered_rows] != order:
-            table.sort("ticket", key=lambda cell: cell.rank)
-        if selected in self.cells:
-            index = table.get_row_index(selected)
-            if index != table.cursor_row:
-                table.move_cursor(row=index, animate=False)
+        self.shown = {row.key: row for row in rows}
+        table = self.table
+        table.set_rows([(row.key, row) for row in rows])  # lines made as they are drawn
+        if selected in self.shown:
+            table.move_to(list(self.shown).index(selected))
             if self.select_next == selected:
                 self.select_next = None
         self._describe()
@@ -251,7 +224,7 @@ class QueueScreen(ConsoleScreen):
 
     def _describe(self) -> None:
         app = self.reception
-        count = len(self.cells)
+        count = len(self.shown)
         total = len(app.tickets) + len(app.offline_tickets)
         shown = f"{count} of {total}" if count != total else f"{count}"
         more = " (first 1000 open tickets)" if app.truncated else ""
@@ -284,20 +257,14 @@ class QueueScreen(ConsoleScreen):
                 )
             )
 
-    @on(DataTable.RowHighlighted, "#tickets")
+    @on(QueueList.Highlighted, "#tickets")
     def _highlighted(self) -> None:
         self._describe()
         self.refresh_bindings()
 
     # ---- the selected ticket ------------------------------------------------------------------
     def selected_key(self) -> str | None:
-        table = self.table
-        if table.row_count == 0:
-            return None
-        try:
-            return str(table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value)
-        except Exception:  # the cursor is outside the rows (nothing selected)
-            return None
+        return self.table.key
 
     def selected(self) -> TicketOut | OfflineTicket | None:
         key = self.selected_key()
@@ -617,7 +584,7 @@ class QueueScreen(ConsoleScreen):
         self.view = QueueFilter(self.view.departments, self.view.statuses, event.value)
         self.redraw()  # keeps the selected ticket selected if it still shows
         if event.value.strip() and self.table.row_count:
-            self.table.move_cursor(row=0, animate=False)  # typing: the first match
+            self.table.move_to(0)  # typing: the first match
 
     @on(Input.Submitted, "#search")
     def _search_done(self) -> None:

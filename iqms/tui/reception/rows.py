@@ -48,12 +48,6 @@ OPEN_STATUSES = (
 OFFLINE = "offline"  # the status of a ticket issued here while the database was away
 
 
-class TicketCell(str):
-    """The ticket-number cell; carries the row's place in the calling order for sorting."""
-
-    rank: int = 0
-
-
 def short_minutes(value: float) -> str:
     """``7m``, ``1h05``: compact durations for table cells."""
     total = max(0, round(value))
@@ -185,7 +179,7 @@ def ticket_row(
         doctor = doctor_label(doctors, ticket.doctor_id)
     if ticket.recall_count and status == TicketStatus.CALLED:
         word += f" ×{ticket.recall_count + 1}"
-    cell = TicketCell(ticket.ticket_number)
+    cell = ticket.ticket_number
     patient: object = (
         name if name else Text("walk-in" if ticket.patient_id is None else "—", style="dim")
     )
@@ -207,7 +201,7 @@ def offline_row(
     ticket: OfflineTicket, *, now: datetime, doctors: Mapping[uuid.UUID, DoctorOut], wide: bool
 ) -> Row:
     cells = (
-        TicketCell(ticket.ticket_number),
+        ticket.ticket_number,
         ticket.patient_name or Text("walk-in", style="dim"),
         triage_text(ticket.triage_category, short=not wide),
         short_minutes((now - ticket.arrived_at).total_seconds() / 60),
@@ -318,7 +312,6 @@ __all__ = [
     "QueueFilter",
     "Row",
     "RowCache",
-    "TicketCell",
     "build_rows",
     "describe_ticket",
     "doctor_label",
