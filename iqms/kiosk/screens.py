@@ -221,6 +221,11 @@ class StartScreen(KioskScreen):
 class ServiceScreen(KioskScreen):
     """The open services with their current wait, and appointment check-in."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        #: the services drawn (None until the screen is composed)
+        self.shown: list[KioskDepartment] | None = None
+
     def compose_body(self) -> ComposeResult:
         yield title(t(self.lang, "service.title"))
         with VerticalScroll(id="choices"):
@@ -229,7 +234,8 @@ class ServiceScreen(KioskScreen):
 
     def _choices(self) -> Iterable[Choice]:
         kiosk = self.kiosk
-        for number, department in enumerate(kiosk.departments[:8], start=1):
+        self.shown = list(kiosk.departments[:8])
+        for number, department in enumerate(self.shown, start=1):
             yield self.choice(
                 str(number), department.name, self._take(department), self.wait_line(department)
             )
@@ -247,11 +253,10 @@ class ServiceScreen(KioskScreen):
             f"{wait_range_text(self.lang, wait.estimate.p50_minutes, wait.estimate.p90_minutes)}"
         )
 
-    def on_mount(self) -> None:
-        self.shown = list(self.kiosk.departments[:8])
-
     def reload(self) -> None:
         """New waits (the queue moved): their second lines again; other services: all again."""
+        if self.shown is None:
+            return  # pushed, not composed yet: it draws the waits as they are then
         if self.kiosk.departments[:8] != self.shown:
             self.shown = list(self.kiosk.departments[:8])
             self.refresh(recompose=True)

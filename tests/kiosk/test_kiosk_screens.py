@@ -19,6 +19,7 @@ from iqms.core.enums import NotifyChannel, TicketSource
 from iqms.core.models import QueueEntry
 from iqms.core.service import Context
 from iqms.core.services import audit, clinic, patients, queue
+from iqms.kiosk.app import PrinterChanged
 from iqms.kiosk.screens import (
     CheckInFormScreen,
     PinDialog,
@@ -299,4 +300,20 @@ async def test_new_waits_reaching_a_start_screen_without_its_widgets_do_not_stop
         assert isinstance(shown, StartScreen)
         await pilot.press("1")  # the kiosk goes on: English, then the services
         await until_screen(pilot, ServiceScreen)
+        assert app.is_running
+
+
+async def test_a_printer_state_reaching_the_services_before_they_are_drawn_does_not_stop_the_kiosk(
+    core: Context, kiosk_env: Settings, clock: FrozenClock
+) -> None:
+    # The print worker reports the printer's state at any moment: also just after a patient
+    # chose a language, when the services screen is on the stack but not composed yet.
+    await small_clinic(core, doctors=False)
+    app = kiosk_app(kiosk_env, await kiosk_key(core), clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        app.choose_language("en")  # the services screen is pushed, composed a moment later
+        app.on_printer_changed(PrinterChanged(app.printer.status))  # ... and the printer reports
+        await until_screen(pilot, ServiceScreen)
+        await wait_until(pilot, lambda: "General Practice" in screen_text(app))
         assert app.is_running
