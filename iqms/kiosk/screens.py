@@ -532,13 +532,16 @@ class ResultScreen(KioskScreen):
 
     def printed(self, text: str, *, problem: bool) -> None:
         """The outcome of printing (or of a reprint)."""
-        if not self.is_attached:
-            return  # the patient left (or the kiosk went back to its start) meanwhile
-        status = self.query_one("#status", Static)
+        # The patient may have left meanwhile (or the kiosk gone back to its start): the
+        # screen is then gone, or its widgets are being taken down.
+        widgets = {w.id: w for w in self.query("#status, #choice-1, #choice-0")}
+        if not self.is_attached or len(widgets) < 3:
+            return
+        status = cast(Static, widgets["status"])
         status.update(Text(text))
         status.set_class(problem, "-error")
-        self.query_one("#choice-1", Choice).display = self.kiosk.desk.can_reprint(self.issued)
-        self.query_one("#choice-0", Choice).focus()
+        widgets["choice-1"].display = self.kiosk.desk.can_reprint(self.issued)
+        widgets["choice-0"].focus()
 
     def _reprint(self) -> None:
         if self.kiosk.desk.can_reprint(self.issued):
