@@ -33,6 +33,7 @@ from tests.tui.support import (
     SampleConsole,
     SampleScreen,
     add_account,
+    listening,
     console_settings,
     make_department,
     screen_text,
@@ -162,7 +163,7 @@ async def test_live_events_reach_the_screen_and_a_resync_reloads_it(
         await wait_until(pilot, lambda: on_console(app))
         screen = app.screen
         assert isinstance(screen, SampleScreen)
-        await pilot.pause(0.3)  # the listener is in place
+        await listening(pilot)
         ticket = await queue.issue(core, department="GEN")  # another terminal issues a ticket
         took = await wait_until(pilot, lambda: f"issued {ticket.ticket_number}" in screen_text(app),
                                 within=2.0)  # fmt: skip
