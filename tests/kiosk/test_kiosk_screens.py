@@ -41,7 +41,7 @@ from tests.kiosk.support import (
     until_screen,
 )
 from tests.test_queue_fixtures import small_clinic
-from tests.tui.support import screen_text, status_line, wait_until
+from tests.tui.support import screen_text, showing, status_line, wait_until
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ async def test_back_and_idle_return_to_the_start_in_the_default_language(
         await until_screen(pilot, ServiceScreen)
         await pilot.press("9")
         await wait_until(pilot, lambda: "Registre su llegada" in screen_text(app))
-        took = await wait_until(pilot, lambda: isinstance(app.screen, StartScreen), within=6)
+        took = await wait_until(pilot, lambda: showing(app, StartScreen), within=6)
         assert took >= 1.0  # left alone for IQMS_KIOSK_IDLE_SECONDS, not at once
         assert app.language == "en" and len(app.screen_stack) == 1
     assert await tickets_in_db(core) == []  # looking around issues nothing

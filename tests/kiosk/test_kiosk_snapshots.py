@@ -23,7 +23,7 @@ from iqms.kiosk.screens import ResultScreen, ServiceScreen, StartScreen
 from tests.kiosk.fake_printer import FakePrinter
 from tests.kiosk.support import kiosk_app, kiosk_key, kiosk_settings, printed_or_failed
 from tests.test_queue_fixtures import small_clinic
-from tests.tui.support import status_line, wait_until
+from tests.tui.support import showing, status_line, wait_until
 
 SIZE = (100, 34)
 
@@ -51,7 +51,7 @@ def prepared_kiosk(tmp_path: Path, sqlite_url: str, printer: str | None = None) 
 
 async def on_screen(pilot: Pilot[Any], screen: type) -> None:
     app = pilot.app
-    await wait_until(pilot, lambda: isinstance(app.screen, screen), within=10)
+    await wait_until(pilot, lambda: showing(app, screen), within=10)
     await wait_until(pilot, lambda: "● online" in status_line(app), within=10)  # type: ignore[arg-type]
     await pilot.pause(0.1)
 

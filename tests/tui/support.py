@@ -78,6 +78,11 @@ async def listening(pilot: Pilot[Any], *, within: float = 10.0) -> None:
                      what="the live events listener")  # fmt: skip
 
 
+def showing(app: Any, screen: type) -> bool:
+    """``app`` shows a ``screen`` that is composed and mounted (so keys pressed now reach it)."""
+    return isinstance(app.screen, screen) and app.screen.is_mounted
+
+
 def screen_text(app: ConsoleApp) -> str:
     """Everything the current screen shows, as plain text lines."""
     strips = app.screen._compositor.render_strips()  # what export_screenshot renders
@@ -176,6 +181,7 @@ __all__ = [
     "listening",
     "make_department",
     "screen_text",
+    "showing",
     "staff_principal",
     "status_line",
     "synced_when_back",

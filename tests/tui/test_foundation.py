@@ -33,10 +33,11 @@ from tests.tui.support import (
     SampleConsole,
     SampleScreen,
     add_account,
-    listening,
     console_settings,
+    listening,
     make_department,
     screen_text,
+    showing,
     staff_principal,
     status_line,
     synced_when_back,
@@ -293,7 +294,7 @@ async def test_the_command_palette_offers_the_screens_actions_by_name(
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_until(pilot, lambda: on_console(app))
         await pilot.press("ctrl+p")
-        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await wait_until(pilot, lambda: showing(app, CommandPalette))
         await pilot.press(*"issue")
         await wait_until(pilot, lambda: "key: i" in screen_text(app))
         assert "Issue ticket" in screen_text(app)
