@@ -80,7 +80,9 @@ async def test_a_database_cut_while_the_kiosk_is_open(
                 await until_screen(pilot, CheckInFormScreen)
                 await pilot.press(*"12345678", "enter")
                 await until_screen(pilot, CheckInOfflineScreen)
-                assert "Check-in needs the clinic's system" in screen_text(app)
+                await wait_until(
+                    pilot, lambda: "Check-in needs the clinic's system" in screen_text(app)
+                )
                 await pilot.press("1")  # a normal ticket instead
                 await until_screen(pilot, ServiceScreen)
                 await pilot.press("1", "1")

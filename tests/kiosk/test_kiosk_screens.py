@@ -76,7 +76,7 @@ async def test_a_walk_in_gets_the_printed_number_in_their_language(
         assert "Paediatrics" in text and "Nadie esperando · menos de 5 min" in text
         await pilot.press("1")  # General Practice
         await until_screen(pilot, SmsOfferScreen)
-        assert "¿Quiere un SMS" in screen_text(app)
+        await wait_until(pilot, lambda: "¿Quiere un SMS" in screen_text(app))
         await pilot.press("1")  # no SMS, just the ticket
         await until_screen(pilot, ResultScreen)
         await wait_until(pilot, lambda: "Recoja su ticket, por favor." in screen_text(app))
@@ -256,7 +256,7 @@ async def test_without_a_pin_the_kiosk_cannot_be_quit_from_its_screen(
         await started(pilot)
         await pilot.press("ctrl+q")
         await until_screen(pilot, PinDialog)
-        assert "No PIN is set (IQMS_KIOSK_ADMIN_PIN)" in screen_text(app)
+        await wait_until(pilot, lambda: "No PIN is set (IQMS_KIOSK_ADMIN_PIN)" in screen_text(app))
         await pilot.press("enter", "q", "escape")
         await until_screen(pilot, StartScreen)
         assert app.is_running

@@ -44,7 +44,7 @@ async def test_offline_tickets_and_registrations_reach_the_central_queue_once(
 
                 await pilot.press("n")  # a walk-in, from the numbers reserved while online
                 await wait_until(pilot, lambda: showing(app, IssueDialog))
-                assert "Issue a ticket (offline)" in screen_text(app)
+                await wait_until(pilot, lambda: "Issue a ticket (offline)" in screen_text(app))
                 await pilot.press("enter")
                 await wait_until(pilot, lambda: "A-004" in screen_text(app))
                 assert "not synced" in row_of(app, "A-004")
@@ -54,10 +54,12 @@ async def test_offline_tickets_and_registrations_reach_the_central_queue_once(
                 await pilot.press("ctrl+s")  # registered in the journal
                 await wait_until(pilot, lambda: showing(app, PatientsScreen)
                                  and app.screen.query_one("#patients").row_count == 1)  # fmt: skip
-                assert "Hannah Clarke" in screen_text(app)
+                await wait_until(pilot, lambda: "Hannah Clarke" in screen_text(app))
                 await pilot.press("enter", "enter")  # to the result and open it: no MRN yet
                 await wait_until(pilot, lambda: showing(app, IssueDialog))
-                assert "Hannah Clarke (registered offline)" in screen_text(app)
+                await wait_until(
+                    pilot, lambda: "Hannah Clarke (registered offline)" in screen_text(app)
+                )
                 await pilot.press("ctrl+s")
                 await wait_until(pilot, lambda: "· 3 to sync" in status_line(app))
                 await pilot.press("f1")

@@ -72,7 +72,9 @@ async def test_a_likely_duplicate_asks_first_and_registers_only_when_confirmed(
             await pilot.press(*"Amelia J Hughes", "tab", *"+447911123101", "tab", *"1984-03-07")
             await pilot.press("ctrl+s")
             await wait_until(pilot, lambda: showing(app, ConfirmDialog))
-            assert "registered (MRN000001); use that record" in screen_text(app)
+            await wait_until(
+                pilot, lambda: "registered (MRN000001); use that record" in screen_text(app)
+            )
             await pilot.press(answer)
             if answer == "n":
                 await wait_until(pilot, lambda: showing(app, PatientForm))
