@@ -79,6 +79,14 @@ async def until_screen(pilot: Pilot[Any], screen: type, *, within: float = 10.0)
                      what=f"the {screen.__name__}")  # fmt: skip
 
 
+async def press_through(pilot: Pilot[Any], *steps: tuple[str, type]) -> None:
+    """Each key, then the screen it leads to: the next key is pressed on that screen once it
+    is composed (a key pressed before would find none of its choices)."""
+    for key, screen in steps:
+        await pilot.press(key)
+        await until_screen(pilot, screen)
+
+
 async def started(pilot: Pilot[Any]) -> None:
     """The kiosk signed in and shows its start screen."""
     await until_screen(pilot, StartScreen)

@@ -22,6 +22,7 @@ from iqms.core.services import audit, clinic, patients, queue
 from iqms.kiosk.app import PrinterChanged
 from iqms.kiosk.screens import (
     CheckInFormScreen,
+    CheckInScreen,
     PinDialog,
     ResultScreen,
     ServiceScreen,
@@ -36,6 +37,7 @@ from tests.kiosk.support import (
     kiosk_app,
     kiosk_key,
     kiosk_settings,
+    press_through,
     printed_or_failed,
     started,
     until_screen,
@@ -123,8 +125,8 @@ async def test_a_patient_asking_for_an_sms_is_registered_with_consent(
     app = kiosk_app(kiosk_env, await kiosk_key(core), clock, printer=printer.spec)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
-        await pilot.press("1", "2")  # English, Paediatrics
-        await until_screen(pilot, SmsOfferScreen)
+        # English, Paediatrics
+        await press_through(pilot, ("1", ServiceScreen), ("2", SmsOfferScreen))
         await pilot.press("2")  # yes, an SMS
         await until_screen(pilot, SmsFormScreen)
         await pilot.press(*"0791112345", "enter")  # one digit short
@@ -169,8 +171,8 @@ async def test_checking_in_by_booking_code_and_by_phone(
     app = kiosk_app(kiosk_env, await kiosk_key(core), clock, printer=printer.spec)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
-        await pilot.press("1", "9", "1")  # English, appointment, booking code
-        await until_screen(pilot, CheckInFormScreen)
+        await press_through(pilot, ("1", ServiceScreen), ("9", CheckInScreen),
+                            ("1", CheckInFormScreen))  # English, appointment, booking code  # fmt: skip
         await pilot.press(*"1234", "enter")
         await wait_until(pilot, lambda: "A booking code has 8 digits" in screen_text(app))
         wrong = "00000000" if booked.booking_code != "00000000" else "00000001"
@@ -184,8 +186,8 @@ async def test_checking_in_by_booking_code_and_by_phone(
 
         await pilot.press("0")  # done
         await until_screen(pilot, StartScreen)
-        await pilot.press("1", "9", "2")  # by phone and date of birth
-        await until_screen(pilot, CheckInFormScreen)
+        await press_through(pilot, ("1", ServiceScreen), ("9", CheckInScreen),
+                            ("2", CheckInFormScreen))  # by phone and date of birth  # fmt: skip
         await pilot.press(*"07911 223344", "enter", *"01061990", "enter")
         await until_screen(pilot, ResultScreen)
         await wait_until(pilot, lambda: "Paediatrics" in screen_text(app))
@@ -209,8 +211,8 @@ async def test_checking_in_too_early_says_so_and_too_many_tries_send_to_receptio
     app = kiosk_app(kiosk_env, await kiosk_key(core), clock)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
-        await pilot.press("2", "9", "1")
-        await until_screen(pilot, CheckInFormScreen)
+        await press_through(pilot, ("2", ServiceScreen), ("9", CheckInScreen),
+                            ("1", CheckInFormScreen))  # fmt: skip
         await pilot.press(*str(booked.booking_code), "enter")
         await wait_until(pilot, lambda: "Aún es pronto para registrar" in screen_text(app))
         code = app.screen.query_one("#code", MaskedInput)

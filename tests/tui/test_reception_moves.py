@@ -84,7 +84,9 @@ async def test_cancel_with_a_reason_and_undo(
         await pilot.press("escape")  # changed their mind: nothing happens
         await pilot.pause(0.2)
         assert (await queue.get_ticket(core, ticket="A-002")).status == TicketStatus.WAITING
-        await pilot.press("c", *"left before being seen", "enter")
+        await pilot.press("c")
+        await wait_until(pilot, lambda: showing(app, TextDialog))
+        await pilot.press(*"left before being seen", "enter")
         await wait_until(pilot, lambda: "A-002" not in screen_text(app))
         assert (await queue.get_ticket(core, ticket="A-002")).status == TicketStatus.CANCELLED
         assert app.notices[-1][2] == "A-002 cancelled (u: undo)"

@@ -50,7 +50,11 @@ async def test_offline_tickets_and_registrations_reach_the_central_queue_once(
                 assert "not synced" in row_of(app, "A-004")
                 assert "· 1 to sync" in status_line(app)
 
-                await pilot.press("f2", "ctrl+n", *"Hannah Clarke", "tab", *"07911 123456")
+                await pilot.press("f2")
+                await wait_until(pilot, lambda: showing(app, PatientsScreen))
+                await pilot.press("ctrl+n")
+                await wait_until(pilot, lambda: showing(app, PatientForm))
+                await pilot.press(*"Hannah Clarke", "tab", *"07911 123456")
                 await pilot.press("ctrl+s")  # registered in the journal
                 await wait_until(pilot, lambda: showing(app, PatientsScreen)
                                  and app.screen.query_one("#patients").row_count == 1)  # fmt: skip

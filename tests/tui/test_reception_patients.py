@@ -92,7 +92,9 @@ async def test_an_edit_that_clashes_says_who_changed_what_and_reload_takes_their
     sam_id = await add_account(core, "sam", Role.STAFF, "Sam Desk")
     sam = core.as_principal(Principal(user_id=sam_id, username="sam", role="staff"))
     async with queue_open(app, (100, 40)) as pilot:
-        await pilot.press("f2", *"George")
+        await pilot.press("f2")
+        await wait_until(pilot, lambda: showing(app, PatientsScreen))
+        await pilot.press(*"George")
         await wait_until(pilot, lambda: "MRN000003" in screen_text(app))
         await pilot.press("enter", "enter")  # to the results, open the first
         await wait_until(pilot, lambda: showing(app, PatientForm))

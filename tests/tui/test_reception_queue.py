@@ -96,7 +96,9 @@ async def test_issue_for_a_patient_found_by_name_and_for_a_walk_in(
         )
         await wait_until(pilot, lambda: "Oliver Brown" in row_of(app, "A-004"))
 
-        await pilot.press("n", *"amel")  # Amelia already waits in GEN: the core refuses
+        await pilot.press("n")
+        await wait_until(pilot, lambda: showing(app, IssueDialog))
+        await pilot.press(*"amel")  # Amelia already waits in GEN: the core refuses
         await wait_until(pilot, lambda: "Amelia Hughes · MRN000001" in screen_text(app))
         await pilot.press("enter", "ctrl+s")
         await wait_until(pilot, lambda: app.notices[-1][1] == "Conflict")
