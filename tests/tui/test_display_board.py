@@ -341,3 +341,24 @@ async def test_on_postgresql_the_board_recovers_after_its_listener_is_killed(
         await queue.recall(as_doctor(pg_core, clinic.doctors["drsmith"]), ticket=first)
         await wait_until(pilot, lambda: current(app)[0] == first and highlighted(app), within=3)
         await wait_until(pilot, lambda: len(speaker.played()) >= 2)
+
+
+async def test_a_resize_while_new_department_boxes_are_composed_does_not_stop_the_board(
+    core: Context, tui_settings: Settings, clock: FrozenClock
+) -> None:
+    # Other departments in a reload put new boxes on the board; a resize (the TV switching
+    # its resolution) may reach the board before those boxes have their widgets.
+    await named_clinic(core, waiting=2)
+    app = BoardApp(tui_settings, signs_in_with(await board_key(core)), clock=clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: ready(app) and "2 waiting" in screen_text(app))
+        board = app.board
+        assert board.view is not None
+        for box in board.query(DepartmentBox):
+            box.remove()
+        board.query_one("#queues").mount_all(
+            DepartmentBox(d, classes="department") for d in board.view.departments
+        )
+        board.on_resize()  # the boxes are in the board, their widgets not composed yet
+        await wait_until(pilot, lambda: next_numbers(app, "GEN") == ["A-001", "A-002"])
+        assert app.is_running
