@@ -84,7 +84,7 @@ async def bench_database(url: str, *, calls: int, waiting: int = WAITING) -> dic
             listener_db = Database(url)
             try:
                 async with (
-                    board.run_test(size=BOARD_SIZE) as pilot,
+                    board.run_test(size=BOARD_SIZE),
                     subscribe(listener_db, department_id=bench.department_id) as feed,
                 ):
                     await wait_until(
@@ -92,7 +92,8 @@ async def bench_database(url: str, *, calls: int, waiting: int = WAITING) -> dic
                         "the board's first view",
                         within=TIMEOUT,
                     )
-                    await pilot.pause(0.5)  # the board's listener is in place
+                    await wait_until(lambda: board.listening, "the board's live events listener",
+                                     within=TIMEOUT)  # fmt: skip
                     current = board.board.query_one("#current-ticket", BigText)
 
                     def loaded_top() -> str | None:

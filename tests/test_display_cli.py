@@ -15,7 +15,6 @@ import shlex
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -99,16 +98,25 @@ def test_the_message_line_is_set_shown_and_cleared_from_the_command_line(cli: Se
 
 
 def test_queue_watch_lists_a_board_message_among_the_events(cli: Setup) -> None:
-    def later() -> None:
-        time.sleep(1.0)  # the watcher is listening by then
+    env = {**os.environ, **cli.env, "IQMS_TOKEN": cli.admin_token}
+    watcher = subprocess.Popen([IQMS, "queue", "watch", "--count", "1", "--timeout", "10"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               text=True)  # fmt: skip
+    try:
+        said = []
+        for line in watcher.stderr:  # type: ignore[union-attr]
+            said.append(line)
+            if "watching queue events" in line:
+                break  # listening from now on
+        assert said and "watching queue events" in said[-1], "".join(said)
         run_as_system(cli.settings, lambda ctx: display.set_message(ctx, text="Back at 14:00"))  # type: ignore[arg-type]
-
-    setter = threading.Thread(target=later)
-    setter.start()
-    watched = iqms("queue", "watch", "--count", "1", "--timeout", "10", token=cli.admin_token)
-    setter.join()
-    assert watched.exit_code == 0, watched.stderr
-    assert watched.stdout.split(maxsplit=1)[1].strip() == "board-message    Back at 14:00"
+        out, err = watcher.communicate(timeout=60)
+    finally:
+        if watcher.poll() is None:
+            watcher.kill()
+            watcher.wait()
+    assert watcher.returncode == 0, err
+    assert out.split(maxsplit=1)[1].strip() == "board-message    Back at 14:00"
 
 
 def test_a_language_the_board_cannot_speak_is_a_setting_error(cli: Setup) -> None:

@@ -221,6 +221,11 @@ class StartScreen(KioskScreen):
 class ServiceScreen(KioskScreen):
     """The open services with their current wait, and appointment check-in."""
 
+    def __init__(self) -> None:
+        super().__init__()
+        #: the services drawn (None until the screen is composed)
+        self.shown: list[KioskDepartment] | None = None
+
     def compose_body(self) -> ComposeResult:
         yield title(t(self.lang, "service.title"))
         with VerticalScroll(id="choices"):
@@ -229,7 +234,8 @@ class ServiceScreen(KioskScreen):
 
     def _choices(self) -> Iterable[Choice]:
         kiosk = self.kiosk
-        for number, department in enumerate(kiosk.departments[:8], start=1):
+        self.shown = list(kiosk.departments[:8])
+        for number, department in enumerate(self.shown, start=1):
             yield self.choice(
                 str(number), department.name, self._take(department), self.wait_line(department)
             )
@@ -247,11 +253,10 @@ class ServiceScreen(KioskScreen):
             f"{wait_range_text(self.lang, wait.estimate.p50_minutes, wait.estimate.p90_minutes)}"
         )
 
-    def on_mount(self) -> None:
-        self.shown = list(self.kiosk.departments[:8])
-
     def reload(self) -> None:
         """New waits (the queue moved): their second lines again; other services: all again."""
+        if self.shown is None:
+            return  # pushed, not composed yet: it draws the waits as they are then
         if self.kiosk.departments[:8] != self.shown:
             self.shown = list(self.kiosk.departments[:8])
             self.refresh(recompose=True)
@@ -527,13 +532,16 @@ class ResultScreen(KioskScreen):
 
     def printed(self, text: str, *, problem: bool) -> None:
         """The outcome of printing (or of a reprint)."""
-        if not self.is_attached:
-            return  # the patient left (or the kiosk went back to its start) meanwhile
-        status = self.query_one("#status", Static)
+        # The patient may have left meanwhile (or the kiosk gone back to its start): the
+        # screen is then gone, or its widgets are being taken down.
+        widgets = {w.id: w for w in self.query("#status, #choice-1, #choice-0")}
+        if not self.is_attached or len(widgets) < 3:
+            return
+        status = cast(Static, widgets["status"])
         status.update(Text(text))
         status.set_class(problem, "-error")
-        self.query_one("#choice-1", Choice).display = self.kiosk.desk.can_reprint(self.issued)
-        self.query_one("#choice-0", Choice).focus()
+        widgets["choice-1"].display = self.kiosk.desk.can_reprint(self.issued)
+        widgets["choice-0"].focus()
 
     def _reprint(self) -> None:
         if self.kiosk.desk.can_reprint(self.issued):

@@ -104,6 +104,8 @@ class ConsoleApp(App[None]):
         self.authenticator = as_authenticator(auth)
         self.clock: Clock = clock or SystemClock()
         self.live_events = live_events
+        #: the console has subscribed to the live events (their listener is in place)
+        self.listening = False
         self.offline_enabled = self.OFFLINE_JOURNAL if offline is None else offline
         self.backoff = backoff
         self.heartbeat_seconds = heartbeat_seconds
@@ -336,6 +338,7 @@ class ConsoleApp(App[None]):
             try:
                 subscription = await queue.watch(self.ctx)
                 async with subscription as feed:
+                    self.listening = True
                     if not first:
                         self.deliver(Resync("live updates reconnected"))
                     first = False
@@ -345,6 +348,7 @@ class ConsoleApp(App[None]):
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                self.listening = False
                 log.warning("live updates interrupted: %s", first_line(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, EVENTS_RETRY_MAX_SECONDS)

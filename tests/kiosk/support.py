@@ -17,7 +17,7 @@ from iqms.core.sync.connectivity import Backoff
 from iqms.kiosk.app import KioskApp, KioskAuth
 from iqms.kiosk.printer import PrintWorker, TicketPrinter, parse_printer_spec
 from iqms.kiosk.screens import ResultScreen, ServiceScreen, SmsOfferScreen, StartScreen
-from tests.tui.support import console_settings, wait_until
+from tests.tui.support import console_settings, showing, wait_until
 
 PIN = "2468"
 #: the kiosk's screen in the tests (a portrait touch screen's worth of lines)
@@ -75,8 +75,16 @@ def kiosk_app(
 
 
 async def until_screen(pilot: Pilot[Any], screen: type, *, within: float = 10.0) -> None:
-    await wait_until(pilot, lambda: isinstance(pilot.app.screen, screen), within=within,
+    await wait_until(pilot, lambda: showing(pilot.app, screen), within=within,
                      what=f"the {screen.__name__}")  # fmt: skip
+
+
+async def press_through(pilot: Pilot[Any], *steps: tuple[str, type]) -> None:
+    """Each key, then the screen it leads to: the next key is pressed on that screen once it
+    is composed (a key pressed before would find none of its choices)."""
+    for key, screen in steps:
+        await pilot.press(key)
+        await until_screen(pilot, screen)
 
 
 async def started(pilot: Pilot[Any]) -> None:

@@ -15,12 +15,20 @@ from iqms.core.clock import FrozenClock
 from iqms.core.config import Settings
 from iqms.core.service import Context
 from iqms.core.services import clinic, patients
-from iqms.kiosk.screens import CheckInFormScreen, ResultScreen, SmsFormScreen
+from iqms.kiosk.screens import (
+    CheckInFormScreen,
+    CheckInScreen,
+    ResultScreen,
+    ServiceScreen,
+    SmsFormScreen,
+    SmsOfferScreen,
+)
 from tests.kiosk.fake_printer import FakePrinter
 from tests.kiosk.support import (
     SIZE,
     kiosk_app,
     kiosk_key,
+    press_through,
     printed_or_failed,
     started,
     until_screen,
@@ -41,8 +49,8 @@ async def test_a_birth_date_that_is_no_date_is_pointed_out_before_checking_in(
         app = kiosk_app(kiosk_env, await kiosk_key(core), clock, printer=printer.spec)
         async with app.run_test(size=SIZE) as pilot:
             await started(pilot)
-            await pilot.press("1", "9", "2")  # English, appointment, by phone and birth date
-            await until_screen(pilot, CheckInFormScreen)
+            await press_through(pilot, ("1", ServiceScreen), ("9", CheckInScreen),
+                                ("2", CheckInFormScreen))  # English, appointment, by phone  # fmt: skip
             await pilot.press(*"07911 223344", "enter", *"31021990", "enter")  # 31 February
             await wait_until(
                 pilot, lambda: "Please check the date of birth (day / month / year)." in
@@ -68,8 +76,8 @@ async def test_an_sms_sign_up_without_a_name_is_pointed_out_and_no_ticket_is_iss
         app = kiosk_app(kiosk_env, await kiosk_key(core), clock, printer=printer.spec)
         async with app.run_test(size=SIZE) as pilot:
             await started(pilot)
-            await pilot.press("1", "2", "2")  # English, Paediatrics, yes to an SMS
-            await until_screen(pilot, SmsFormScreen)
+            await press_through(pilot, ("1", ServiceScreen), ("2", SmsOfferScreen),
+                                ("2", SmsFormScreen))  # English, Paediatrics, yes to an SMS  # fmt: skip
             await pilot.press(*"07911123457", "enter", *"31021984", "enter", "enter")
             await wait_until(pilot, lambda: "Please check the date of birth" in screen_text(app))
             await pilot.press(*["backspace"] * 10, *"11021984", "enter", "enter")

@@ -19,8 +19,10 @@ from iqms.kiosk.printer import PrintWorker
 from iqms.kiosk.screens import (
     CheckInFormScreen,
     CheckInOfflineScreen,
+    CheckInScreen,
     ResultScreen,
     ServiceScreen,
+    SmsOfferScreen,
     StartScreen,
 )
 from tests.kiosk.escpos_decode import decode
@@ -31,6 +33,7 @@ from tests.kiosk.support import (
     kiosk_app,
     kiosk_key,
     kiosk_settings,
+    press_through,
     printed_or_failed,
     started,
     take_a_ticket,
@@ -76,15 +79,16 @@ async def test_a_database_cut_while_the_kiosk_is_open(
                 assert app.issued[-1].offline
                 await wait_until(pilot, lambda: "▲ OFFLINE" in status_line(app))
                 clock.advance(minutes=1)
-                await pilot.press("1", "9", "1")  # an appointment, by booking code
-                await until_screen(pilot, CheckInFormScreen)
+                await press_through(pilot, ("1", ServiceScreen), ("9", CheckInScreen),
+                                    ("1", CheckInFormScreen))  # an appointment, by booking code  # fmt: skip
                 await pilot.press(*"12345678", "enter")
                 await until_screen(pilot, CheckInOfflineScreen)
-                assert "Check-in needs the clinic's system" in screen_text(app)
+                await wait_until(
+                    pilot, lambda: "Check-in needs the clinic's system" in screen_text(app)
+                )
                 await pilot.press("1")  # a normal ticket instead
                 await until_screen(pilot, ServiceScreen)
-                await pilot.press("1", "1")
-                await until_screen(pilot, ResultScreen)
+                await press_through(pilot, ("1", SmsOfferScreen), ("1", ResultScreen))
                 await wait_until(pilot, lambda: printed_or_failed(app) and len(app.issued) == 3)
                 await wait_until(
                     pilot,

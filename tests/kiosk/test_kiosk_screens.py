@@ -19,8 +19,10 @@ from iqms.core.enums import NotifyChannel, TicketSource
 from iqms.core.models import QueueEntry
 from iqms.core.service import Context
 from iqms.core.services import audit, clinic, patients, queue
+from iqms.kiosk.app import PrinterChanged
 from iqms.kiosk.screens import (
     CheckInFormScreen,
+    CheckInScreen,
     PinDialog,
     ResultScreen,
     ServiceScreen,
@@ -35,12 +37,13 @@ from tests.kiosk.support import (
     kiosk_app,
     kiosk_key,
     kiosk_settings,
+    press_through,
     printed_or_failed,
     started,
     until_screen,
 )
 from tests.test_queue_fixtures import small_clinic
-from tests.tui.support import screen_text, status_line, wait_until
+from tests.tui.support import screen_text, showing, status_line, wait_until
 
 
 @pytest.fixture
@@ -75,7 +78,7 @@ async def test_a_walk_in_gets_the_printed_number_in_their_language(
         assert "Paediatrics" in text and "Nadie esperando · menos de 5 min" in text
         await pilot.press("1")  # General Practice
         await until_screen(pilot, SmsOfferScreen)
-        assert "¿Quiere un SMS" in screen_text(app)
+        await wait_until(pilot, lambda: "¿Quiere un SMS" in screen_text(app))
         await pilot.press("1")  # no SMS, just the ticket
         await until_screen(pilot, ResultScreen)
         await wait_until(pilot, lambda: "Recoja su ticket, por favor." in screen_text(app))
@@ -109,7 +112,7 @@ async def test_back_and_idle_return_to_the_start_in_the_default_language(
         await until_screen(pilot, ServiceScreen)
         await pilot.press("9")
         await wait_until(pilot, lambda: "Registre su llegada" in screen_text(app))
-        took = await wait_until(pilot, lambda: isinstance(app.screen, StartScreen), within=6)
+        took = await wait_until(pilot, lambda: showing(app, StartScreen), within=6)
         assert took >= 1.0  # left alone for IQMS_KIOSK_IDLE_SECONDS, not at once
         assert app.language == "en" and len(app.screen_stack) == 1
     assert await tickets_in_db(core) == []  # looking around issues nothing
@@ -122,8 +125,8 @@ async def test_a_patient_asking_for_an_sms_is_registered_with_consent(
     app = kiosk_app(kiosk_env, await kiosk_key(core), clock, printer=printer.spec)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
-        await pilot.press("1", "2")  # English, Paediatrics
-        await until_screen(pilot, SmsOfferScreen)
+        # English, Paediatrics
+        await press_through(pilot, ("1", ServiceScreen), ("2", SmsOfferScreen))
         await pilot.press("2")  # yes, an SMS
         await until_screen(pilot, SmsFormScreen)
         await pilot.press(*"0791112345", "enter")  # one digit short
@@ -168,8 +171,8 @@ async def test_checking_in_by_booking_code_and_by_phone(
     app = kiosk_app(kiosk_env, await kiosk_key(core), clock, printer=printer.spec)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
-        await pilot.press("1", "9", "1")  # English, appointment, booking code
-        await until_screen(pilot, CheckInFormScreen)
+        await press_through(pilot, ("1", ServiceScreen), ("9", CheckInScreen),
+                            ("1", CheckInFormScreen))  # English, appointment, booking code  # fmt: skip
         await pilot.press(*"1234", "enter")
         await wait_until(pilot, lambda: "A booking code has 8 digits" in screen_text(app))
         wrong = "00000000" if booked.booking_code != "00000000" else "00000001"
@@ -183,8 +186,8 @@ async def test_checking_in_by_booking_code_and_by_phone(
 
         await pilot.press("0")  # done
         await until_screen(pilot, StartScreen)
-        await pilot.press("1", "9", "2")  # by phone and date of birth
-        await until_screen(pilot, CheckInFormScreen)
+        await press_through(pilot, ("1", ServiceScreen), ("9", CheckInScreen),
+                            ("2", CheckInFormScreen))  # by phone and date of birth  # fmt: skip
         await pilot.press(*"07911 223344", "enter", *"01061990", "enter")
         await until_screen(pilot, ResultScreen)
         await wait_until(pilot, lambda: "Paediatrics" in screen_text(app))
@@ -208,8 +211,8 @@ async def test_checking_in_too_early_says_so_and_too_many_tries_send_to_receptio
     app = kiosk_app(kiosk_env, await kiosk_key(core), clock)
     async with app.run_test(size=SIZE) as pilot:
         await started(pilot)
-        await pilot.press("2", "9", "1")
-        await until_screen(pilot, CheckInFormScreen)
+        await press_through(pilot, ("2", ServiceScreen), ("9", CheckInScreen),
+                            ("1", CheckInFormScreen))  # fmt: skip
         await pilot.press(*str(booked.booking_code), "enter")
         await wait_until(pilot, lambda: "Aún es pronto para registrar" in screen_text(app))
         code = app.screen.query_one("#code", MaskedInput)
@@ -255,7 +258,7 @@ async def test_without_a_pin_the_kiosk_cannot_be_quit_from_its_screen(
         await started(pilot)
         await pilot.press("ctrl+q")
         await until_screen(pilot, PinDialog)
-        assert "No PIN is set (IQMS_KIOSK_ADMIN_PIN)" in screen_text(app)
+        await wait_until(pilot, lambda: "No PIN is set (IQMS_KIOSK_ADMIN_PIN)" in screen_text(app))
         await pilot.press("enter", "q", "escape")
         await until_screen(pilot, StartScreen)
         assert app.is_running
@@ -299,4 +302,20 @@ async def test_new_waits_reaching_a_start_screen_without_its_widgets_do_not_stop
         assert isinstance(shown, StartScreen)
         await pilot.press("1")  # the kiosk goes on: English, then the services
         await until_screen(pilot, ServiceScreen)
+        assert app.is_running
+
+
+async def test_a_printer_state_reaching_the_services_before_they_are_drawn_does_not_stop_the_kiosk(
+    core: Context, kiosk_env: Settings, clock: FrozenClock
+) -> None:
+    # The print worker reports the printer's state at any moment: also just after a patient
+    # chose a language, when the services screen is on the stack but not composed yet.
+    await small_clinic(core, doctors=False)
+    app = kiosk_app(kiosk_env, await kiosk_key(core), clock)
+    async with app.run_test(size=SIZE) as pilot:
+        await started(pilot)
+        app.choose_language("en")  # the services screen is pushed, composed a moment later
+        app.on_printer_changed(PrinterChanged(app.printer.status))  # ... and the printer reports
+        await until_screen(pilot, ServiceScreen)
+        await wait_until(pilot, lambda: "General Practice" in screen_text(app))
         assert app.is_running

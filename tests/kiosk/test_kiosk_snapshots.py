@@ -19,11 +19,11 @@ from iqms.core.security.rbac import Principal
 from iqms.core.service import Context
 from iqms.core.services import queue
 from iqms.kiosk.app import KioskApp
-from iqms.kiosk.screens import ResultScreen, ServiceScreen, StartScreen
+from iqms.kiosk.screens import ResultScreen, ServiceScreen, SmsOfferScreen, StartScreen
 from tests.kiosk.fake_printer import FakePrinter
 from tests.kiosk.support import kiosk_app, kiosk_key, kiosk_settings, printed_or_failed
 from tests.test_queue_fixtures import small_clinic
-from tests.tui.support import status_line, wait_until
+from tests.tui.support import showing, status_line, wait_until
 
 SIZE = (100, 34)
 
@@ -51,7 +51,7 @@ def prepared_kiosk(tmp_path: Path, sqlite_url: str, printer: str | None = None) 
 
 async def on_screen(pilot: Pilot[Any], screen: type) -> None:
     app = pilot.app
-    await wait_until(pilot, lambda: isinstance(app.screen, screen), within=10)
+    await wait_until(pilot, lambda: showing(app, screen), within=10)
     await wait_until(pilot, lambda: "● online" in status_line(app), within=10)  # type: ignore[arg-type]
     await pilot.pause(0.1)
 
@@ -87,7 +87,9 @@ def test_result_screen_with_the_number(snap_compare, tmp_path: Path, sqlite_url:
             await on_screen(pilot, StartScreen)
             await pilot.press("2")  # Español
             await on_screen(pilot, ServiceScreen)
-            await pilot.press("1", "1")  # General Practice, no SMS
+            await pilot.press("1")  # General Practice
+            await wait_until(pilot, lambda: showing(app, SmsOfferScreen), within=10)
+            await pilot.press("1")  # no SMS
             await on_screen(pilot, ResultScreen)
             await wait_until(pilot, lambda: printed_or_failed(app), within=10)
             await pilot.pause(0.1)

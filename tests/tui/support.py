@@ -72,6 +72,17 @@ async def wait_until(
     return loop.time() - started
 
 
+async def listening(pilot: Pilot[Any], *, within: float = 10.0) -> None:
+    """Let the console run until its live events listener is in place."""
+    await wait_until(pilot, lambda: pilot.app.listening, within=within,  # type: ignore[attr-defined]
+                     what="the live events listener")  # fmt: skip
+
+
+def showing(app: Any, screen: type) -> bool:
+    """``app`` shows a ``screen`` that is composed and mounted (so keys pressed now reach it)."""
+    return isinstance(app.screen, screen) and app.screen.is_mounted
+
+
 def screen_text(app: ConsoleApp) -> str:
     """Everything the current screen shows, as plain text lines."""
     strips = app.screen._compositor.render_strips()  # what export_screenshot renders
@@ -167,8 +178,10 @@ __all__ = [
     "SampleScreen",
     "add_account",
     "console_settings",
+    "listening",
     "make_department",
     "screen_text",
+    "showing",
     "staff_principal",
     "status_line",
     "synced_when_back",

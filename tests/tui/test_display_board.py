@@ -36,7 +36,7 @@ from tests.tui.display_support import (
     ready,
     signs_in_with,
 )
-from tests.tui.support import console_settings, screen_text, wait_until
+from tests.tui.support import console_settings, listening, screen_text, wait_until
 
 
 @pytest.fixture
@@ -83,7 +83,7 @@ async def test_calls_reach_the_board_with_their_room_highlighted_and_heard_never
         await wait_until(pilot, lambda: ready(app) and "5 waiting" in screen_text(app))
         assert "No calls yet today" in screen_text(app)
         assert next_numbers(app, "GEN") == ["A-005", "A-001", "A-002", "A-003", "A-004"]
-        await pilot.pause(0.3)  # the live events are listened to
+        await listening(pilot)
 
         clock.advance(minutes=1)
         assert await call(core, clinic, "drsmith") == "A-005"
@@ -116,7 +116,7 @@ async def test_a_recall_comes_back_to_the_top_highlighted_and_is_announced_again
                    blink_seconds=0.6)  # fmt: skip
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_until(pilot, lambda: ready(app))
-        await pilot.pause(0.3)
+        await listening(pilot)
         first = await call(core, clinic, "drsmith")
         await wait_until(pilot, lambda: current(app)[0] == first and highlighted(app), within=3)
         await wait_until(pilot, lambda: not highlighted(app), what="the blinking to end")
@@ -143,7 +143,7 @@ async def test_the_message_line_appears_and_goes_at_once(
     app = BoardApp(tui_settings, signs_in_with(await board_key(core)), clock=clock)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: ready(app))
-        await pilot.pause(0.3)
+        await listening(pilot)
         await display.set_message(core, text="Dr Patel is running 20 minutes late")
         await wait_until(pilot, lambda: "Dr Patel is running 20 minutes late" in screen_text(app),
                          within=3)  # fmt: skip
@@ -161,7 +161,7 @@ async def test_a_board_for_one_department_shows_and_announces_only_that_one(
                    departments=["PED"], announcer=Announcer("chime", player=speaker.command))  # fmt: skip
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: ready(app))
-        await pilot.pause(0.3)
+        await listening(pilot)
         assert [b.department.code for b in app.board.query(DepartmentBox)] == ["PED"]
         await call(core, clinic, "drsmith")  # a GEN call: not for this waiting room
         clock.advance(minutes=1)
@@ -184,7 +184,7 @@ async def test_sound_problems_show_discreetly_and_mute_silences_calls_but_not_th
                    announcer=announcer)  # fmt: skip
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_until(pilot, lambda: ready(app))
-        await pilot.pause(0.3)
+        await listening(pilot)
         with caplog.at_level(logging.WARNING, logger="iqms.announce"):
             first = await call(core, clinic, "drsmith")
             await wait_until(pilot, lambda: "no sound" in screen_text(app).splitlines()[0],
@@ -237,7 +237,7 @@ async def test_while_the_database_is_away_calls_are_dimmed_and_a_reload_follows_
                        announcer=Announcer("chime", player=speaker.command))  # fmt: skip
         async with app.run_test(size=(100, 30)) as pilot:
             await wait_until(pilot, lambda: ready(app))
-            await pilot.pause(0.3)
+            await listening(pilot)
             first = await call(pg_core, clinic, "drsmith")
             await wait_until(pilot, lambda: current(app)[0] == first and highlighted(app))
 
@@ -285,7 +285,8 @@ async def test_a_board_started_before_the_database_waits_and_a_revoked_key_stops
         app = BoardApp(settings, BoardSignIn(signs_in_with(key), retry_max=0.2), clock=clock,
                        key_check_seconds=0.2)  # fmt: skip
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause(0.5)
+            await wait_until(pilot, lambda: "Connecting to the database…" in screen_text(app))
+            await pilot.pause(0.5)  # a few tries meanwhile
             assert "Connecting to the database…" in screen_text(app)
             assert app.is_running and not app.signed_in
             await link.restore()
@@ -340,3 +341,24 @@ async def test_on_postgresql_the_board_recovers_after_its_listener_is_killed(
         await queue.recall(as_doctor(pg_core, clinic.doctors["drsmith"]), ticket=first)
         await wait_until(pilot, lambda: current(app)[0] == first and highlighted(app), within=3)
         await wait_until(pilot, lambda: len(speaker.played()) >= 2)
+
+
+async def test_a_resize_while_new_department_boxes_are_composed_does_not_stop_the_board(
+    core: Context, tui_settings: Settings, clock: FrozenClock
+) -> None:
+    # Other departments in a reload put new boxes on the board; a resize (the TV switching
+    # its resolution) may reach the board before those boxes have their widgets.
+    await named_clinic(core, waiting=2)
+    app = BoardApp(tui_settings, signs_in_with(await board_key(core)), clock=clock)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_until(pilot, lambda: ready(app) and "2 waiting" in screen_text(app))
+        board = app.board
+        assert board.view is not None
+        for box in board.query(DepartmentBox):
+            box.remove()
+        board.query_one("#queues").mount_all(
+            DepartmentBox(d, classes="department") for d in board.view.departments
+        )
+        board.on_resize()  # the boxes are in the board, their widgets not composed yet
+        await wait_until(pilot, lambda: next_numbers(app, "GEN") == ["A-001", "A-002"])
+        assert app.is_running

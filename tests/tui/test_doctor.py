@@ -33,7 +33,7 @@ from tests.tui.doctor_clinic import (
     start,
     until,
 )
-from tests.tui.support import PASSWORD, add_account, screen_text
+from tests.tui.support import PASSWORD, add_account, screen_text, showing
 
 
 async def test_call_next_start_and_done_show_each_step_and_the_core_agrees(
@@ -125,7 +125,7 @@ async def test_transfer_the_patient_in_the_room_to_another_department(
         await call_next(pilot)
         await start(pilot)
         await pilot.press("t")
-        await until(pilot, lambda: isinstance(app.screen, ListDialog))
+        await until(pilot, lambda: showing(app, ListDialog))
         assert shows(app, "Transfer A-001 to", "Paediatrics", "Dr Jo Jones · Room 2")
         await pilot.press("down", "enter")  # GEN, then PED
         await until(pilot, lambda: shows(app, "No patient with you."))
@@ -187,14 +187,14 @@ async def test_one_patient_at_a_time_says_why_or_offers_to_finish_the_one_in_the
 
         await start(pilot)
         await pilot.press("n")  # in the room: offered to finish first
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await until(pilot, lambda: showing(app, ConfirmDialog))
         assert shows(app, "A-001 is still in the room", "Finish A-001 (done) and call")
         await pilot.press("n")  # no: nothing changes
-        await until(pilot, lambda: isinstance(app.screen, DoctorScreen))
+        await until(pilot, lambda: showing(app, DoctorScreen))
         assert (await queue.get_ticket(core, ticket=first.id)).status == TicketStatus.IN_SERVICE
 
         await pilot.press("n")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
+        await until(pilot, lambda: showing(app, ConfirmDialog))
         await pilot.press("y")
         await until(pilot, lambda: shows(app, "Oliver Brown", "CALLED"))
     assert (await queue.get_ticket(core, ticket=first.id)).status == TicketStatus.SERVED
@@ -247,7 +247,7 @@ async def test_changing_room_from_the_console_and_from_the_command_line(
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: on_doctor_screen(app) and shows(app, "Room 4"))
         await pilot.press("m")
-        await until(pilot, lambda: isinstance(app.screen, TextDialog))
+        await until(pilot, lambda: showing(app, TextDialog))
         await pilot.press(*["backspace"] * 6, "enter")  # no room at all
         await until(pilot, lambda: "This cannot be empty." in screen_text(app))
         assert isinstance(app.screen, TextDialog)  # still asking

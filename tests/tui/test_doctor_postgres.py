@@ -32,7 +32,7 @@ from tests.tui.doctor_clinic import (
     shows,
     until,
 )
-from tests.tui.support import console_settings, status_line
+from tests.tui.support import console_settings, listening, status_line
 
 pytestmark = pytest.mark.postgresql
 
@@ -86,7 +86,7 @@ async def test_a_ticket_issued_at_reception_appears_in_the_doctors_queue_live(
     app = doctor_app(pg_settings, c.smith, clock)
     async with app.run_test(size=(100, 30)) as pilot:
         await until(pilot, lambda: on_doctor_screen(app))
-        await pilot.pause(0.3)  # the listener is in place
+        await listening(pilot)
         for category, number in ((4, "A-001"), (2, "A-002")):
             await issue(pg_core, category=category)  # reception, another terminal
             # No key pressed: the row arrives by LISTEN/NOTIFY. How fast is measured, not

@@ -34,8 +34,10 @@ from tests.tui.support import (
     SampleScreen,
     add_account,
     console_settings,
+    listening,
     make_department,
     screen_text,
+    showing,
     staff_principal,
     status_line,
     synced_when_back,
@@ -162,7 +164,7 @@ async def test_live_events_reach_the_screen_and_a_resync_reloads_it(
         await wait_until(pilot, lambda: on_console(app))
         screen = app.screen
         assert isinstance(screen, SampleScreen)
-        await pilot.pause(0.3)  # the listener is in place
+        await listening(pilot)
         ticket = await queue.issue(core, department="GEN")  # another terminal issues a ticket
         took = await wait_until(pilot, lambda: f"issued {ticket.ticket_number}" in screen_text(app),
                                 within=2.0)  # fmt: skip
@@ -292,7 +294,7 @@ async def test_the_command_palette_offers_the_screens_actions_by_name(
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_until(pilot, lambda: on_console(app))
         await pilot.press("ctrl+p")
-        await wait_until(pilot, lambda: isinstance(app.screen, CommandPalette))
+        await wait_until(pilot, lambda: showing(app, CommandPalette))
         await pilot.press(*"issue")
         await wait_until(pilot, lambda: "key: i" in screen_text(app))
         assert "Issue ticket" in screen_text(app)

@@ -20,7 +20,7 @@ from iqms.core.security.rbac import Principal
 from iqms.core.security.tokens import issue_token
 from iqms.core.service import Context
 from tests.tui.desk import open_queue, queue_screen, reception, row_of, seed_desk, select
-from tests.tui.support import console_settings, screen_text, wait_until
+from tests.tui.support import console_settings, listening, screen_text, wait_until
 
 
 async def issue_from_another_process(settings: Settings, token: str, *args: str) -> str:
@@ -63,7 +63,7 @@ async def test_a_ticket_issued_elsewhere_appears_in_place_and_the_cursor_stays(
     async with app.run_test(size=(100, 30)) as pilot:
         await open_queue(pilot)
         await select(pilot, "A-001")
-        await pilot.pause(0.5)  # listening
+        await listening(pilot)
         printed = await issue_from_another_process(settings, token, "--category", "2")
         assert "A-004" in printed
         took = await wait_until(pilot, lambda: "A-004" in screen_text(app), within=deadline)

@@ -19,7 +19,7 @@ from tests.tui.desk import (
     row_of,
     select,
 )
-from tests.tui.support import screen_text, wait_until
+from tests.tui.support import screen_text, showing, wait_until
 
 
 async def test_change_category_transfer_hold_and_return(
@@ -29,10 +29,14 @@ async def test_change_category_transfer_hold_and_return(
     async with queue_open(app) as pilot:
         await select(pilot, "A-001")
         await pilot.press("t")
-        await wait_until(pilot, lambda: isinstance(app.screen, TriageDialog))
-        await pilot.pause(0.1)
-        lines = [" ".join(line.split()) for line in screen_text(app).splitlines()]
-        assert any("2 Very urgent seen within 10 min" in line for line in lines)
+        await wait_until(pilot, lambda: showing(app, TriageDialog))
+
+        def dialog_lines() -> list[str]:
+            return [" ".join(line.split()) for line in screen_text(app).splitlines()]
+
+        await wait_until(pilot, lambda: any("2 Very urgent seen within 10 min" in line
+                                            for line in dialog_lines()), what="the categories")  # fmt: skip
+        lines = dialog_lines()
         assert any("3 Urgent seen within 30 min" in line for line in lines)  # GEN's own target
         assert any("4 Standard seen within 2 h 00 (now)" in line for line in lines)
         await pilot.press("2")
@@ -50,7 +54,7 @@ async def test_change_category_transfer_hold_and_return(
         assert (await queue.get_ticket(core, ticket="A-001")).status == TicketStatus.WAITING
 
         await pilot.press("m")
-        await wait_until(pilot, lambda: isinstance(app.screen, TransferDialog))
+        await wait_until(pilot, lambda: showing(app, TransferDialog))
         await pilot.press("enter", "down", "enter")  # department: GEN -> PED
         await wait_until(pilot, lambda: "PED · Paediatrics" in screen_text(app))
         await pilot.press("ctrl+s")
@@ -76,11 +80,13 @@ async def test_cancel_with_a_reason_and_undo(
     async with queue_open(app) as pilot:
         await select(pilot, "A-002")
         await pilot.press("c")
-        await wait_until(pilot, lambda: isinstance(app.screen, TextDialog))
+        await wait_until(pilot, lambda: showing(app, TextDialog))
         await pilot.press("escape")  # changed their mind: nothing happens
         await pilot.pause(0.2)
         assert (await queue.get_ticket(core, ticket="A-002")).status == TicketStatus.WAITING
-        await pilot.press("c", *"left before being seen", "enter")
+        await pilot.press("c")
+        await wait_until(pilot, lambda: showing(app, TextDialog))
+        await pilot.press(*"left before being seen", "enter")
         await wait_until(pilot, lambda: "A-002" not in screen_text(app))
         assert (await queue.get_ticket(core, ticket="A-002")).status == TicketStatus.CANCELLED
         assert app.notices[-1][2] == "A-002 cancelled (u: undo)"
@@ -131,9 +137,7 @@ async def test_check_in_from_todays_appointments(
     appointment = await book(core, desk.amelia, 20)
     async with queue_open(app) as pilot:
         await pilot.press("a")
-        await wait_until(
-            pilot, lambda: isinstance(app.screen, ListDialog) and "09:50" in screen_text(app)
-        )
+        await wait_until(pilot, lambda: showing(app, ListDialog) and "09:50" in screen_text(app))
         assert "Amelia Hughes (MRN000001)" in screen_text(app)
         await pilot.press("enter")
         await wait_until(
@@ -164,7 +168,7 @@ async def test_the_doctors_panel_shows_rooms_status_and_patients_and_sets_a_stat
         assert "A-003 called · George Wright" in smith
         assert "3 of 3 doctors available" in screen_text(app)
         await pilot.press("down", "s")  # Dr Ada Jones goes on a break
-        await wait_until(pilot, lambda: isinstance(app.screen, ListDialog))
+        await wait_until(pilot, lambda: showing(app, ListDialog))
         await pilot.press("enter")  # the first other status: paused
         await wait_until(pilot, lambda: "2 of 3 doctors available" in screen_text(app))
         jones = next(line for line in screen_text(app).splitlines() if "Dr Ada Jones" in line)

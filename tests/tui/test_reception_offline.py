@@ -18,6 +18,7 @@ from tests.tui.desk import open_queue, reception, row_of, seed_desk
 from tests.tui.support import (
     console_settings,
     screen_text,
+    showing,
     status_line,
     synced_when_back,
     wait_until,
@@ -42,21 +43,27 @@ async def test_offline_tickets_and_registrations_reach_the_central_queue_once(
                 clock.advance(minutes=2)
 
                 await pilot.press("n")  # a walk-in, from the numbers reserved while online
-                await wait_until(pilot, lambda: isinstance(app.screen, IssueDialog))
-                assert "Issue a ticket (offline)" in screen_text(app)
+                await wait_until(pilot, lambda: showing(app, IssueDialog))
+                await wait_until(pilot, lambda: "Issue a ticket (offline)" in screen_text(app))
                 await pilot.press("enter")
                 await wait_until(pilot, lambda: "A-004" in screen_text(app))
                 assert "not synced" in row_of(app, "A-004")
                 assert "· 1 to sync" in status_line(app)
 
-                await pilot.press("f2", "ctrl+n", *"Hannah Clarke", "tab", *"07911 123456")
+                await pilot.press("f2")
+                await wait_until(pilot, lambda: showing(app, PatientsScreen))
+                await pilot.press("ctrl+n")
+                await wait_until(pilot, lambda: showing(app, PatientForm))
+                await pilot.press(*"Hannah Clarke", "tab", *"07911 123456")
                 await pilot.press("ctrl+s")  # registered in the journal
-                await wait_until(pilot, lambda: isinstance(app.screen, PatientsScreen)
+                await wait_until(pilot, lambda: showing(app, PatientsScreen)
                                  and app.screen.query_one("#patients").row_count == 1)  # fmt: skip
-                assert "Hannah Clarke" in screen_text(app)
+                await wait_until(pilot, lambda: "Hannah Clarke" in screen_text(app))
                 await pilot.press("enter", "enter")  # to the result and open it: no MRN yet
-                await wait_until(pilot, lambda: isinstance(app.screen, IssueDialog))
-                assert "Hannah Clarke (registered offline)" in screen_text(app)
+                await wait_until(pilot, lambda: showing(app, IssueDialog))
+                await wait_until(
+                    pilot, lambda: "Hannah Clarke (registered offline)" in screen_text(app)
+                )
                 await pilot.press("ctrl+s")
                 await wait_until(pilot, lambda: "· 3 to sync" in status_line(app))
                 await pilot.press("f1")

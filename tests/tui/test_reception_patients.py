@@ -10,7 +10,7 @@ from iqms.tui.dialogs import ConfirmDialog
 from iqms.tui.reception.app import ReceptionApp
 from iqms.tui.reception.patients import PatientForm, PatientsScreen
 from tests.tui.desk import Desk, queue_open
-from tests.tui.support import add_account, screen_text, wait_until
+from tests.tui.support import add_account, screen_text, showing, wait_until
 
 
 def beside(app: ReceptionApp, field: str) -> str:
@@ -20,9 +20,9 @@ def beside(app: ReceptionApp, field: str) -> str:
 
 async def open_form(pilot) -> None:  # type: ignore[no-untyped-def]
     await pilot.press("f2")
-    await wait_until(pilot, lambda: isinstance(pilot.app.screen, PatientsScreen))
+    await wait_until(pilot, lambda: showing(pilot.app, PatientsScreen))
     await pilot.press("ctrl+n")
-    await wait_until(pilot, lambda: isinstance(pilot.app.screen, PatientForm))
+    await wait_until(pilot, lambda: showing(pilot.app, PatientForm))
 
 
 async def test_register_shows_each_fields_problem_beside_it_then_saves(
@@ -49,7 +49,7 @@ async def test_register_shows_each_fields_problem_beside_it_then_saves(
         await wait_until(pilot, lambda: beside(app, "date_of_birth") == "")
         assert beside(app, "full_name") == beside(app, "phone") == ""
         await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: isinstance(app.screen, PatientsScreen))
+        await wait_until(pilot, lambda: showing(app, PatientsScreen))
         await wait_until(
             pilot, lambda: "MRN000004" in screen_text(app) and "Hannah Clarke" in screen_text(app)
         )
@@ -71,14 +71,16 @@ async def test_a_likely_duplicate_asks_first_and_registers_only_when_confirmed(
             await open_form(pilot)
             await pilot.press(*"Amelia J Hughes", "tab", *"+447911123101", "tab", *"1984-03-07")
             await pilot.press("ctrl+s")
-            await wait_until(pilot, lambda: isinstance(app.screen, ConfirmDialog))
-            assert "registered (MRN000001); use that record" in screen_text(app)
+            await wait_until(pilot, lambda: showing(app, ConfirmDialog))
+            await wait_until(
+                pilot, lambda: "registered (MRN000001); use that record" in screen_text(app)
+            )
             await pilot.press(answer)
             if answer == "n":
-                await wait_until(pilot, lambda: isinstance(app.screen, PatientForm))
+                await wait_until(pilot, lambda: showing(app, PatientForm))
                 assert len(await patients.search(core, query="Hughes")) == 1
                 await pilot.press("escape")
-        await wait_until(pilot, lambda: isinstance(app.screen, PatientsScreen))
+        await wait_until(pilot, lambda: showing(app, PatientsScreen))
     found = await patients.search(core, query="Hughes")
     assert sorted(p.full_name for p in found) == ["Amelia Hughes", "Amelia J Hughes"]
 
@@ -90,10 +92,12 @@ async def test_an_edit_that_clashes_says_who_changed_what_and_reload_takes_their
     sam_id = await add_account(core, "sam", Role.STAFF, "Sam Desk")
     sam = core.as_principal(Principal(user_id=sam_id, username="sam", role="staff"))
     async with queue_open(app, (100, 40)) as pilot:
-        await pilot.press("f2", *"George")
+        await pilot.press("f2")
+        await wait_until(pilot, lambda: showing(app, PatientsScreen))
+        await pilot.press(*"George")
         await wait_until(pilot, lambda: "MRN000003" in screen_text(app))
         await pilot.press("enter", "enter")  # to the results, open the first
-        await wait_until(pilot, lambda: isinstance(app.screen, PatientForm))
+        await wait_until(pilot, lambda: showing(app, PatientForm))
         # meanwhile Sam, at the other desk, corrects George's phone number
         await patients.update(sam, patient=desk.george.id, version=1, phone="+447911123199")
         await pilot.press("tab", "ctrl+a", "ctrl+k", *"07911 123100")
@@ -108,6 +112,6 @@ async def test_an_edit_that_clashes_says_who_changed_what_and_reload_takes_their
         assert app.screen.query_one("#f-phone").value == "+447911123199"  # type: ignore[attr-defined]
         await pilot.press("tab", "tab", *"AB123456")  # national id, on the current version
         await pilot.press("ctrl+s")
-        await wait_until(pilot, lambda: isinstance(app.screen, PatientsScreen))
+        await wait_until(pilot, lambda: showing(app, PatientsScreen))
     george = await patients.get(core, patient=desk.george.id)
     assert (george.phone, george.national_id, george.version) == ("+447911123199", "AB123456", 3)

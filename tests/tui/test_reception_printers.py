@@ -7,7 +7,7 @@ from iqms.core.config import Settings
 from iqms.core.service import Context
 from iqms.core.services import devices
 from tests.tui.desk import Desk, open_queue, reception
-from tests.tui.support import status_line, wait_until
+from tests.tui.support import listening, status_line, wait_until
 
 
 async def test_a_kiosk_printer_fault_shows_until_the_printer_works_again(
@@ -20,7 +20,7 @@ async def test_a_kiosk_printer_fault_shows_until_the_printer_works_again(
     async with app.run_test(size=(120, 30)) as pilot:
         await open_queue(pilot)  # known at start: the kiosk reported it before
         assert "⚠ printer entrance-kiosk: paper running low" in status_line(app)
-        await pilot.pause(0.3)  # listening
+        await listening(pilot)
         await devices.report_printer(kiosk, state="paper_out", message="out of paper")
         await wait_until(
             pilot, lambda: "entrance-kiosk: out of paper" in status_line(app), within=3

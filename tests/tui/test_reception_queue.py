@@ -17,7 +17,7 @@ from iqms.tui.reception.app import ReceptionApp
 from iqms.tui.reception.dialogs import IssueDialog
 from iqms.tui.screens import LoginScreen
 from tests.tui.desk import Desk, open_queue, queue_open, queue_screen, row_of
-from tests.tui.support import PASSWORD, console_settings, screen_text, wait_until
+from tests.tui.support import PASSWORD, console_settings, screen_text, showing, wait_until
 
 
 async def ticket(core: Context, number: str):  # type: ignore[no-untyped-def]
@@ -31,7 +31,7 @@ async def test_reception_login_wrong_password_locked_account_and_right_password(
     app = ReceptionApp(settings, PasswordLogin(), clock=clock)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_until(
-            pilot, lambda: isinstance(app.screen, LoginScreen) and "Password" in screen_text(app)
+            pilot, lambda: showing(app, LoginScreen) and "Password" in screen_text(app)
         )
         await pilot.press(*"drsmith", "enter", *PASSWORD, "enter")  # a doctor: not this console
         await wait_until(pilot, lambda: "is for admin or staff accounts" in screen_text(app))
@@ -47,7 +47,7 @@ async def test_reception_login_wrong_password_locked_account_and_right_password(
     app = ReceptionApp(settings, PasswordLogin(), clock=clock, heartbeat_seconds=0.5)
     async with app.run_test(size=(100, 30)) as pilot:
         await wait_until(
-            pilot, lambda: isinstance(app.screen, LoginScreen) and "Password" in screen_text(app)
+            pilot, lambda: showing(app, LoginScreen) and "Password" in screen_text(app)
         )
         await pilot.press(*"rita", "enter", *PASSWORD, "enter")
         await open_queue(pilot)
@@ -85,7 +85,7 @@ async def test_issue_for_a_patient_found_by_name_and_for_a_walk_in(
     core, app = desk_core, desk_app
     async with queue_open(app) as pilot:
         await pilot.press("n")
-        await wait_until(pilot, lambda: isinstance(app.screen, IssueDialog))
+        await wait_until(pilot, lambda: showing(app, IssueDialog))
         await pilot.press(*"30/06/2019")  # found by date of birth
         await wait_until(pilot, lambda: "Oliver Brown · MRN000002" in screen_text(app))
         await pilot.press("enter")  # the first match
@@ -96,14 +96,16 @@ async def test_issue_for_a_patient_found_by_name_and_for_a_walk_in(
         )
         await wait_until(pilot, lambda: "Oliver Brown" in row_of(app, "A-004"))
 
-        await pilot.press("n", *"amel")  # Amelia already waits in GEN: the core refuses
+        await pilot.press("n")
+        await wait_until(pilot, lambda: showing(app, IssueDialog))
+        await pilot.press(*"amel")  # Amelia already waits in GEN: the core refuses
         await wait_until(pilot, lambda: "Amelia Hughes · MRN000001" in screen_text(app))
         await pilot.press("enter", "ctrl+s")
         await wait_until(pilot, lambda: app.notices[-1][1] == "Conflict")
         assert "already has ticket A-001 in GEN today" in app.notices[-1][2]
 
         await pilot.press("n")
-        await wait_until(pilot, lambda: isinstance(app.screen, IssueDialog))
+        await wait_until(pilot, lambda: showing(app, IssueDialog))
         await pilot.press("enter")  # empty search: a walk-in, standard, any doctor
         await wait_until(pilot, lambda: queue_screen(app).selected() is not None
                          and queue_screen(app).selected().ticket_number == "A-005")  # type: ignore[union-attr]  # fmt: skip

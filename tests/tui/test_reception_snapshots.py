@@ -19,7 +19,7 @@ from iqms.core.config import Settings
 from iqms.tui.dialogs import TriageDialog
 from iqms.tui.reception.patients import PatientForm
 from tests.tui.desk import Desk, open_queue, reception
-from tests.tui.support import wait_until
+from tests.tui.support import showing, wait_until
 
 SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((120, 40), id="120x40")]
 
@@ -63,7 +63,7 @@ def test_the_registration_form_with_errors(
 ) -> None:
     async def form_with_errors(pilot: Pilot[Any]) -> None:
         await pilot.press("f2", "ctrl+n")
-        await wait_until(pilot, lambda: isinstance(pilot.app.screen, PatientForm))
+        await wait_until(pilot, lambda: showing(pilot.app, PatientForm))
         await pilot.press("tab", *"12345", "tab", *"31/02/1990", "tab")
         await wait_until(
             pilot, lambda: "no date" in str(pilot.app.screen.query_one("#e-date_of_birth").render())
@@ -78,6 +78,6 @@ def test_the_triage_dialog(
 ) -> None:
     async def triage(pilot: Pilot[Any]) -> None:
         await pilot.press("down", "t")  # A-001, Amelia Hughes, standard
-        await wait_until(pilot, lambda: isinstance(pilot.app.screen, TriageDialog))
+        await wait_until(pilot, lambda: showing(pilot.app, TriageDialog))
 
     assert snap(snap_compare, desk_settings, clock, desk, size, triage)

@@ -160,6 +160,12 @@ class DepartmentBox(Vertical):
         """Show the department's latest figures (redrawn only when they changed)."""
         changed = department != self.department
         self.department = department
+        # A resize or a reload can reach a box not composed yet (its on_mount shows it then)
+        # or being taken down: nothing to draw on.
+        bigs, heads = list(self.query_children(BigText)), list(self.query_children(DepartmentHead))
+        rests = list(self.query_children(NextNumbers))
+        if not (bigs and heads and rests):
+            return
         large = self.large_numbers()
         if large != self._large:
             changed = True
@@ -167,9 +173,9 @@ class DepartmentBox(Vertical):
         if not changed:
             return
         self.set_class(bool(large), "-large")
-        self.query_one(BigText).update("  ".join(large))
-        self.query_one(DepartmentHead).refresh()
-        self.query_one(NextNumbers).refresh(layout=True)  # one line or two
+        bigs[0].update("  ".join(large))
+        heads[0].refresh()
+        rests[0].refresh(layout=True)  # one line or two
 
 
 class BoardScreen(ConsoleScreen):
