@@ -59,6 +59,9 @@ from iqms.tui.themes import DEFAULT_THEME, THEMES
 
 log = logging.getLogger("iqms.tui")
 
+#: what a console without the offline journal says while the database is away
+NO_CHANGES_OFFLINE = "Changes are not possible until it is back."
+
 T = TypeVar("T")
 
 #: seconds between checks that the central database still answers
@@ -277,13 +280,26 @@ class ConsoleApp(App[None]):
                 + (
                     "New tickets and registrations are saved here and sent when it is back."
                     if self.connectivity is not None
-                    else "Changes are not possible until it is back."
+                    else NO_CHANGES_OFFLINE
                 ),
                 title="Offline",
                 severity="warning",
                 markup=False,
             )
         self.deliver(message)
+
+    def refused_offline(self) -> bool:
+        """Whether a change must wait for the database (away, and no offline journal keeps
+        changes here); says so. Checked before a form opens that could not be sent."""
+        if self.db_online or self.connectivity is not None:
+            return False
+        self.notify(
+            f"The central database cannot be reached. {NO_CHANGES_OFFLINE}",
+            title="Offline",
+            severity="warning",
+            markup=False,
+        )
+        return True
 
     def on_synced(self, summary: SyncSummary) -> None:
         """The offline journal was pushed; says how it went (override to show conflicts)."""

@@ -81,3 +81,50 @@ async def test_offline_tickets_and_registrations_reach_the_central_queue_once(
         [hannah] = await patients.search(core, query="Hannah Clarke")
         a005 = next(t for t in tickets if t.ticket_number == "A-005")
         assert a005.patient_id == hannah.id and a005.arrived_at == clock.now()
+
+
+async def test_without_the_offline_journal_a_lost_database_refuses_changes_until_it_is_back(
+    db_url: str, tmp_path: Path
+) -> None:
+    # A console set up without the journal: it keeps showing the queue it has, says the
+    # database is away, and opens no form it could not send; once back, it works as before.
+    clock = FrozenClock(datetime(2026, 1, 5, 9, 30, tzinfo=UTC))
+    settings = console_settings(tmp_path, db_url)
+    async with system_context(settings, clock) as core:
+        desk = await seed_desk(core, clock)
+        async with terminal_link(db_url, tmp_path, "desk") as link:
+            desk_settings = console_settings(tmp_path / "desk", link.url, device_name="desk 1")
+            app = reception(desk_settings, desk.rita, clock, offline=False, heartbeat_seconds=0.2,
+                            backoff=Backoff(base=0.1, maximum=0.3, jitter=0))  # fmt: skip
+            async with app.run_test(size=(100, 30), notifications=True) as pilot:
+                await open_queue(pilot)
+                await link.cut()
+                await wait_until(pilot, lambda: "▲ OFFLINE" in status_line(app))
+                assert "to sync" not in status_line(app)  # nothing is kept here
+                offline = ("warning", "Offline", "The central database cannot be reached. "
+                           "Changes are not possible until it is back.")  # fmt: skip
+                assert list(app.notices) == [offline]
+
+                await pilot.press("n")  # no ticket form: it could not be sent
+                await wait_until(pilot, lambda: len(app.notices) == 2)
+                assert list(app.notices) == [offline, offline]
+                assert not showing(app, IssueDialog)
+                await pilot.press("f2")
+                await wait_until(pilot, lambda: showing(app, PatientsScreen))
+                await pilot.press("ctrl+n")  # nor a registration form
+                await wait_until(pilot, lambda: len(app.notices) == 3)
+                assert showing(app, PatientsScreen) and not showing(app, PatientForm)
+                await pilot.press("f1")
+                for number in ("A-001", "A-002", "A-003", "P-001"):  # the queue it had
+                    await wait_until(pilot, lambda n=number: n in screen_text(app))
+
+                await link.restore()
+                await wait_until(pilot, lambda: "online" in status_line(app), within=15)
+                await pilot.press("n")
+                await wait_until(pilot, lambda: showing(app, IssueDialog))
+                await wait_until(pilot, lambda: "Issue a ticket" in screen_text(app))
+                assert "(offline)" not in screen_text(app)
+                await pilot.press("enter")
+                await wait_until(pilot, lambda: "A-004" in screen_text(app))
+        tickets = await queue.queue_list(core, department="GEN")
+        assert sorted(t.ticket_number for t in tickets) == ["A-001", "A-002", "A-003", "A-004"]

@@ -434,6 +434,8 @@ class PatientsScreen(ConsoleScreen):
         self.refresh_bindings()
 
     def action_new(self) -> None:
+        if self.reception.refused_offline():
+            return
         self.app.push_screen(PatientForm(), self._saved)
 
     @work(exclusive=True, group="open-patient", exit_on_error=False)

@@ -327,6 +327,8 @@ class QueueScreen(ConsoleScreen):
     # ---- issuing ------------------------------------------------------------------------------
     def action_issue(self, patient: ChosenPatient | None = None) -> None:
         app = self.reception
+        if app.refused_offline():
+            return
         departments = app.open_departments()
         if not departments:
             self.app.notify("There is no open department to issue tickets for.", severity="warning")
