@@ -204,6 +204,19 @@ class TriageTag(Static):
         self.update(triage_text(category, short=self.short))
 
 
+class RowMessage(Message):
+    """A :class:`QueueList`'s message about one of its rows (``@on`` matches the list's id)."""
+
+    def __init__(self, queue_list: QueueList, key: str | None) -> None:
+        super().__init__()
+        self.queue_list = queue_list
+        self.key = key
+
+    @property
+    def control(self) -> QueueList:
+        return self.queue_list
+
+
 class QueueList(ScrollView, can_focus=True):
     """Rows of text with a cursor, drawn line by line (Textual's line API).
 
@@ -229,29 +242,11 @@ class QueueList(ScrollView, can_focus=True):
     QueueList > .queue-list--odd { background: $boost; }
     """
 
-    class Highlighted(Message):
+    class Highlighted(RowMessage):
         """The cursor moved to another row (``key`` None: no rows)."""
 
-        def __init__(self, queue_list: QueueList, key: str | None) -> None:
-            super().__init__()
-            self.queue_list = queue_list
-            self.key = key
-
-        @property
-        def control(self) -> QueueList:
-            return self.queue_list
-
-    class Chosen(Message):
-        """Enter on a row."""
-
-        def __init__(self, queue_list: QueueList, key: str) -> None:
-            super().__init__()
-            self.queue_list = queue_list
-            self.key = key
-
-        @property
-        def control(self) -> QueueList:
-            return self.queue_list
+    class Chosen(RowMessage):
+        """Enter on a row (``key`` never None)."""
 
     def __init__(self, *, render: Callable[[Any], Text] | None = None, **kwargs: Any) -> None:
         """``render``: the line of a row's item (items are lines themselves without it)."""
@@ -270,25 +265,21 @@ class QueueList(ScrollView, can_focus=True):
         on screen); an item that is the same object as before keeps its line.
         """
         old_key = self.key
-        old_lines = {key: line for key, line in self.rows}
-        old_order = [key for key, _ in self.rows]
+        before = dict(self.rows)
         self.rows = list(rows)
         keys = [key for key, _ in self.rows]
         if old_key in keys:
             self.cursor = keys.index(old_key)
         self.cursor = max(0, min(self.cursor, len(self.rows) - 1))
         self.virtual_size = Size(self.size.width, len(self.rows))
-        changed = [
-            y for y, (key, item) in enumerate(self.rows) if not _same(old_lines.get(key), item)
-        ]
         if len(self._made) > 2 * len(self.rows) + 100:  # rows long gone
-            wanted = set(keys)
-            self._made = {key: made for key, made in self._made.items() if key in wanted}
-        if keys != old_order:  # rows added, removed or moved: every line below may differ
+            self._made = {key: self._made[key] for key in keys if key in self._made}
+        if keys != list(before):  # rows added, removed or moved: every line below may differ
             self.refresh()
         else:
-            for y in changed:
-                self._refresh_row(y)
+            for y, (key, item) in enumerate(self.rows):
+                if not _same(before[key], item):
+                    self._refresh_row(y)
         self._keep_cursor_visible()
         if self.key != old_key:
             self.post_message(self.Highlighted(self, self.key))
@@ -398,16 +389,28 @@ def _same(before: Any, now: Any) -> bool:
     return False
 
 
-def cells_line(cells: Sequence[str | Text], widths: Sequence[int], *, style: str = "") -> Text:
-    """One row of a :class:`QueueList`: cells padded (or cut) to their widths, a space each side."""
-    line = Text(style=style, no_wrap=True, overflow="ellipsis")
-    for width, cell in zip(widths, cells, strict=True):
+def cells_line(
+    cells: Sequence[object], widths: Sequence[int], *, gap: int = 1, style: str = ""
+) -> Text:
+    """One row of a :class:`QueueList`: cells padded (or cut) to their widths, ``gap`` spaces
+    apart, a space before the first and after the last."""
+    line = Text(" ", style=style, no_wrap=True, overflow="ellipsis")
+    for n, (width, cell) in enumerate(zip(widths, cells, strict=True)):
+        if n:
+            line.append(" " * gap)
         piece = cell.copy() if isinstance(cell, Text) else Text(str(cell))
         piece.truncate(width, overflow="ellipsis", pad=True)
-        line.append(" ")
         line.append_text(piece)
-        line.append(" ")
+    line.append(" ")
     return line
 
 
-__all__ = ["FieldInput", "KeyBar", "QueueList", "StatusBar", "TriageTag", "cells_line"]
+__all__ = [
+    "FieldInput",
+    "KeyBar",
+    "QueueList",
+    "RowMessage",
+    "StatusBar",
+    "TriageTag",
+    "cells_line",
+]

@@ -28,7 +28,7 @@ from iqms.tui.doctor.texts import (
     status_text,
 )
 from iqms.tui.format import minutes, triage_text
-from iqms.tui.widgets import QueueList
+from iqms.tui.widgets import QueueList, cells_line
 
 
 def _set(widget: Static, text: Text | str, *, layout: bool = False) -> None:
@@ -162,15 +162,9 @@ COLUMNS = (("#", 3), ("Ticket", 7), ("Category", 15), ("Waited", 7), ("Due", 12)
            ("Estimate", 15), ("For", 4), ("Note", 4))  # fmt: skip
 
 
-def columns_line(cells: Sequence[str | Text], *, style: str = "") -> Text:
-    """Cells padded (or cut) to the column widths, one space apart."""
-    line = Text(" ", style=style, no_wrap=True, overflow="ellipsis")
-    for (_, width), cell in zip(COLUMNS, cells, strict=True):
-        piece = cell.copy() if isinstance(cell, Text) else Text(str(cell))
-        piece.truncate(width, overflow="ellipsis", pad=True)
-        line.append_text(piece)
-        line.append(" ")
-    return line
+def columns_line(cells: Sequence[object], *, style: str = "") -> Text:
+    """Cells padded (or cut) to the queue's column widths, one space apart."""
+    return cells_line(cells, [width for _, width in COLUMNS], style=style)
 
 
 class MyQueue(Vertical):

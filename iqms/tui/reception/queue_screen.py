@@ -2,9 +2,9 @@
 
 Rows are drawn line by line and only those whose text changed are drawn again
 when the queue changes (rows added, removed and re-ordered), so the list does
-not flicker and the cursor stays on the same ticket. Moves the state machine does not allow for the
-selected ticket are dimmed in the key bar; the core refuses anything stale
-with its own message and nothing changes.
+not flicker and the cursor stays on the same ticket. Moves the state machine
+does not allow for the selected ticket are dimmed in the key bar; the core
+refuses anything stale with its own message and nothing changes.
 """
 
 from __future__ import annotations
@@ -77,12 +77,6 @@ MOVES: dict[str, tuple[str, ...] | None] = {
 }
 #: what a ticket issued offline (not on the server yet) can still undergo, through the journal
 OFFLINE_MOVES = {"cancel_ticket", "triage"}
-
-
-def _signature(cell: object) -> object:
-    if isinstance(cell, Text):
-        return (cell.plain, str(cell.style), tuple(cell.spans))
-    return cell
 
 
 class QueueScreen(ConsoleScreen):
@@ -167,13 +161,13 @@ class QueueScreen(ConsoleScreen):
         columns = WIDE_COLUMNS if self.wide else NARROW_COLUMNS
         self.widths = [WIDTHS[self.wide][key] for key in columns]
         self.positions = [i for i, (key, _) in enumerate(COLUMNS) if key in columns]
-        header = cells_line([labels[key] for key in columns], self.widths, style="bold")
+        header = cells_line([labels[key] for key in columns], self.widths, gap=2, style="bold")
         self.query_one("#tickets-header", Static).update(header)
 
     # ---- drawing ------------------------------------------------------------------------------
     def _line(self, row: Row) -> Text:
         """A row's line: its cells of the columns shown, at their widths."""
-        return cells_line([row.cells[i] for i in self.positions], self.widths)
+        return cells_line([row.cells[i] for i in self.positions], self.widths, gap=2)
 
     def reload(self) -> None:
         self.redraw()
