@@ -260,15 +260,27 @@ def overtaking_rate(
     and is called earlier if that is before this ticket's due time; category 1
     always goes first. Returns the count expected within ``waited_minutes``.
     """
+    windows = _overtaking_windows(arrival_rates, targets, due_in_minutes=due_in_minutes)
+    return _arrivals_within(windows, waited_minutes)
+
+
+def _overtaking_windows(
+    arrival_rates: Mapping[int, float], targets: Mapping[int, float], *, due_in_minutes: float
+) -> list[tuple[float, float]]:
+    """(arrivals per minute, the longest window in which such an arrival is due before this
+    ticket) per category that arrives at all: worked out once per estimate."""
+    return [
+        (rate, math.inf if category == 1 else max(due_in_minutes - targets.get(category, 0.0), 0.0))
+        for category, rate in arrival_rates.items()
+        if rate > 0
+    ]
+
+
+def _arrivals_within(windows: Sequence[tuple[float, float]], waited_minutes: float) -> float:
+    """:func:`overtaking_rate` for windows from :func:`_overtaking_windows`."""
     total = 0.0
-    for category, rate in arrival_rates.items():
-        if rate <= 0:
-            continue
-        if category == 1:
-            window = waited_minutes
-        else:
-            window = min(waited_minutes, max(due_in_minutes - targets.get(category, 0.0), 0.0))
-        total += rate * max(window, 0.0)
+    for rate, longest in windows:
+        total += rate * max(min(waited_minutes, longest), 0.0)
     return total
 
 
@@ -350,21 +362,14 @@ def estimate_wait(
     wait = _time_to_turns(events, work + 1.0)
     overtakers = 0.0
     if band > 0:
-        # overtaking_rate's windows, worked out once: (arrivals per minute, the longest window
-        # in which an arrival of that category is due before this ticket)
-        windows = [
-            (r, math.inf if c == 1 else max(due_in_minutes - state.targets.get(c, 0.0), 0.0))
-            for c, r in state.arrival_rates.items()
-            if r > 0
-        ]
+        windows = _overtaking_windows(
+            state.arrival_rates, state.targets, due_in_minutes=due_in_minutes
+        )
         # Fixed point: the longer the wait, the more urgent arrivals overtake it (a reserved
         # ticket only by those its doctor takes). Converges: the cap keeps the slope below 1.
         for _ in range(30):
-            arriving = 0.0  # overtaking_rate(..., waited_minutes=wait)
-            for r, longest in windows:
-                arriving += r * max(min(wait, longest), 0.0)
             overtakers = min(
-                share * arriving,
+                share * _arrivals_within(windows, wait),
                 # Surges pass: later arrivals take at most this share of the turns meanwhile.
                 MAX_OVERTAKE_SHARE * wait * rate,
             )
