@@ -27,7 +27,7 @@ import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from sqlalchemy import func, literal_column, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -810,31 +810,41 @@ async def estimates_for_department(
     return estimates_in_order(state, rows, now=now)
 
 
+class WaitingTicket(Protocol):
+    """What an estimate needs of a waiting ticket (a ticket object or a row of its columns)."""
+
+    @property
+    def id(self) -> uuid.UUID: ...
+    @property
+    def doctor_id(self) -> uuid.UUID | None: ...
+    @property
+    def due_at(self) -> datetime: ...
+    @property
+    def queue_band(self) -> int: ...
+
+
 def estimates_in_order(
-    state: DepartmentState,
-    rows: Iterable[tuple[uuid.UUID, uuid.UUID | None, datetime, int]],
-    *,
-    now: datetime,
+    state: DepartmentState, tickets: Iterable[WaitingTicket], *, now: datetime
 ) -> dict[uuid.UUID, WaitEstimate]:
     """Wait estimates of a department's first waiting tickets, by ticket id.
 
-    ``rows`` are (id, doctor_id, due_at, queue_band) of the department's
-    waiting tickets in queue order, from the first: each ticket is estimated
-    with those before it ahead.
+    ``tickets`` are the department's waiting tickets in queue order, from the
+    first: each is estimated with those before it ahead.
     """
     out: dict[uuid.UUID, WaitEstimate] = {}
     pool = 0
     reserved: dict[uuid.UUID, int] = {}
     turns: dict[uuid.UUID | None, _Turns] = {}
-    for entry_id, doctor_id, due_at, band in rows:
+    for ticket in tickets:
+        doctor_id = ticket.doctor_id
         if doctor_id not in turns:
             turns[doctor_id] = _turns(state, doctor_id)
-        out[entry_id] = estimate_wait(
+        out[ticket.id] = estimate_wait(
             state,
             Ahead(pool, reserved),  # read during the call only: no copy needed
             doctor_id=doctor_id,
-            due_in_minutes=_minutes(due_at - now),
-            band=band,
+            due_in_minutes=_minutes(ticket.due_at - now),
+            band=ticket.queue_band,
             turns=turns[doctor_id],
         )
         if doctor_id is None:
@@ -850,6 +860,7 @@ __all__ = [
     "Server",
     "ServiceStats",
     "WaitEstimate",
+    "WaitingTicket",
     "arrival_rates",
     "count_ahead",
     "department_state",

@@ -942,11 +942,8 @@ async def board(
         else []
     )
     # the first of the department's queue, in order: their waits follow from these rows
-    estimates = eta.estimates_in_order(
-        await eta.department_state(ctx, dept.id, department=dept),
-        ((e.id, e.doctor_id, e.due_at, e.queue_band) for e in waiting),
-        now=now,
-    )
+    state = await eta.department_state(ctx, dept.id, department=dept)
+    estimates = eta.estimates_in_order(state, waiting, now=now)
     count = await queue_engine.waiting_count(ctx.s, department_id=dept.id)
     return BoardView(
         department_id=dept.id,
@@ -1158,18 +1155,13 @@ async def queue_list(
             )
             ahead = sum(lanes.values())
             if ahead + 1 == len(waiting):  # nobody waits among them unlisted (another day's)
-                estimates.update(
-                    eta.estimates_in_order(
-                        state,
-                        ((r.id, r.doctor_id, r.due_at, r.queue_band) for r in waiting),
-                        now=ctx.now(),
-                    )
-                )
-                continue
-            read = await eta.estimates_for_department(
-                ctx.s, dept_id, now=ctx.now(), settings=ctx.settings, limit=ahead + 1, state=state
-            )
-            estimates.update(read)
+                estimates.update(eta.estimates_in_order(state, waiting, now=ctx.now()))
+            else:
+                read = await eta.estimates_for_department(
+                    ctx.s, dept_id, now=ctx.now(), settings=ctx.settings, limit=ahead + 1,
+                    state=state,
+                )  # fmt: skip
+                estimates.update(read)
     names = await _names(ctx, [r.patient_id for r in rows]) if include_names else {}
     await _audit_names_shown(ctx, names, "queue_list")
     return [
