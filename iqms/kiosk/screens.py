@@ -21,6 +21,7 @@ from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
+from textual.widget import Widget
 from textual.widgets import Input, Label, MaskedInput, Static
 
 from iqms.core.schemas.common import normalise_phone
@@ -98,6 +99,17 @@ class KioskScreen(ConsoleScreen):
     @property
     def kiosk(self) -> KioskApp:
         return cast("KioskApp", self.app)
+
+    def parts(self, *ids: str) -> dict[str, Widget] | None:
+        """These widgets of the screen by id; None if any is missing.
+
+        The kiosk reaches its screens from timers and the print worker at any moment: also a
+        screen whose widgets are not composed yet, or are being taken down as it goes.
+        """
+        if not self.is_attached:
+            return None
+        found = {str(w.id): w for w in self.query(", ".join(f"#{i}" for i in ids))}
+        return found if len(found) == len(ids) else None
 
     @property
     def lang(self) -> str:
@@ -194,12 +206,11 @@ class StartScreen(KioskScreen):
         self.refresh_notices()
 
     def refresh_notices(self) -> None:
-        # The kiosk tells every start screen when the waits or the printer change: also one
-        # whose widgets are not composed yet, or already gone as the kiosk closes.
-        notices = {w.id: w for w in self.query("#printer, #closed").results(Static)}
-        if "printer" not in notices or "closed" not in notices:
+        # (the kiosk tells every start screen when the waits or the printer change)
+        parts = self.parts("printer", "closed")
+        if parts is None:
             return
-        printer, closed = notices["printer"], notices["closed"]
+        printer, closed = cast(Static, parts["printer"]), cast(Static, parts["closed"])
         out = self.kiosk.printer_out_of_order
         printer.update(Text("\n".join(t(lang, "start.printer_out") for lang in LANGUAGES))
                        if out else "")  # fmt: skip
@@ -532,16 +543,14 @@ class ResultScreen(KioskScreen):
 
     def printed(self, text: str, *, problem: bool) -> None:
         """The outcome of printing (or of a reprint)."""
-        # The patient may have left meanwhile (or the kiosk gone back to its start): the
-        # screen is then gone, or its widgets are being taken down.
-        widgets = {w.id: w for w in self.query("#status, #choice-1, #choice-0")}
-        if not self.is_attached or len(widgets) < 3:
-            return
-        status = cast(Static, widgets["status"])
+        parts = self.parts("status", "choice-1", "choice-0")
+        if parts is None:
+            return  # the patient left meanwhile (or the kiosk went back to its start)
+        status = cast(Static, parts["status"])
         status.update(Text(text))
         status.set_class(problem, "-error")
-        widgets["choice-1"].display = self.kiosk.desk.can_reprint(self.issued)
-        widgets["choice-0"].focus()
+        parts["choice-1"].display = self.kiosk.desk.can_reprint(self.issued)
+        parts["choice-0"].focus()
 
     def _reprint(self) -> None:
         if self.kiosk.desk.can_reprint(self.issued):
