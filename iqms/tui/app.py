@@ -59,8 +59,14 @@ from iqms.tui.themes import DEFAULT_THEME, THEMES
 
 log = logging.getLogger("iqms.tui")
 
-#: what a console without the offline journal says while the database is away
-NO_CHANGES_OFFLINE = "Changes are not possible until it is back."
+#: what a console says when the database goes away: with its offline journal, and without
+OFFLINE_KEPT_HERE = (
+    "The central database cannot be reached. "
+    "New tickets and registrations are saved here and sent when it is back."
+)
+OFFLINE_NO_CHANGES = (
+    "The central database cannot be reached. Changes are not possible until it is back."
+)
 
 T = TypeVar("T")
 
@@ -275,17 +281,8 @@ class ConsoleApp(App[None]):
             self.notify("The database is back; live updates resume.", title="Online")
             self.deliver(Resync("back online"))
         elif not message.online and was_online:
-            self.notify(
-                "The central database cannot be reached. "
-                + (
-                    "New tickets and registrations are saved here and sent when it is back."
-                    if self.connectivity is not None
-                    else NO_CHANGES_OFFLINE
-                ),
-                title="Offline",
-                severity="warning",
-                markup=False,
-            )
+            said = OFFLINE_KEPT_HERE if self.connectivity is not None else OFFLINE_NO_CHANGES
+            self.notify(said, title="Offline", severity="warning", markup=False)
         self.deliver(message)
 
     def refused_offline(self) -> bool:
@@ -293,12 +290,7 @@ class ConsoleApp(App[None]):
         changes here); says so. Checked before a form opens that could not be sent."""
         if self.db_online or self.connectivity is not None:
             return False
-        self.notify(
-            f"The central database cannot be reached. {NO_CHANGES_OFFLINE}",
-            title="Offline",
-            severity="warning",
-            markup=False,
-        )
+        self.notify(OFFLINE_NO_CHANGES, title="Offline", severity="warning", markup=False)
         return True
 
     def on_synced(self, summary: SyncSummary) -> None:
