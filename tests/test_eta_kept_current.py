@@ -18,6 +18,7 @@ from iqms.core.clock import FrozenClock
 from iqms.core.errors import Conflict
 from iqms.core.models import QueueEntry
 from iqms.core.queue import eta
+from iqms.core.schemas.queue import TicketOut
 from iqms.core.security.rbac import Permission
 from iqms.core.service import OPERATIONS, Context, operation, savepoint
 from iqms.core.services import queue
@@ -150,15 +151,23 @@ def _then_fails(step: Callable[..., Awaitable[object]]) -> Callable[..., Awaitab
     return step_then_fail
 
 
-async def test_a_change_that_does_not_commit_leaves_the_inputs_as_the_database_has_them(
+async def _ten_minutes_with_a_patient(
     ctx: Context, clock: FrozenClock
-) -> None:
+) -> tuple[Clinic, Context, TicketOut]:
+    """Dr Smith called a patient ten minutes ago: the clinic, Dr Smith, the ticket."""
     c = await small_clinic(ctx)
     smith = as_doctor(ctx, c.doctors["drsmith"])
     await queue.issue(ctx, department="GEN")
     called = await queue.call_next(smith)
     assert called is not None
     clock.advance(minutes=10)
+    return c, smith, called
+
+
+async def test_a_change_that_does_not_commit_leaves_the_inputs_as_the_database_has_them(
+    ctx: Context, clock: FrozenClock
+) -> None:
+    c, smith, called = await _ten_minutes_with_a_patient(ctx, clock)
     before, _ = await _kept_and_fresh(ctx, c.gen.id)
     with pytest.raises(Conflict):
         await _then_fails(queue.serve)(smith, ticket=called.id)
@@ -175,12 +184,7 @@ async def test_a_change_undone_by_its_savepoint_leaves_the_inputs_as_the_databas
 ) -> None:
     # An offline batch applies each operation in a savepoint: a refused one is rolled back
     # while the batch goes on and commits.
-    c = await small_clinic(ctx)
-    smith = as_doctor(ctx, c.doctors["drsmith"])
-    await queue.issue(ctx, department="GEN")
-    called = await queue.call_next(smith)
-    assert called is not None
-    clock.advance(minutes=10)
+    c, _, called = await _ten_minutes_with_a_patient(ctx, clock)
     await _kept_and_fresh(ctx, c.gen.id)
     async with ctx.db.transaction() as s:
         inner = ctx.bind(s)
