@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from textual.widgets import Static
+
 from iqms.core.clock import FrozenClock
 from iqms.core.enums import TicketStatus
 from iqms.core.service import Context
@@ -77,6 +79,28 @@ async def test_the_queue_in_calling_order_with_search_and_filter(desk_app: Recep
         await pilot.press("f")
         await wait_until(pilot, lambda: "1 of 4 tickets · PED" in screen_text(app))
         assert "P-001" in screen_text(app) and "A-001" not in screen_text(app)
+
+
+async def test_the_selection_follows_keys_and_the_mouse_and_the_details_say_which(
+    desk_app: ReceptionApp,
+) -> None:
+    app = desk_app
+
+    def details() -> str:
+        return str(queue_screen(app).query_one("#details", Static).content)
+
+    async with queue_open(app, (100, 30)) as pilot:
+        assert details().startswith("A-002")  # the first in calling order
+        for key, number in (("down", "A-001"), ("end", "A-003"), ("up", "P-001"),
+                            ("home", "A-002")):  # fmt: skip
+            await pilot.press(key)
+            await wait_until(pilot, lambda n=number: details().startswith(n))
+            selected = queue_screen(app).selected()
+            assert selected is not None and selected.ticket_number == number
+        await pilot.click("#tickets", offset=(3, 1))  # the second row: A-001
+        await wait_until(pilot, lambda: details().startswith("A-001"))
+        await pilot.press("t")  # the key acts on the row chosen with the mouse
+        await wait_until(pilot, lambda: "Triage category of A-001" in screen_text(app))
 
 
 async def test_issue_for_a_patient_found_by_name_and_for_a_walk_in(
